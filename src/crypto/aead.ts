@@ -1,0 +1,61 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import { DecryptionError } from './errors.js'
+
+/** Length in bytes of a group key, of an AEAD key and of an AEAD nonce. */
+export const KEY_LENGTH = 32
+export const NONCE_LENGTH = 12
+const TAG_LENGTH = 16
+const ALGORITHM = 'chacha20-poly1305'
+
+/** A fresh random 256-bit key. */
+export function randomKey(): Uint8Array {
+  return new Uint8Array(randomBytes(KEY_LENGTH))
+}
+
+/** A fresh random 96-bit nonce. */
+export function randomNonce(): Uint8Array {
+  return new Uint8Array(randomBytes(NONCE_LENGTH))
+}
+
+/** HKDF-SHA256 (RFC 5869), for deriving single-purpose keys from a group key. */
+export function hkdf(ikm: Uint8Array, info: string, length = KEY_LENGTH): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', ikm, new Uint8Array(0), info, length))
+}
+
+/** ChaCha20-Poly1305 (RFC 8439) encryption; the 16-byte tag is appended to the ciphertext. */
+export function aeadEncrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array {
+  const cipher = createCipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_LENGTH })
+  cipher.setAAD(aad, { plaintextLength: plaintext.length })
+  const body = cipher.update(plaintext)
+  cipher.final()
+  return new Uint8Array(Buffer.concat([body, cipher.getAuthTag()]))
+}
+
+/**
+ * ChaCha20-Poly1305 decryption.
+ *
+ * @throws {DecryptionError} when the key is wrong or any byte of ciphertext, tag or `aad` changed
+ */
+export function aeadDecrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array {
+  if (ciphertext.length < TAG_LENGTH || nonce.length !== NONCE_LENGTH) throw new DecryptionError()
+  try {
+    const decipher = createDecipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_LENGTH })
+    decipher.setAAD(aad, { plaintextLength: ciphertext.length - TAG_LENGTH })
+    decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_LENGTH))
+    const body = decipher.update(ciphertext.subarray(0, ciphertext.length - TAG_LENGTH))
+    decipher.final()
+    return new Uint8Array(body)
+  } catch {
+    throw new DecryptionError()
+  }
+}

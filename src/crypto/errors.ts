@@ -1,0 +1,23 @@
+/** The bytes are not a valid signature by the claimed key for this domain. */
+export class InvalidSignatureError extends Error {
+  override readonly name = 'InvalidSignatureError'
+  constructor(message = 'signature does not verify') {
+    super(message)
+  }
+}
+
+/** A member id is not an Ed25519 libp2p peer id, so it cannot sign or receive keys. */
+export class InvalidMemberIdError extends Error {
+  override readonly name = 'InvalidMemberIdError'
+  constructor(message = 'member id is not an Ed25519 peer id') {
+    super(message)
+  }
+}
+
+/** Authenticated decryption failed: wrong key, or the ciphertext or its associated data was changed. */
+export class DecryptionError extends Error {
+  override readonly name = 'DecryptionError'
+  constructor(message = 'ciphertext does not authenticate') {
+    super(message)
+  }
+}

@@ -1,0 +1,148 @@
+import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
+import { peerIdFromMultihash, peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import * as Digest from 'multiformats/hashes/digest'
+import { InvalidMemberIdError, InvalidSignatureError } from './errors.js'
+
+/**
+ * What a signature is for. The domain is part of the signed bytes, so a signature made for one kind of
+ * object never verifies as another kind (an `add` cannot be replayed as a `remove`, an event as a message).
+ */
+export type SignatureDomain = 'event:genesis' | 'event:add' | 'event:remove' | 'event:rekey' | 'envelope'
+
+const SIGNATURE_VERSION = 'p2pchat/v1/'
+const encoder = new TextEncoder()
+const domainPrefixes = new Map<SignatureDomain, Uint8Array>()
+
+function domainPrefix(domain: SignatureDomain): Uint8Array {
+  let prefix = domainPrefixes.get(domain)
+  if (prefix === undefined) {
+    // "p2pchat/v1/<domain>" then a zero byte: no domain is a prefix of another.
+    prefix = encoder.encode(`${SIGNATURE_VERSION}${domain}\u0000`)
+    domainPrefixes.set(domain, prefix)
+  }
+  return prefix
+}
+
+function signedBytes(domain: SignatureDomain, message: Uint8Array): Uint8Array {
+  const prefix = domainPrefix(domain)
+  const out = new Uint8Array(prefix.length + message.length)
+  out.set(prefix, 0)
+  out.set(message, prefix.length)
+  return out
+}
+
+// DER wrappers that let node:crypto (OpenSSL) use raw Ed25519 keys: PKCS#8 for the 32-byte seed,
+// SPKI for the 32-byte public key (RFC 8410).
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+
+/** The raw 32-byte Ed25519 public key inside a member id (an identity-multihash peer id). */
+export function publicKeyOfMember(memberId: Uint8Array | string): Uint8Array {
+  let peerId: PeerId
+  try {
+    peerId =
+      typeof memberId === 'string' ? peerIdFromString(memberId) : peerIdFromMultihash(Digest.decode(memberId))
+  } catch {
+    throw new InvalidMemberIdError()
+  }
+  if (peerId.type !== 'Ed25519') throw new InvalidMemberIdError()
+  return peerId.publicKey.raw
+}
+
+const verifyKeys = new Map<string, KeyObject>()
+const MAX_CACHED_KEYS = 4096
+
+function verifyKeyFor(memberId: Uint8Array): KeyObject {
+  const cacheKey = Buffer.from(memberId).toString('base64')
+  let key = verifyKeys.get(cacheKey)
+  if (key === undefined) {
+    key = createPublicKey({
+      key: Buffer.concat([SPKI_ED25519_PREFIX, publicKeyOfMember(memberId)]),
+      format: 'der',
+      type: 'spki',
+    })
+    if (verifyKeys.size >= MAX_CACHED_KEYS) verifyKeys.clear()
+    verifyKeys.set(cacheKey, key)
+  }
+  return key
+}
+
+/**
+ * Verifies an Ed25519 signature by `memberId` over `message` in `domain`.
+ *
+ * @throws {InvalidSignatureError} when it does not verify
+ * @throws {InvalidMemberIdError} when `memberId` is not an Ed25519 peer id
+ */
+export function verifySignature(
+  memberId: Uint8Array,
+  domain: SignatureDomain,
+  message: Uint8Array,
+  signature: Uint8Array,
+): void {
+  if (signature.length !== 64) throw new InvalidSignatureError('signature must be 64 bytes')
+  const ok = verify(null, signedBytes(domain, message), verifyKeyFor(memberId), signature)
+  if (!ok) throw new InvalidSignatureError()
+}
+
+/**
+ * A member's identity: the libp2p Ed25519 peer key. Its member id is the peer id; display names are
+ * only labels carried in signed events.
+ *
+ * @example
+ * ```ts
+ * const alice = await Identity.generate()
+ * const sig = alice.sign('envelope', bytes)
+ * verifySignature(alice.memberIdBytes, 'envelope', bytes, sig)
+ * ```
+ */
+export class Identity {
+  /** The libp2p private key, handed to libp2p so the peer id and the member id are one. */
+  readonly privateKey: Ed25519PrivateKey
+  readonly peerId: PeerId
+  /** The peer id string, e.g. `12D3KooW…`. */
+  readonly memberId: string
+  /** The peer id as multihash bytes: the compact form used inside signed events and envelopes. */
+  readonly memberIdBytes: Uint8Array
+  readonly #signingKey: KeyObject
+
+  constructor(privateKey: Ed25519PrivateKey) {
+    this.privateKey = privateKey
+    this.peerId = peerIdFromPrivateKey(privateKey)
+    this.memberId = this.peerId.toString()
+    this.memberIdBytes = this.peerId.toMultihash().bytes
+    this.#signingKey = createPrivateKey({
+      key: Buffer.concat([PKCS8_ED25519_PREFIX, privateKey.raw.subarray(0, 32)]),
+      format: 'der',
+      type: 'pkcs8',
+    })
+  }
+
+  /** A fresh random identity. */
+  static async generate(): Promise<Identity> {
+    return new Identity(await generateKeyPair('Ed25519'))
+  }
+
+  /** Restores an identity from the libp2p protobuf encoding written by {@link Identity.toProtobuf}. */
+  static fromProtobuf(bytes: Uint8Array): Identity {
+    const key = privateKeyFromProtobuf(bytes)
+    if (key.type !== 'Ed25519') throw new InvalidMemberIdError('identity key must be Ed25519')
+    return new Identity(key)
+  }
+
+  /** The private key in libp2p's protobuf encoding, for the key file. */
+  toProtobuf(): Uint8Array {
+    return privateKeyToProtobuf(this.privateKey)
+  }
+
+  /** The 32-byte Ed25519 seed; the X25519 key for sealed group keys derives from it. */
+  get seed(): Uint8Array {
+    return this.privateKey.raw.subarray(0, 32)
+  }
+
+  /** Signs `message` for `domain` (see {@link SignatureDomain}). */
+  sign(domain: SignatureDomain, message: Uint8Array): Uint8Array {
+    return new Uint8Array(sign(null, signedBytes(domain, message), this.#signingKey))
+  }
+}

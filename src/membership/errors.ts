@@ -1,0 +1,105 @@
+/**
+ * Typed rejections of the group core. Tests and callers match on `.name`; every class has a default
+ * message a user can read.
+ */
+
+/** Bytes that do not decode to a well-formed event or envelope. */
+export class MalformedError extends Error {
+  override readonly name = 'MalformedError'
+  constructor(message = 'malformed input') {
+    super(message)
+  }
+}
+
+/** Input larger than the limit for its kind. */
+export class TooLargeError extends Error {
+  override readonly name = 'TooLargeError'
+  constructor(message = 'input is over the size limit') {
+    super(message)
+  }
+}
+
+/** An event or envelope that belongs to another group. */
+export class WrongGroupError extends Error {
+  override readonly name = 'WrongGroupError'
+  constructor(message = 'input belongs to another group') {
+    super(message)
+  }
+}
+
+/** An event or message this replica has already accepted (a replay or a duplicate delivery). */
+export class ReplayError extends Error {
+  override readonly name = 'ReplayError'
+  constructor(message = 'already seen') {
+    super(message)
+  }
+}
+
+/** The author of an event, or the sender of a message, was not a member where it claims to act. */
+export class NotAMemberError extends Error {
+  override readonly name = 'NotAMemberError'
+  constructor(message = 'author is not a member') {
+    super(message)
+  }
+}
+
+/** A local operation that this identity is not allowed to perform (the original "Access denied"). */
+export class AccessDeniedError extends Error {
+  override readonly name = 'AccessDeniedError'
+  constructor(message = 'Access denied: you are not a member of this group') {
+    super(message)
+  }
+}
+
+/** An epoch event whose sealed keys do not go to exactly the members resolved at that event. */
+export class InvalidEpochError extends Error {
+  override readonly name = 'InvalidEpochError'
+  constructor(message = 'epoch keys are not sealed to exactly the members of the epoch') {
+    super(message)
+  }
+}
+
+/** A message under an epoch this replica does not know yet; it waits for the epoch's event. */
+export class UnknownEpochError extends Error {
+  override readonly name = 'UnknownEpochError'
+  constructor(message = 'message is under an epoch that is not known yet') {
+    super(message)
+  }
+}
+
+/** A message under an epoch that was superseded longer ago than the grace window. */
+export class StaleEpochError extends Error {
+  override readonly name = 'StaleEpochError'
+  constructor(message = 'message is under a superseded epoch, past its grace window') {
+    super(message)
+  }
+}
+
+/** A well-formed, authentic message this identity has no key for: it stays ciphertext. */
+export class NoEpochKeyError extends Error {
+  override readonly name = 'NoEpochKeyError'
+  constructor(message = 'this identity holds no key for the message epoch') {
+    super(message)
+  }
+}
+
+/** The bounded buffer for events with unknown parents, or messages with unknown epochs, is full. */
+export class PendingLimitError extends Error {
+  override readonly name = 'PendingLimitError'
+  constructor(message = 'too many items are waiting for their dependencies') {
+    super(message)
+  }
+}
+
+/** There is no current epoch whose key is sealed only to members, so nothing can be sent until a rekey. */
+export class NoCurrentEpochError extends Error {
+  override readonly name = 'NoCurrentEpochError'
+  constructor(message = 'no usable epoch key yet: waiting for a rekey') {
+    super(message)
+  }
+}
+
+/** A member id or argument that cannot be used for the requested operation. */
+export class InvalidArgumentError extends Error {
+  override readonly name = 'InvalidArgumentError'
+}

@@ -1,0 +1,259 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import {
+  cidOf,
+  type Identity,
+  InvalidMemberIdError,
+  publicKeyOfMember,
+  type SignatureDomain,
+  verifySignature,
+} from '../crypto/index.js'
+import { MalformedError, TooLargeError } from './errors.js'
+
+/** The kinds of membership event. Every event starts a new epoch and carries its sealed group key. */
+export type EventType = 'genesis' | 'add' | 'remove' | 'rekey'
+
+/** Wire format version of events; part of every signature domain via `p2pchat/v1/`. */
+export const EVENT_VERSION = 1
+/** Upper bound on an encoded event; it holds one sealed key per member (~130 bytes each). */
+export const MAX_EVENT_BYTES = 256 * 1024
+/** Upper bound on parents of one event. */
+export const MAX_PARENTS = 64
+/** Upper bound on members of a group: the sealed keys of one event must fit {@link MAX_EVENT_BYTES}. */
+export const MAX_MEMBERS = 1000
+/** Upper bound on display names and group names, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 64
+
+/** One group key sealed by HPKE to one recipient. */
+export interface EventKey {
+  /** Recipient member id (peer id multihash bytes). */
+  to: Uint8Array
+  enc: Uint8Array
+  ct: Uint8Array
+}
+
+/** The signed content of a membership event, as encoded in DAG-CBOR. */
+export interface EventPayload {
+  v: number
+  type: EventType
+  /** Group id (the genesis CID); `null` in the genesis itself. */
+  group: CID | null
+  /** Author member id (peer id multihash bytes). */
+  author: Uint8Array
+  /** Heads the author had seen, sorted by their bytes; empty only in the genesis. */
+  parents: CID[]
+  /** The member added or removed; for the genesis, the founder. Absent in rekeys. */
+  subject?: Uint8Array
+  /** Display name of the subject (genesis and add). A label, never an identity. */
+  subjectName?: string
+  /** Group name (genesis only). */
+  groupName?: string
+  /** 16 random bytes, so two groups with the same name and founder differ (genesis only). */
+  nonce?: Uint8Array
+  /** The epoch's group key, sealed to each member of the epoch, sorted by recipient. */
+  keys: EventKey[]
+}
+
+/** A decoded, signature-checked event. */
+export interface SignedEvent {
+  /** Content address: CIDv1 of the payload bytes. */
+  cid: CID
+  /** `cid` as a string, the id used everywhere in the API. */
+  id: string
+  payload: EventPayload
+  /** The author as a peer id string. */
+  author: string
+  /** The subject as a peer id string, when there is one. */
+  subject?: string
+  /** The whole event as sent on the wire and stored. */
+  bytes: Uint8Array
+}
+
+const FIELDS: Record<EventType, readonly string[]> = {
+  genesis: [
+    'v',
+    'type',
+    'group',
+    'author',
+    'parents',
+    'subject',
+    'subjectName',
+    'groupName',
+    'nonce',
+    'keys',
+  ],
+  add: ['v', 'type', 'group', 'author', 'parents', 'subject', 'subjectName', 'keys'],
+  remove: ['v', 'type', 'group', 'author', 'parents', 'subject', 'keys'],
+  rekey: ['v', 'type', 'group', 'author', 'parents', 'keys'],
+}
+
+function domainOf(type: EventType): SignatureDomain {
+  return `event:${type}`
+}
+
+const textEncoder = new TextEncoder()
+
+/** Compares byte strings lexicographically; the canonical order of parents and keys. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b)
+}
+
+/** Peer id string of member id bytes. */
+export function memberIdToString(bytes: Uint8Array): string {
+  return peerIdFromMultihash(Digest.decode(bytes)).toString()
+}
+
+/**
+ * Member id bytes of a peer id string.
+ *
+ * @throws {InvalidMemberIdError} when it is not an Ed25519 peer id
+ */
+export function memberIdFromString(id: string): Uint8Array {
+  try {
+    const peerId = peerIdFromString(id)
+    if (peerId.type !== 'Ed25519') throw new InvalidMemberIdError()
+    return peerId.toMultihash().bytes
+  } catch {
+    throw new InvalidMemberIdError(`not an Ed25519 peer id: ${id.slice(0, 80)}`)
+  }
+}
+
+/** True when `name` is a usable display or group name. */
+export function isValidName(name: unknown): name is string {
+  if (typeof name !== 'string' || name.trim().length === 0) return false
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(name)) return false
+  return textEncoder.encode(name).length <= MAX_NAME_BYTES
+}
+
+function isBytes(value: unknown, length?: number): value is Uint8Array {
+  return value instanceof Uint8Array && (length === undefined || value.length === length)
+}
+
+function isMemberId(value: unknown): value is Uint8Array {
+  if (!isBytes(value) || value.length > 64) return false
+  try {
+    publicKeyOfMember(value)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function fail(reason: string): never {
+  throw new MalformedError(`malformed event: ${reason}`)
+}
+
+function validatePayload(value: unknown): EventPayload {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('payload is not a map')
+  const p = value as Record<string, unknown>
+  if (p.v !== EVENT_VERSION) fail(`unsupported version ${String(p.v)}`)
+  const type = p.type
+  if (type !== 'genesis' && type !== 'add' && type !== 'remove' && type !== 'rekey') fail('unknown type')
+  const allowed = FIELDS[type]
+  for (const key of Object.keys(p)) if (!allowed.includes(key)) fail(`unexpected field ${key}`)
+  if (!isMemberId(p.author)) fail('author is not an Ed25519 peer id')
+  if (!Array.isArray(p.parents) || p.parents.length > MAX_PARENTS) fail('bad parents')
+  for (const parent of p.parents) if (!(CID.asCID(parent) !== null)) fail('parent is not a CID')
+  const parents = p.parents as CID[]
+  for (let i = 1; i < parents.length; i++) {
+    if (compareBytes((parents[i - 1] as CID).bytes, (parents[i] as CID).bytes) >= 0)
+      fail('parents not sorted/unique')
+  }
+  if (type === 'genesis') {
+    if (p.group !== null) fail('genesis has a group')
+    if (parents.length !== 0) fail('genesis has parents')
+    if (!isValidName(p.groupName)) fail('bad group name')
+    if (!isBytes(p.nonce, 16)) fail('bad nonce')
+    if (!isBytes(p.subject) || compareBytes(p.subject, p.author as Uint8Array) !== 0)
+      fail('founder is not the author')
+  } else {
+    if (CID.asCID(p.group) === null) fail('group is not a CID')
+    if (parents.length === 0) fail('no parents')
+  }
+  if (type === 'genesis' || type === 'add') {
+    if (!isValidName(p.subjectName)) fail('bad subject name')
+  }
+  if (type === 'add' || type === 'remove') {
+    if (!isMemberId(p.subject)) fail('subject is not an Ed25519 peer id')
+  }
+  if (!Array.isArray(p.keys) || p.keys.length === 0 || p.keys.length > MAX_MEMBERS) fail('bad keys')
+  let previous: Uint8Array | undefined
+  for (const entry of p.keys as unknown[]) {
+    if (typeof entry !== 'object' || entry === null) fail('bad key entry')
+    const k = entry as Record<string, unknown>
+    if (Object.keys(k).length !== 3 || !isMemberId(k.to) || !isBytes(k.enc, 32) || !isBytes(k.ct, 48)) {
+      fail('bad key entry')
+    }
+    if (previous !== undefined && compareBytes(previous, k.to) >= 0) fail('keys not sorted/unique')
+    previous = k.to
+  }
+  return p as unknown as EventPayload
+}
+
+/** Encodes `payload` canonically (DAG-CBOR). */
+export function encodePayload(payload: EventPayload): Uint8Array {
+  return dagCbor.encode(payload)
+}
+
+/** The payload without its keys: what each sealed key is bound to (HPKE associated data). */
+export function keyContext(payload: Omit<EventPayload, 'keys'> | EventPayload): Uint8Array {
+  const { keys: _keys, ...rest } = payload as EventPayload
+  return dagCbor.encode(rest)
+}
+
+/** Signs a payload and returns the decoded event. */
+export function signEvent(identity: Identity, payload: EventPayload): SignedEvent {
+  const payloadBytes = encodePayload(payload)
+  const sig = identity.sign(domainOf(payload.type), payloadBytes)
+  const bytes = dagCbor.encode({ payload: payloadBytes, sig })
+  return toSignedEvent(payload, payloadBytes, bytes)
+}
+
+function toSignedEvent(payload: EventPayload, payloadBytes: Uint8Array, bytes: Uint8Array): SignedEvent {
+  const cid = cidOf(payloadBytes)
+  return {
+    cid,
+    id: cid.toString(),
+    payload,
+    author: memberIdToString(payload.author),
+    ...(payload.subject === undefined ? {} : { subject: memberIdToString(payload.subject) }),
+    bytes,
+  }
+}
+
+/**
+ * Decodes and checks an event from the wire: size, strict canonical DAG-CBOR, schema, and the author's
+ * signature under the event type's domain. It does not judge membership; the log does.
+ *
+ * @throws {TooLargeError | MalformedError | InvalidSignatureError}
+ */
+export function decodeEvent(bytes: Uint8Array): SignedEvent {
+  if (bytes.length > MAX_EVENT_BYTES)
+    throw new TooLargeError(`event is ${bytes.length} bytes; the limit is ${MAX_EVENT_BYTES}`)
+  let outer: unknown
+  let payloadValue: unknown
+  try {
+    outer = dagCbor.decode(bytes)
+  } catch (err) {
+    fail(`not DAG-CBOR (${(err as Error).message})`)
+  }
+  if (typeof outer !== 'object' || outer === null || Array.isArray(outer)) fail('not a map')
+  const o = outer as Record<string, unknown>
+  if (Object.keys(o).length !== 2 || !isBytes(o.payload) || !isBytes(o.sig, 64))
+    fail('expected {payload, sig}')
+  try {
+    payloadValue = dagCbor.decode(o.payload)
+  } catch (err) {
+    fail(`payload is not DAG-CBOR (${(err as Error).message})`)
+  }
+  const payload = validatePayload(payloadValue)
+  // DAG-CBOR decoding is strict, but a second encoding guarantees one byte string per event, hence one id.
+  if (compareBytes(encodePayload(payload), o.payload) !== 0) fail('payload is not canonical')
+  if (compareBytes(dagCbor.encode({ payload: o.payload, sig: o.sig }), bytes) !== 0)
+    fail('event is not canonical')
+  verifySignature(payload.author, domainOf(payload.type), o.payload, o.sig)
+  return toSignedEvent(payload, o.payload, bytes)
+}

@@ -1,0 +1,35 @@
+/**
+ * The secure group core: who belongs to a group, and making sure only they can read.
+ *
+ * Pure: no sockets, no disk. A {@link Group} holds one group's membership log (signed add/remove/rekey
+ * events in a hash-linked DAG, resolved by the strong-remove rule), the epoch keys this identity was
+ * sealed, and seals and opens message envelopes.
+ *
+ * @packageDocumentation
+ */
+export type { Envelope, EnvelopeHeader, MessageBody } from './envelope.js'
+export { decodeEnvelope, MAX_ENVELOPE_BYTES, MAX_TEXT_BYTES } from './envelope.js'
+export * from './errors.js'
+export type { EventKey, EventPayload, EventType, SignedEvent } from './event.js'
+export {
+  decodeEvent,
+  isValidName,
+  MAX_EVENT_BYTES,
+  MAX_MEMBERS,
+  MAX_NAME_BYTES,
+  memberIdFromString,
+  memberIdToString,
+} from './event.js'
+export type {
+  CreateGroupInit,
+  DecryptedMessage,
+  EncryptedMessage,
+  GroupInit,
+  GroupOptions,
+  MembershipChange,
+  OpenedMessage,
+  ReceiveEventResult,
+  SealedMessage,
+} from './group.js'
+export { DEFAULT_GRACE_MS, Group } from './group.js'
+export type { MemberInfo, MemberMap } from './log.js'
