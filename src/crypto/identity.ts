@@ -9,7 +9,13 @@ import { InvalidMemberIdError, InvalidSignatureError } from './errors.js'
  * What a signature is for. The domain is part of the signed bytes, so a signature made for one kind of
  * object never verifies as another kind (an `add` cannot be replayed as a `remove`, an event as a message).
  */
-export type SignatureDomain = 'event:genesis' | 'event:add' | 'event:remove' | 'event:rekey' | 'envelope'
+export type SignatureDomain =
+  | 'event:genesis'
+  | 'event:add'
+  | 'event:remove'
+  | 'event:rekey'
+  | 'envelope'
+  | 'join-request'
 
 const SIGNATURE_VERSION = 'p2pchat/v1/'
 const encoder = new TextEncoder()

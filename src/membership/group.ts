@@ -56,6 +56,11 @@ export interface GroupOptions {
   maxPendingEvents?: number
   /** Bound on messages waiting for their epoch. Default 1024. */
   maxPendingMessages?: number
+  /**
+   * Never open an epoch key, even one sealed to this identity: for relays, which store and forward
+   * ciphertext and must not be able to read it even if someone adds them as a member.
+   */
+  ciphertextOnly?: boolean
 }
 
 /** Options for {@link Group.join} and the constructor. */
@@ -154,6 +159,7 @@ export class Group {
   readonly #now: () => number
   readonly #graceMs: number
   readonly #maxPendingMessages: number
+  readonly #ciphertextOnly: boolean
   /** epoch id → message key, or null when this identity is not a recipient */
   readonly #messageKeys = new Map<string, Promise<Uint8Array | null>>()
   /** epoch id → when it stopped being (or was learned as not) the current epoch */
@@ -179,6 +185,7 @@ export class Group {
     this.#now = init.now ?? Date.now
     this.#graceMs = init.graceMs ?? DEFAULT_GRACE_MS
     this.#maxPendingMessages = init.maxPendingMessages ?? 1024
+    this.#ciphertextOnly = init.ciphertextOnly === true
   }
 
   /** Founds a new group with `identity` as its only member. */
@@ -562,6 +569,7 @@ export class Group {
 
   async #openEpochKey(epoch: LogEntry): Promise<Uint8Array | null> {
     const { payload } = epoch.event
+    if (this.#ciphertextOnly) return null
     const mine = payload.keys.find((k) => compareBytes(k.to, this.identity.memberIdBytes) === 0)
     if (mine === undefined) return null
     try {

@@ -1,0 +1,102 @@
+/**
+ * The `p2pchat` command. `bin/p2pchat.js` only calls {@link main}; everything here is importable and
+ * testable without side effects on import.
+ *
+ * @packageDocumentation
+ */
+import { readFileSync } from 'node:fs'
+import {
+  type Command,
+  defaultDataDir,
+  defaultRelayDataDir,
+  parseArgs,
+  type RelayCommand,
+  type StartCommand,
+  usage,
+} from './args.js'
+import { UsageError } from './errors.js'
+import { runInteractive } from './interactive.js'
+import { type CliIO, processIO } from './io.js'
+import { runJsonMode } from './json-mode.js'
+import { runRelay } from './relay.js'
+import { openSession } from './session.js'
+
+/** Exit statuses. */
+export const EXIT_OK = 0
+/** An expected failure the user can fix (a bad invite, an unknown group): one line on stderr. */
+export const EXIT_FAILURE = 1
+/** A bad command line: one line plus usage on stderr. */
+export const EXIT_USAGE = 2
+/** A bug: the stack is printed. */
+export const EXIT_SOFTWARE = 70
+
+/** Names of errors that are the user's to fix, printed as one line without a stack. */
+const USER_ERRORS = new Set([
+  'InvalidInviteError',
+  'NotInGroupError',
+  'InvalidArgumentError',
+  'InvalidMemberIdError',
+  'InvalidTransportInitError',
+  'AccessDeniedError',
+])
+
+/** The package version, read from package.json. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
+}
+
+/**
+ * Runs the CLI with `argv` (without `node` and the script) and resolves to the exit status.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await main(process.argv.slice(2))
+ * ```
+ */
+export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
+  let command: Command
+  try {
+    command = parseArgs(argv)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`p2pchat: ${err.message}\n\n${usage(err.command)}\n`)
+      return EXIT_USAGE
+    }
+    throw err
+  }
+  try {
+    switch (command.command) {
+      case 'help':
+        io.stdout(`${usage(command.topic)}\n`)
+        return EXIT_OK
+      case 'version':
+        io.stdout(`p2pchat ${version()}\n`)
+        return EXIT_OK
+      case 'start':
+        return await runStart(command, io)
+      case 'relay':
+        return await runRelay(
+          { ...command, dataDir: command.dataDir ?? defaultRelayDataDir() } as RelayCommand & {
+            dataDir: string
+          },
+          io,
+        )
+    }
+  } catch (err) {
+    const error = err as Error
+    if (USER_ERRORS.has(error.name)) {
+      io.stderr(`p2pchat: ${error.message}\n`)
+      return EXIT_FAILURE
+    }
+    io.stderr(`p2pchat: unexpected error, please report it:\n${error.stack ?? String(error)}\n`)
+    return EXIT_SOFTWARE
+  }
+}
+
+async function runStart(command: StartCommand, io: CliIO): Promise<number> {
+  const session = await openSession({ ...command, dataDir: command.dataDir ?? defaultDataDir(command.name) })
+  return command.json ? runJsonMode(session, io) : runInteractive(session, io)
+}

@@ -1,0 +1,47 @@
+import { createRelayNode } from '../relay/index.js'
+import type { RelayCommand } from './args.js'
+import type { CliIO } from './io.js'
+import { notification } from './json-rpc.js'
+import { runUntilShutdown } from './shutdown.js'
+
+/**
+ * `p2pchat relay`: runs the bootstrap/relay node until SIGINT/SIGTERM (or stdin EOF with `--json`).
+ * Prints its full multiaddrs for users' `--bootstrap`; with `--json`, a `ready` notification and
+ * periodic `stats` notifications instead.
+ */
+export async function runRelay(command: RelayCommand & { dataDir: string }, io: CliIO): Promise<number> {
+  const relay = await createRelayNode({
+    dataDir: command.dataDir,
+    listen: command.listen,
+    bootstrap: command.bootstrap,
+    maxStorage: command.maxStorage,
+    retention: command.retention,
+  })
+  try {
+    await relay.start()
+  } catch (err) {
+    await relay.stop()
+    throw err
+  }
+  relay.addEventListener('reject', ({ detail }) => {
+    io.stderr(`relay: rejected from ${detail.from} for group ${detail.group}: ${detail.reason}\n`)
+  })
+  if (command.json) {
+    const notify = (method: string, params: Record<string, unknown>): void =>
+      io.stdout(`${notification(method, params)}\n`)
+    relay.addEventListener('stats', ({ detail }) => notify('stats', { ...detail }))
+    notify('ready', { peerId: relay.peerId, addrs: relay.addrs() })
+  } else {
+    io.stdout(
+      `p2pchat relay ${relay.peerId}\nstore: ${command.dataDir}\nPeers use it with --bootstrap and one of:\n`,
+    )
+    for (const addr of relay.addrs()) io.stdout(`  ${addr}\n`)
+  }
+  return runUntilShutdown(relay, io, (shutdown) => {
+    if (command.json) {
+      io.stdin.on('end', () => shutdown('stdin closed'))
+      io.stdin.resume()
+    }
+    return () => {}
+  })
+}

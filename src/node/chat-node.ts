@@ -1,0 +1,880 @@
+import type { PeerId, Stream } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { TypedEventEmitter } from 'main-event'
+import type { Identity } from '../crypto/index.js'
+import {
+  Group,
+  type MemberInfo,
+  type OpenedMessage,
+  type ReceiveEventResult,
+  type SignedEvent,
+} from '../membership/index.js'
+import { AmbiguousMemberError, NotInGroupError, UnknownMemberError } from './errors.js'
+import { ChatStore, loadOrCreateIdentity } from './store.js'
+import {
+  type FrameChannel,
+  SYNC_PROTOCOL,
+  type SyncReplica,
+  syncAsInitiator,
+  syncAsResponder,
+} from './sync.js'
+import { createFrameStream } from './sync-protocol.js'
+import {
+  createTransport,
+  setTopicValidator,
+  type TopicValidationResult,
+  type TransportNode,
+} from './transport.js'
+import {
+  decodeGossip,
+  decodeInvite,
+  decodeJoinRequest,
+  encodeGossip,
+  encodeInvite,
+  encodeJoinRequest,
+  type GossipFrame,
+  topicOf,
+} from './wire.js'
+
+const log = logger('p2pchat:node')
+
+/** Options for {@link createChatNode}. */
+export interface ChatNodeInit {
+  /** Directory for the identity key and the database; one per display name. */
+  dataDir: string
+  /** Display name announced to others. A label: the identity is the key in `dataDir`. */
+  name: string
+  /** Multiaddrs to listen on. Default `/ip4/0.0.0.0/tcp/0`. */
+  listen?: string[]
+  /** Peers (multiaddrs with `/p2p/<id>`) to dial at start: other peers or relays. */
+  bootstrap?: string[]
+  /** Discover peers on the LAN with mDNS. Default true. */
+  mdns?: boolean
+  /** mDNS service tag; tests randomise it. */
+  mdnsServiceTag?: string
+  /** Tests with many peers on one host: turn off gossipsub's IP-colocation penalty. */
+  sameHostTest?: boolean
+  /** Reserve a slot on relays we connect to so peers behind NAT can reach us. Default true. */
+  listenViaRelay?: boolean
+  /** Grace window for superseded epochs, in ms. */
+  graceMs?: number
+  /** Delay per rank before a member that is not first in line issues a due rekey, in ms. Default 3000. */
+  rekeyDelayMs?: number
+  /** Period of anti-entropy sync with a random connected peer, in ms. Default 30000. */
+  syncIntervalMs?: number
+}
+
+/** A peer as the chat shows it. */
+export interface PeerRef {
+  peerId: string
+  name: string
+}
+
+/** A decrypted message, own ones included. */
+export interface ChatMessage {
+  group: string
+  id: string
+  from: string
+  name: string
+  text: string
+  ts: number
+}
+
+/** A message this peer cannot decrypt. */
+export interface EncryptedNotice {
+  group: string
+  id: string
+  from: string
+  name: string
+  bytes: number
+  preview: string
+}
+
+/** The resolved member list changed. */
+export interface MembershipNotice {
+  group: string
+  members: PeerRef[]
+  change: { action: 'create' | 'add' | 'remove'; by: PeerRef; member: PeerRef } | null
+}
+
+/** A non-member asked to be added. */
+export interface JoinRequestNotice {
+  group: string
+  peerId: string
+  name: string
+}
+
+/** Events of a {@link ChatNode}. */
+export interface ChatNodeEvents {
+  'message:receive': CustomEvent<ChatMessage>
+  'message:encrypted': CustomEvent<EncryptedNotice>
+  'membership:change': CustomEvent<MembershipNotice>
+  'join:request': CustomEvent<JoinRequestNotice>
+  'peer:connect': CustomEvent<string>
+  'peer:disconnect': CustomEvent<string>
+  /** A message was rejected or could not be handled; for logs. */
+  'message:reject': CustomEvent<{ group: string; reason: string; from: string }>
+}
+
+/** What `send` reports. */
+export interface SendResult {
+  id: string
+  ts: number
+  /** Peers the message was handed to now; 0 means it waits for sync when someone connects. */
+  recipients: number
+}
+
+/** A group summary. */
+export interface GroupSummary {
+  id: string
+  name: string
+}
+
+/** Node status, as `status` in the JSON interface. */
+export interface ChatStatus {
+  peerId: string
+  name: string
+  group: GroupSummary | null
+  member: boolean
+  addrs: string[]
+  peers: number
+}
+
+const ACTIVE_GROUP_KEY = 'activeGroup'
+const JOIN_ANNOUNCE_INTERVAL_MS = 10_000
+
+interface GroupRuntime {
+  group: Group
+  removeValidator?: () => void
+  rekeyTimer?: ReturnType<typeof setTimeout>
+  announcedJoinAt: number
+  joinRequestsSeen: Map<string, number>
+}
+
+/**
+ * A p2pchat peer: identity, database, libp2p node, and the groups it takes part in.
+ *
+ * @example
+ * ```ts
+ * const node = await createChatNode({ dataDir, name: 'alice' })
+ * await node.createGroup('team')
+ * node.addEventListener('message:receive', (e) => console.log(e.detail.text))
+ * await node.send('hello')
+ * await node.stop()
+ * ```
+ */
+export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncReplica {
+  readonly identity: Identity
+  readonly name: string
+  readonly #init: ChatNodeInit
+  readonly #store: ChatStore
+  readonly #groups = new Map<string, GroupRuntime>()
+  #active: string | undefined
+  #libp2p: TransportNode | undefined
+  #syncTimer: ReturnType<typeof setInterval> | undefined
+  #stopping = false
+  readonly #syncing = new Set<string>()
+  readonly #abort = new AbortController()
+
+  constructor(init: ChatNodeInit, identity: Identity, store: ChatStore) {
+    super()
+    this.#init = init
+    this.identity = identity
+    this.name = init.name
+    this.#store = store
+    this.#loadGroups()
+  }
+
+  /** This peer's id. */
+  get peerId(): string {
+    return this.identity.memberId
+  }
+
+  /** The libp2p node, once started. */
+  get libp2p(): TransportNode | undefined {
+    return this.#libp2p
+  }
+
+  #loadGroups(): void {
+    for (const stored of this.#store.groups()) {
+      const group = new Group({
+        identity: this.identity,
+        groupId: stored.id,
+        ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
+      })
+      for (const bytes of this.#store.events(stored.id)) {
+        try {
+          group.receiveEvent(bytes)
+        } catch (err) {
+          log.error('stored event of %s does not apply: %s', stored.id, (err as Error).message)
+        }
+      }
+      for (const message of this.#store.messages(stored.id))
+        group.markSeen(message.id, message.sender, message.seq)
+      this.#groups.set(stored.id, { group, announcedJoinAt: 0, joinRequestsSeen: new Map() })
+    }
+    const active = this.#store.getMeta(ACTIVE_GROUP_KEY)
+    this.#active = active !== undefined && this.#groups.has(active) ? active : [...this.#groups.keys()].at(-1)
+  }
+
+  /** Starts networking: listens, discovers peers, subscribes to every group's topic. Idempotent. */
+  async start(): Promise<void> {
+    if (this.#libp2p !== undefined) return
+    const libp2p = await createTransport({
+      privateKey: this.identity.privateKey,
+      listen: this.#init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+      bootstrap: this.#init.bootstrap ?? [],
+      mdns: this.#init.mdns ?? true,
+      ...(this.#init.mdnsServiceTag === undefined ? {} : { mdnsServiceTag: this.#init.mdnsServiceTag }),
+      listenViaRelay: this.#init.listenViaRelay ?? (this.#init.bootstrap ?? []).length > 0,
+      gossip: { sameHostTest: this.#init.sameHostTest === true },
+    })
+    this.#libp2p = libp2p
+    await libp2p.handle(
+      SYNC_PROTOCOL,
+      (stream, connection) => {
+        this.#serveSync(stream, connection.remotePeer)
+      },
+      { runOnLimitedConnection: true },
+    )
+    libp2p.addEventListener('peer:connect', (evt) => {
+      const peerId = evt.detail.toString()
+      this.#store.upsertPeer({ peerId })
+      this.safeDispatchEvent('peer:connect', { detail: peerId })
+      for (const id of this.#groups.keys()) this.#syncWith(evt.detail, id)
+    })
+    libp2p.addEventListener('peer:disconnect', (evt) => {
+      this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() })
+    })
+    libp2p.services.pubsub.addEventListener('subscription-change', () => {
+      for (const runtime of this.#groups.values()) this.#announceJoin(runtime)
+    })
+    for (const runtime of this.#groups.values()) this.#subscribe(runtime)
+    const interval = this.#init.syncIntervalMs ?? 30_000
+    this.#syncTimer = setInterval(() => this.#antiEntropy(), interval)
+    this.#syncTimer.unref()
+  }
+
+  /** Stops networking and closes the database. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return
+    this.#stopping = true
+    this.#abort.abort()
+    if (this.#syncTimer !== undefined) clearInterval(this.#syncTimer)
+    for (const runtime of this.#groups.values()) {
+      if (runtime.rekeyTimer !== undefined) clearTimeout(runtime.rekeyTimer)
+      runtime.removeValidator?.()
+    }
+    await this.#libp2p?.stop()
+    this.#store.close()
+  }
+
+  /** Multiaddrs others can dial, each ending in `/p2p/<peer id>`. */
+  addrs(): string[] {
+    return (this.#libp2p?.getMultiaddrs() ?? []).map(String)
+  }
+
+  /** Peers connected now, with names where known. */
+  peers(): PeerRef[] {
+    const ids = (this.#libp2p?.getPeers() ?? []).map(String)
+    return ids.map((peerId) => ({ peerId, name: this.#nameOf(peerId) ?? '' }))
+  }
+
+  /** Groups this node takes part in. */
+  groups(): GroupSummary[] {
+    return [...this.#groups.values()].map(({ group }) => ({
+      id: group.id,
+      name: group.name ?? this.#storedName(group.id),
+    }))
+  }
+
+  #storedName(groupId: string): string {
+    return this.#store.groups().find((g) => g.id === groupId)?.name ?? groupId.slice(-8)
+  }
+
+  /** Whether this peer founded the group `groupId`. */
+  isFounder(groupId: string): boolean {
+    return this.#groups.get(groupId)?.group.founder === this.peerId
+  }
+
+  /** The selected group, if any. */
+  get activeGroup(): Group | undefined {
+    return this.#active === undefined ? undefined : this.#groups.get(this.#active)?.group
+  }
+
+  /**
+   * Selects the group whose id or name is `ref`.
+   *
+   * @throws {NotInGroupError} no group matches, or the name matches several
+   */
+  selectGroup(ref: string): GroupSummary {
+    const matches = this.groups().filter((g) => g.id === ref || g.name === ref)
+    if (matches.length !== 1) {
+      const known = this.groups()
+        .map((g) => `${g.name} (${g.id})`)
+        .join(', ')
+      throw new NotInGroupError(
+        matches.length === 0
+          ? `no group "${ref}" here; known groups: ${known || 'none'}`
+          : `several groups are called "${ref}"; use the id: ${known}`,
+      )
+    }
+    const match = matches[0] as GroupSummary
+    this.#active = match.id
+    this.#store.setMeta(ACTIVE_GROUP_KEY, match.id)
+    return match
+  }
+
+  #requireGroup(): GroupRuntime {
+    const runtime = this.#active === undefined ? undefined : this.#groups.get(this.#active)
+    if (runtime === undefined) throw new NotInGroupError()
+    return runtime
+  }
+
+  /** Founds a group with this peer as its only member and selects it. */
+  async createGroup(name: string): Promise<GroupSummary> {
+    const { group, event } = await Group.create({
+      identity: this.identity,
+      name,
+      memberName: this.name,
+      ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
+    })
+    this.#store.saveGroup({ id: group.id, name })
+    this.#store.addEvent(group.id, event.id, event.bytes)
+    const runtime: GroupRuntime = { group, announcedJoinAt: 0, joinRequestsSeen: new Map() }
+    this.#groups.set(group.id, runtime)
+    this.selectGroup(group.id)
+    if (this.#libp2p !== undefined) this.#subscribe(runtime)
+    this.#emitMembership(group, event)
+    return { id: group.id, name }
+  }
+
+  /**
+   * Joins the group of an invite: subscribes to its topic, dials the inviter's addresses, and announces a
+   * join request that members see. The peer becomes a member when one of them adds it.
+   *
+   * @throws {InvalidInviteError}
+   */
+  async joinGroup(inviteText: string): Promise<GroupSummary> {
+    const invite = decodeInvite(inviteText)
+    let runtime = this.#groups.get(invite.groupId)
+    if (runtime === undefined) {
+      const group = new Group({
+        identity: this.identity,
+        groupId: invite.groupId,
+        ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
+      })
+      runtime = { group, announcedJoinAt: 0, joinRequestsSeen: new Map() }
+      this.#groups.set(group.id, runtime)
+    }
+    this.#store.saveGroup({ id: invite.groupId, name: invite.groupName, invite: inviteText.trim() })
+    this.selectGroup(invite.groupId)
+    if (this.#libp2p !== undefined) {
+      this.#subscribe(runtime)
+      for (const addr of invite.addrs) {
+        this.#libp2p.dial(multiaddr(addr), { signal: this.#abort.signal }).catch((err: unknown) => {
+          log('could not dial invite address %s: %s', addr, (err as Error).message)
+        })
+      }
+    }
+    return { id: invite.groupId, name: invite.groupName }
+  }
+
+  /** An invite to the selected group, carrying this peer's addresses. */
+  invite(): string {
+    const { group } = this.#requireGroup()
+    return encodeInvite({
+      groupId: group.id,
+      groupName: group.name ?? this.#storedName(group.id),
+      inviter: this.peerId,
+      addrs: this.addrs()
+        .filter((a) => !a.includes('/p2p-circuit') || a.includes('/p2p/'))
+        .slice(0, 8),
+    })
+  }
+
+  /** Current members of the selected group. */
+  members(): PeerRef[] {
+    const { group } = this.#requireGroup()
+    return group.members().map((m) => ({ peerId: m.id, name: m.name }))
+  }
+
+  /** Status for the JSON interface and `/status`. */
+  status(): ChatStatus {
+    const group = this.activeGroup
+    return {
+      peerId: this.peerId,
+      name: this.name,
+      group: group === undefined ? null : { id: group.id, name: group.name ?? this.#storedName(group.id) },
+      member: group?.isMember() ?? false,
+      addrs: this.addrs(),
+      peers: this.#libp2p?.getPeers().length ?? 0,
+    }
+  }
+
+  /** The newest `limit` readable messages of the selected group, oldest first. */
+  history(limit = 50): ChatMessage[] {
+    const { group } = this.#requireGroup()
+    return this.#store.history(group.id, limit).map((m) => ({
+      group: group.id,
+      id: m.id,
+      from: m.sender,
+      name: this.#nameOf(m.sender, group) ?? '',
+      text: m.text ?? '',
+      ts: m.ts ?? m.receivedAt,
+    }))
+  }
+
+  /**
+   * Encrypts and sends `text` to the selected group. It is stored before this resolves, so it survives a
+   * crash, and sync delivers it to members who connect later.
+   *
+   * @throws {NotInGroupError | AccessDeniedError | NoCurrentEpochError | TooLargeError}
+   */
+  async send(text: string): Promise<SendResult> {
+    const runtime = this.#requireGroup()
+    const { group } = runtime
+    const sealed = await group.seal(text)
+    this.#store.addMessage({
+      groupId: group.id,
+      id: sealed.id,
+      sender: this.peerId,
+      seq: sealed.seq,
+      epoch: sealed.epoch,
+      receivedAt: Date.now(),
+      bytes: sealed.bytes,
+      text,
+      ts: sealed.ts,
+    })
+    const recipients = await this.#publish(group.id, { kind: 'message', data: sealed.bytes })
+    this.safeDispatchEvent('message:receive', {
+      detail: { group: group.id, id: sealed.id, from: this.peerId, name: this.name, text, ts: sealed.ts },
+    })
+    return { id: sealed.id, ts: sealed.ts, recipients }
+  }
+
+  /**
+   * Adds a member by peer id or by display name (when exactly one known peer has it).
+   *
+   * @throws {NotInGroupError | AccessDeniedError | UnknownMemberError | AmbiguousMemberError}
+   */
+  async add(ref: string): Promise<PeerRef[]> {
+    const runtime = this.#requireGroup()
+    const { group } = runtime
+    if (!group.isMember()) {
+      // the same check the core makes, first, so a non-member learns nothing about who is known
+      await group.add(this.peerId, this.name)
+    }
+    const target = this.#resolvePeer(ref, group)
+    if (group.isMember(target.peerId)) throw new UnknownMemberError(`${target.name} is already a member`)
+    const event = await group.add(target.peerId, target.name)
+    await this.#commitLocalEvent(runtime, event)
+    return this.members()
+  }
+
+  /**
+   * Removes a member by peer id or display name.
+   *
+   * @throws {NotInGroupError | AccessDeniedError | UnknownMemberError | AmbiguousMemberError}
+   */
+  async remove(ref: string): Promise<PeerRef[]> {
+    const runtime = this.#requireGroup()
+    const { group } = runtime
+    if (!group.isMember()) await group.remove(this.peerId)
+    const target = this.#resolveMember(ref, group)
+    const event = await group.remove(target.id)
+    await this.#commitLocalEvent(runtime, event)
+    return this.members()
+  }
+
+  async #commitLocalEvent(runtime: GroupRuntime, event: SignedEvent): Promise<void> {
+    this.#store.addEvent(runtime.group.id, event.id, event.bytes)
+    this.#emitMembership(runtime.group, event)
+    this.#scheduleRekey(runtime)
+    await this.#publish(runtime.group.id, { kind: 'event', data: event.bytes })
+  }
+
+  #resolveMember(ref: string, group: Group): MemberInfo {
+    const members = group.members()
+    const byId = members.find((m) => m.id === ref)
+    if (byId !== undefined) return byId
+    const byName = members.filter((m) => m.name === ref)
+    if (byName.length === 1) return byName[0] as MemberInfo
+    if (byName.length > 1) {
+      throw new AmbiguousMemberError(
+        `several members are called ${ref}; use a peer id: ${byName.map((m) => m.id).join(', ')}`,
+        byName.map((m) => m.id),
+      )
+    }
+    throw new UnknownMemberError(`${ref} is not a member of ${group.name}`)
+  }
+
+  /** Finds the peer a user means by `ref`: a peer id, or a name exactly one known peer carries. */
+  #resolvePeer(ref: string, group: Group): PeerRef {
+    if (isPeerId(ref)) return { peerId: ref, name: this.#nameOf(ref, group) ?? `peer-${ref.slice(-6)}` }
+    const candidates = new Map<string, string>()
+    for (const peer of this.#store.peers()) if (peer.name === ref) candidates.set(peer.peerId, ref)
+    for (const event of group.events()) {
+      if (event.subject !== undefined && event.payload.subjectName === ref) candidates.set(event.subject, ref)
+    }
+    for (const runtime of this.#groups.values()) {
+      for (const [peerId] of runtime.joinRequestsSeen)
+        if (this.#nameOf(peerId) === ref) candidates.set(peerId, ref)
+    }
+    const ids = [...candidates.keys()]
+    if (ids.length === 1) return { peerId: ids[0] as string, name: ref }
+    if (ids.length > 1) {
+      throw new AmbiguousMemberError(`several peers are called ${ref}; use a peer id: ${ids.join(', ')}`, ids)
+    }
+    throw new UnknownMemberError(
+      `no peer called ${ref} is known; ask them for their peer id (shown at start)`,
+    )
+  }
+
+  #nameOf(peerId: string, group?: Group): string | undefined {
+    if (peerId === this.peerId) return this.name
+    const fromGroup = (group ?? this.activeGroup)?.nameOf(peerId)
+    if (fromGroup !== undefined) return fromGroup
+    for (const runtime of this.#groups.values()) {
+      const name = runtime.group.nameOf(peerId)
+      if (name !== undefined) return name
+    }
+    return this.#store.peers().find((p) => p.peerId === peerId)?.name ?? undefined
+  }
+
+  #subscribe(runtime: GroupRuntime): void {
+    const libp2p = this.#libp2p
+    if (libp2p === undefined || runtime.removeValidator !== undefined) return
+    const topic = topicOf(runtime.group.id)
+    runtime.removeValidator = setTopicValidator(
+      libp2p.services.pubsub,
+      topic,
+      ({ data, propagationSource }) => this.#onGossip(runtime, data, propagationSource),
+    )
+    libp2p.services.pubsub.subscribe(topic)
+    this.#announceJoin(runtime)
+  }
+
+  /** A non-member announces itself (at most every few seconds) so members can add it by name. */
+  #announceJoin(runtime: GroupRuntime): void {
+    const { group } = runtime
+    if (this.#libp2p === undefined || group.isMember()) return
+    const now = Date.now()
+    if (now - runtime.announcedJoinAt < JOIN_ANNOUNCE_INTERVAL_MS) return
+    const topic = topicOf(group.id)
+    if (this.#libp2p.services.pubsub.getSubscribers(topic).length === 0) return
+    runtime.announcedJoinAt = now
+    void this.#publish(group.id, {
+      kind: 'join',
+      data: encodeJoinRequest(this.identity, group.id, this.name),
+    })
+  }
+
+  async #publish(groupId: string, frame: GossipFrame): Promise<number> {
+    const libp2p = this.#libp2p
+    if (libp2p === undefined || this.#stopping) return 0
+    try {
+      const result = await libp2p.services.pubsub.publish(topicOf(groupId), encodeGossip(frame))
+      return result.recipients.length
+    } catch (err) {
+      log('publish to %s failed: %s', groupId, (err as Error).message)
+      return 0
+    }
+  }
+
+  async #onGossip(runtime: GroupRuntime, data: Uint8Array, from: PeerId): Promise<TopicValidationResult> {
+    let frame: GossipFrame
+    try {
+      frame = decodeGossip(data)
+    } catch (err) {
+      this.#reject(runtime.group, from.toString(), err as Error)
+      return 'reject'
+    }
+    switch (frame.kind) {
+      case 'event':
+        return this.#onEvent(runtime, frame.data, from)
+      case 'message':
+        return this.#onMessage(runtime, frame.data, from.toString())
+      case 'join':
+        return this.#onJoinRequest(runtime, frame.data, from.toString())
+    }
+  }
+
+  #onEvent(runtime: GroupRuntime, bytes: Uint8Array, from: PeerId): TopicValidationResult {
+    const verdict = this.#applyEvent(runtime, bytes, from.toString())
+    if (verdict === 'pending') {
+      // parents unknown: ask the peer that sent it for what we lack
+      this.#syncWith(from, runtime.group.id)
+      return 'ignore'
+    }
+    return verdict
+  }
+
+  /** Applies an event from gossip or sync; stores, notifies, releases waiting messages. */
+  #applyEvent(runtime: GroupRuntime, bytes: Uint8Array, from: string): TopicValidationResult | 'pending' {
+    const { group } = runtime
+    let result: ReceiveEventResult
+    try {
+      result = group.receiveEvent(bytes)
+    } catch (err) {
+      const error = err as Error
+      if (error.name === 'ReplayError') return 'ignore'
+      if (error.name === 'PendingLimitError') return 'ignore'
+      this.#reject(group, from, error)
+      return 'reject'
+    }
+    for (const event of result.applied) {
+      this.#store.addEvent(group.id, event.id, event.bytes)
+      if (event.payload.type === 'genesis') this.#store.saveGroup({ id: group.id, name: group.name ?? null })
+    }
+    for (const { error } of result.rejected) this.#reject(group, from, error)
+    if (result.membersChanged) this.#emitMembership(group, result.applied.at(-1))
+    if (result.applied.length > 0) this.#scheduleRekey(runtime)
+    for (const envelope of result.released) void this.#onMessage(runtime, envelope, from)
+    return result.pending ? 'pending' : 'accept'
+  }
+
+  async #onMessage(runtime: GroupRuntime, bytes: Uint8Array, from: string): Promise<TopicValidationResult> {
+    const { group } = runtime
+    let opened: OpenedMessage
+    try {
+      opened = await group.open(bytes)
+    } catch (err) {
+      const error = err as Error
+      switch (error.name) {
+        case 'ReplayError':
+          return 'ignore'
+        case 'UnknownEpochError':
+          this.#syncWith(peerIdFromString(from), group.id)
+          return 'ignore'
+        case 'StaleEpochError':
+        case 'PendingLimitError':
+          this.#reject(group, from, error)
+          return 'ignore'
+        default:
+          this.#reject(group, from, error)
+          return 'reject'
+      }
+    }
+    const name = this.#nameOf(opened.sender, group) ?? ''
+    const stored = {
+      groupId: group.id,
+      id: opened.id,
+      sender: opened.sender,
+      seq: opened.seq,
+      epoch: opened.epoch,
+      receivedAt: Date.now(),
+      bytes,
+      text: opened.kind === 'message' ? opened.text : null,
+      ts: opened.kind === 'message' ? opened.ts : null,
+    }
+    if (!this.#store.addMessage(stored)) return 'ignore'
+    if (opened.kind === 'message') {
+      this.safeDispatchEvent('message:receive', {
+        detail: {
+          group: group.id,
+          id: opened.id,
+          from: opened.sender,
+          name,
+          text: opened.text,
+          ts: opened.ts,
+        },
+      })
+    } else {
+      this.safeDispatchEvent('message:encrypted', {
+        detail: {
+          group: group.id,
+          id: opened.id,
+          from: opened.sender,
+          name,
+          bytes: opened.bytes,
+          preview: opened.preview,
+        },
+      })
+    }
+    return 'accept'
+  }
+
+  #onJoinRequest(runtime: GroupRuntime, bytes: Uint8Array, from: string): TopicValidationResult {
+    const { group } = runtime
+    let request: ReturnType<typeof decodeJoinRequest>
+    try {
+      request = decodeJoinRequest(bytes)
+    } catch (err) {
+      this.#reject(group, from, err as Error)
+      return 'reject'
+    }
+    if (request.group !== group.id) return 'reject'
+    this.#store.upsertPeer({ peerId: request.peerId, name: request.name })
+    if (group.isMember(request.peerId)) return 'ignore'
+    const now = Date.now()
+    const last = runtime.joinRequestsSeen.get(request.peerId) ?? 0
+    runtime.joinRequestsSeen.set(request.peerId, now)
+    if (now - last > 5 * 60_000) {
+      this.safeDispatchEvent('join:request', {
+        detail: { group: group.id, peerId: request.peerId, name: request.name },
+      })
+    }
+    return 'accept'
+  }
+
+  #reject(group: Group, from: string, error: Error): void {
+    log('rejected input for %s from %s: %s: %s', group.id, from, error.name, error.message)
+    this.safeDispatchEvent('message:reject', {
+      detail: { group: group.id, from, reason: `${error.name}: ${error.message}` },
+    })
+  }
+
+  #emitMembership(group: Group, event: SignedEvent | undefined): void {
+    const change = event === undefined ? undefined : group.describe(event)
+    const ref = (peerId: string): PeerRef => ({ peerId, name: this.#nameOf(peerId, group) ?? '' })
+    this.safeDispatchEvent('membership:change', {
+      detail: {
+        group: group.id,
+        members: group.members().map((m) => ({ peerId: m.id, name: m.name })),
+        change:
+          change === undefined
+            ? null
+            : { action: change.action, by: ref(change.by), member: ref(change.member) },
+      },
+    })
+  }
+
+  /**
+   * When concurrent changes left the epoch key with a non-member or without a member, one member rekeys:
+   * the first in the deterministic order at once, the k-th only after k delays if still needed.
+   */
+  #scheduleRekey(runtime: GroupRuntime): void {
+    const { group } = runtime
+    if (runtime.rekeyTimer !== undefined || this.#stopping || !group.needsRekey()) return
+    const rank = group.rekeyRank()
+    if (rank < 0) return
+    const delay = rank * (this.#init.rekeyDelayMs ?? 3000) + 50
+    runtime.rekeyTimer = setTimeout(() => {
+      runtime.rekeyTimer = undefined
+      if (this.#stopping || !group.needsRekey() || !group.isMember()) return
+      group
+        .rekey()
+        .then((event) => this.#commitLocalEvent(runtime, event))
+        .catch((err: unknown) => log.error('rekey of %s failed: %s', group.id, (err as Error).message))
+    }, delay)
+    runtime.rekeyTimer.unref?.()
+  }
+
+  #antiEntropy(): void {
+    const peers = this.#libp2p?.getPeers() ?? []
+    if (peers.length === 0) return
+    const peer = peers[Math.floor(Math.random() * peers.length)] as PeerId
+    for (const id of this.#groups.keys()) this.#syncWith(peer, id)
+  }
+
+  /** Syncs one group with one peer in the background; one sync per (peer, group) at a time. */
+  #syncWith(peer: PeerId, groupId: string): void {
+    const libp2p = this.#libp2p
+    const runtime = this.#groups.get(groupId)
+    if (libp2p === undefined || runtime === undefined || this.#stopping) return
+    const key = `${peer.toString()}|${groupId}`
+    if (this.#syncing.has(key)) return
+    this.#syncing.add(key)
+    const run = async (): Promise<void> => {
+      const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(60_000)])
+      const stream = await libp2p.dialProtocol(peer, SYNC_PROTOCOL, { signal, runOnLimitedConnection: true })
+      const frames = createFrameStream(stream)
+      try {
+        const result = await syncAsInitiator(channelOf(frames, signal), this, runtime.group, peer.toString())
+        await frames.close({ signal })
+        log('synced %s with %p: %d messages', groupId, peer, result.messagesReceived)
+      } catch (err) {
+        frames.abort(err as Error)
+        throw err
+      }
+    }
+    run()
+      .catch((err: unknown) => {
+        if (!this.#stopping) log('sync of %s with %p failed: %s', groupId, peer, (err as Error).message)
+      })
+      .finally(() => this.#syncing.delete(key))
+  }
+
+  #serveSync(stream: Stream, remote: PeerId): void {
+    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(60_000)])
+    const frames = createFrameStream(stream)
+    syncAsResponder(channelOf(frames, signal), this, remote.toString())
+      .then(() => frames.close({ signal }))
+      .catch((err: unknown) => {
+        log('sync served to %p failed: %s', remote, (err as Error).message)
+        frames.abort(err as Error)
+      })
+  }
+
+  // SyncReplica
+
+  /** @internal */
+  group(groupId: string): Group | undefined {
+    return this.#groups.get(groupId)?.group
+  }
+
+  /** @internal */
+  wantedEpochs(group: Group): string[] {
+    // only epochs this member holds keys for: older ciphertext would be noise to it
+    return group
+      .events()
+      .filter((e) => e.payload.keys.some((k) => Buffer.compare(k.to, this.identity.memberIdBytes) === 0))
+      .map((e) => e.id)
+  }
+
+  /** @internal */
+  watermarks(groupId: string): Record<string, number> {
+    return this.#store.watermarks(groupId)
+  }
+
+  /** @internal */
+  messagesFor(
+    groupId: string,
+    marks: Record<string, number>,
+    epochs: ReadonlySet<string> | null,
+    limit: number,
+  ): Uint8Array[] {
+    return this.#store.messagesAfter(groupId, marks, epochs, limit).map((m) => m.bytes)
+  }
+
+  /** @internal */
+  acceptEvent(group: Group, bytes: Uint8Array, remote: string): void {
+    const runtime = this.#groups.get(group.id)
+    if (runtime !== undefined) this.#applyEvent(runtime, bytes, remote)
+  }
+
+  /** @internal */
+  async acceptMessage(group: Group, bytes: Uint8Array, remote: string): Promise<void> {
+    const runtime = this.#groups.get(group.id)
+    if (runtime !== undefined) await this.#onMessage(runtime, bytes, remote)
+  }
+}
+
+function isPeerId(ref: string): boolean {
+  try {
+    peerIdFromString(ref)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function channelOf(frames: ReturnType<typeof createFrameStream>, signal: AbortSignal): FrameChannel {
+  return {
+    write: (frame) => frames.writeFrame(frame, { signal }),
+    read: async () => (await frames.readFrame({ signal })) ?? undefined,
+  }
+}
+
+/**
+ * Opens (creating on first use) the identity and database in `init.dataDir` and returns a node that is
+ * not yet networking; call {@link ChatNode.start}.
+ */
+export async function createChatNode(init: ChatNodeInit): Promise<ChatNode> {
+  const identity = await loadOrCreateIdentity(init.dataDir)
+  const store = ChatStore.open(init.dataDir)
+  return new ChatNode(init, identity, store)
+}

@@ -1,0 +1,135 @@
+/**
+ * Errors raised by the libp2p layer (`src/node`). Each is identified by its `.name`, which is what callers
+ * and tests should match on; extra fields carry the numbers a log line needs.
+ *
+ * @packageDocumentation
+ */
+
+/**
+ * The options passed to `createTransport` are unusable (wrong key type, unparsable multiaddr, a bootstrap
+ * address without a `/p2p/<peer-id>` part, ...). This is a user/config error, not a bug.
+ */
+export class InvalidTransportInitError extends Error {
+  static override readonly name = 'InvalidTransportInitError'
+  override readonly name = 'InvalidTransportInitError'
+  constructor(message = 'Invalid transport options') {
+    super(message)
+  }
+}
+
+/**
+ * The installed `@libp2p/gossipsub` no longer has the internals we rely on to filter topics by predicate.
+ * Raised at node construction so an upgrade fails loudly instead of silently accepting every topic.
+ */
+export class IncompatibleGossipsubError extends Error {
+  static override readonly name = 'IncompatibleGossipsubError'
+  override readonly name = 'IncompatibleGossipsubError'
+  constructor(message = 'The installed @libp2p/gossipsub does not support topic filtering as expected') {
+    super(message)
+  }
+}
+
+/**
+ * A topic validator is already registered for this topic. Gossipsub keeps one validator per topic, so a
+ * second registration would silently replace the first.
+ */
+export class DuplicateTopicValidatorError extends Error {
+  static override readonly name = 'DuplicateTopicValidatorError'
+  override readonly name = 'DuplicateTopicValidatorError'
+  readonly topic: string
+  constructor(topic: string, message = `A validator is already registered for topic ${topic}`) {
+    super(message)
+    this.topic = topic
+  }
+}
+
+/**
+ * A frame's declared length is above the maximum frame length. On read this is raised as soon as the
+ * length prefix is decoded, before the body is buffered.
+ */
+export class FrameTooLargeError extends Error {
+  static override readonly name = 'FrameTooLargeError'
+  override readonly name = 'FrameTooLargeError'
+  /** Declared (or actual, on write) length in bytes; `undefined` when the length prefix itself is too long. */
+  readonly length: number | undefined
+  /** The configured maximum frame length in bytes. */
+  readonly maxLength: number
+  constructor(length: number | undefined, maxLength: number, message?: string) {
+    super(
+      message ??
+        (length === undefined
+          ? `Frame length prefix too long for a frame of at most ${maxLength} bytes`
+          : `Frame of ${length} bytes exceeds the maximum of ${maxLength} bytes`),
+    )
+    this.length = length
+    this.maxLength = maxLength
+  }
+}
+
+/**
+ * More frames were read from (or written to) one stream than the per-stream maximum allows.
+ */
+export class TooManyFramesError extends Error {
+  static override readonly name = 'TooManyFramesError'
+  override readonly name = 'TooManyFramesError'
+  /** The configured maximum number of frames per stream and direction. */
+  readonly maxFrames: number
+  constructor(maxFrames: number, message = `More than ${maxFrames} frames on one stream`) {
+    super(message)
+    this.maxFrames = maxFrames
+  }
+}
+
+/**
+ * The remote closed its end of the stream in the middle of a frame.
+ */
+export class TruncatedFrameError extends Error {
+  static override readonly name = 'TruncatedFrameError'
+  override readonly name = 'TruncatedFrameError'
+  /** Bytes of the partial frame (prefix included) that were received before the stream ended. */
+  readonly receivedBytes: number
+  constructor(receivedBytes: number, message = `Stream ended inside a frame after ${receivedBytes} bytes`) {
+    super(message)
+    this.receivedBytes = receivedBytes
+  }
+}
+
+/** A gossip or sync frame that does not decode to what p2pchat sends. */
+export class MalformedFrameError extends Error {
+  override readonly name = 'MalformedFrameError'
+  constructor(message = 'malformed frame') {
+    super(message)
+  }
+}
+
+/** An invite token that cannot be used; the message says what to do. */
+export class InvalidInviteError extends Error {
+  override readonly name = 'InvalidInviteError'
+  constructor(message = 'the invite is not valid') {
+    super(message)
+  }
+}
+
+/** The node has no group selected (none created or joined yet, or `--group` matched none). */
+export class NotInGroupError extends Error {
+  override readonly name = 'NotInGroupError'
+  constructor(message = 'You are not in a group yet: start with --create <name> or --join <invite>') {
+    super(message)
+  }
+}
+
+/** A member reference (name or peer id) matches no known peer. */
+export class UnknownMemberError extends Error {
+  override readonly name = 'UnknownMemberError'
+}
+
+/** A display name matches more than one known peer; the peer id must be used. */
+export class AmbiguousMemberError extends Error {
+  override readonly name = 'AmbiguousMemberError'
+  /** The peer ids that carry the name. */
+  readonly candidates: string[]
+  constructor(message: string, candidates: string[]) {
+    super(message)
+    this.candidates = candidates
+  }
+}

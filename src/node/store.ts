@@ -1,0 +1,288 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
+import { Identity } from '../crypto/index.js'
+
+/** A message envelope as stored: the ciphertext always, the decrypted text only on a member's own disk. */
+export interface StoredMessage {
+  groupId: string
+  id: string
+  sender: string
+  seq: number
+  epoch: string
+  /** Local clock when this peer accepted it. */
+  receivedAt: number
+  bytes: Uint8Array
+  /** Decrypted text, when this peer could read it. Never set by a relay. */
+  text: string | null
+  /** Sender's timestamp from the decrypted body, when readable. */
+  ts: number | null
+}
+
+/** A group this peer takes part in (as member, applicant, or relay). */
+export interface StoredGroup {
+  id: string
+  name: string | null
+  /** Invite this peer joined or created with, for `/invite`. */
+  invite: string | null
+  joinedAt: number
+}
+
+/** A peer this node has seen, with the name it announced. */
+export interface StoredPeer {
+  peerId: string
+  name: string | null
+  addrs: string[]
+  lastSeen: number
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+  id TEXT PRIMARY KEY, name TEXT, invite TEXT, joined_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+  n INTEGER PRIMARY KEY AUTOINCREMENT,
+  group_id TEXT NOT NULL, id TEXT NOT NULL, bytes BLOB NOT NULL,
+  UNIQUE (group_id, id)
+);
+CREATE TABLE IF NOT EXISTS messages (
+  n INTEGER PRIMARY KEY AUTOINCREMENT,
+  group_id TEXT NOT NULL, id TEXT NOT NULL, sender TEXT NOT NULL, seq INTEGER NOT NULL,
+  epoch TEXT NOT NULL, received_at INTEGER NOT NULL, bytes BLOB NOT NULL, text TEXT, ts INTEGER,
+  UNIQUE (group_id, id)
+);
+CREATE INDEX IF NOT EXISTS messages_by_sender ON messages (group_id, sender, seq);
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages (group_id, received_at);
+CREATE TABLE IF NOT EXISTS peers (
+  peer_id TEXT PRIMARY KEY, name TEXT, addrs TEXT NOT NULL, last_seen INTEGER NOT NULL
+);
+`
+
+type Row = Record<string, SQLInputValue>
+
+function toMessage(row: Row): StoredMessage {
+  return {
+    groupId: row.group_id as string,
+    id: row.id as string,
+    sender: row.sender as string,
+    seq: Number(row.seq),
+    epoch: row.epoch as string,
+    receivedAt: Number(row.received_at),
+    bytes: row.bytes as Uint8Array,
+    text: (row.text as string | null) ?? null,
+    ts: row.ts === null || row.ts === undefined ? null : Number(row.ts),
+  }
+}
+
+/**
+ * Loads the identity key from `dir/identity.key`, creating it (mode 0600) on first use.
+ */
+export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const path = join(dir, 'identity.key')
+  if (existsSync(path)) return Identity.fromProtobuf(new Uint8Array(readFileSync(path)))
+  const identity = await Identity.generate()
+  writeFileSync(path, identity.toProtobuf(), { mode: 0o600, flag: 'wx' })
+  chmodSync(path, 0o600)
+  return identity
+}
+
+/**
+ * The node's database: one SQLite file per data directory, in WAL mode. Every write is its own
+ * transaction and is committed before the caller acknowledges anything to the user, so it survives
+ * the process being killed.
+ */
+export class ChatStore {
+  readonly #db: DatabaseSync
+  readonly #statements = new Map<string, StatementSync>()
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db
+  }
+
+  /** Opens (creating if needed) `dir/p2pchat.db`. Pass `':memory:'` as `dir` for tests. */
+  static open(dir: string): ChatStore {
+    let path = ':memory:'
+    if (dir !== ':memory:') {
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      path = join(dir, 'p2pchat.db')
+    }
+    const db = new DatabaseSync(path)
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
+    db.exec(SCHEMA)
+    return new ChatStore(db)
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql)
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql)
+      this.#statements.set(sql, statement)
+    }
+    return statement
+  }
+
+  /** Closes the database; later calls throw. Idempotent. */
+  close(): void {
+    if (this.#db.isOpen) {
+      this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+      this.#db.close()
+    }
+  }
+
+  getMeta(key: string): string | undefined {
+    const row = this.#statement('SELECT value FROM meta WHERE key = ?').get(key) as Row | undefined
+    return row?.value as string | undefined
+  }
+
+  setMeta(key: string, value: string): void {
+    this.#statement(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ).run(key, value)
+  }
+
+  /** Records a group; keeps an existing name or invite unless new ones are given. */
+  saveGroup(group: { id: string; name?: string | null; invite?: string | null }, now = Date.now()): void {
+    this.#statement(
+      `INSERT INTO groups (id, name, invite, joined_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET name = coalesce(excluded.name, name), invite = coalesce(excluded.invite, invite)`,
+    ).run(group.id, group.name ?? null, group.invite ?? null, now)
+  }
+
+  groups(): StoredGroup[] {
+    return (this.#statement('SELECT * FROM groups ORDER BY joined_at, id').all() as Row[]).map((row) => ({
+      id: row.id as string,
+      name: (row.name as string | null) ?? null,
+      invite: (row.invite as string | null) ?? null,
+      joinedAt: Number(row.joined_at),
+    }))
+  }
+
+  /** Stores an event; false when it was already stored. */
+  addEvent(groupId: string, id: string, bytes: Uint8Array): boolean {
+    const result = this.#statement('INSERT OR IGNORE INTO events (group_id, id, bytes) VALUES (?, ?, ?)').run(
+      groupId,
+      id,
+      bytes,
+    )
+    return Number(result.changes) > 0
+  }
+
+  /** A group's events in the order they were stored (parents first). */
+  events(groupId: string): Uint8Array[] {
+    return (
+      this.#statement('SELECT bytes FROM events WHERE group_id = ? ORDER BY n').all(groupId) as Row[]
+    ).map((row) => row.bytes as Uint8Array)
+  }
+
+  /** Stores a message; false when it was already stored. */
+  addMessage(message: StoredMessage): boolean {
+    const result = this.#statement(
+      `INSERT OR IGNORE INTO messages (group_id, id, sender, seq, epoch, received_at, bytes, text, ts)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      message.groupId,
+      message.id,
+      message.sender,
+      message.seq,
+      message.epoch,
+      message.receivedAt,
+      message.bytes,
+      message.text,
+      message.ts,
+    )
+    return Number(result.changes) > 0
+  }
+
+  /** Every message of a group, in the order this peer accepted them. */
+  messages(groupId: string): StoredMessage[] {
+    return (
+      this.#statement('SELECT * FROM messages WHERE group_id = ? ORDER BY n').all(groupId) as Row[]
+    ).map(toMessage)
+  }
+
+  /** The newest `limit` readable messages, oldest first, ordered by sender time then arrival. */
+  history(groupId: string, limit: number): StoredMessage[] {
+    const rows = this.#statement(
+      `SELECT * FROM (SELECT * FROM messages WHERE group_id = ? AND text IS NOT NULL ORDER BY ts DESC, n DESC LIMIT ?)
+       ORDER BY ts, n`,
+    ).all(groupId, limit) as Row[]
+    return rows.map(toMessage)
+  }
+
+  /**
+   * Per sender, the highest sequence number below which this peer has every message (-1 when it has
+   * none from 0): what a sync peer needs to send only what is missing.
+   */
+  watermarks(groupId: string): Record<string, number> {
+    const rows = this.#statement(
+      'SELECT sender, seq FROM messages WHERE group_id = ? ORDER BY sender, seq',
+    ).all(groupId) as Row[]
+    const marks: Record<string, number> = {}
+    for (const row of rows) {
+      const sender = row.sender as string
+      const seq = Number(row.seq)
+      const mark = marks[sender] ?? -1
+      if (seq === mark + 1) marks[sender] = seq
+      else if (!(sender in marks)) marks[sender] = -1
+    }
+    return marks
+  }
+
+  /** Messages a peer with these watermarks lacks, limited to `epochs` when given, in acceptance order. */
+  messagesAfter(
+    groupId: string,
+    watermarks: Readonly<Record<string, number>>,
+    epochs: ReadonlySet<string> | null,
+    limit: number,
+  ): StoredMessage[] {
+    const out: StoredMessage[] = []
+    for (const row of this.#statement('SELECT * FROM messages WHERE group_id = ? ORDER BY n').iterate(
+      groupId,
+    )) {
+      const message = toMessage(row as Row)
+      if (message.seq <= (watermarks[message.sender] ?? -1)) continue
+      if (epochs !== null && !epochs.has(message.epoch)) continue
+      out.push(message)
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  /** Number of stored messages, over all groups. */
+  messageCount(): number {
+    const row = this.#statement('SELECT count(*) AS n FROM messages').get() as Row
+    return Number(row.n)
+  }
+
+  /** Bytes of stored envelopes of one group. */
+  messageBytes(groupId: string): number {
+    const row = this.#statement(
+      'SELECT coalesce(sum(length(bytes)), 0) AS n FROM messages WHERE group_id = ?',
+    ).get(groupId) as Row
+    return Number(row.n)
+  }
+
+  /** Deletes messages accepted before `time`; returns how many. */
+  deleteMessagesBefore(time: number): number {
+    return Number(this.#statement('DELETE FROM messages WHERE received_at < ?').run(time).changes)
+  }
+
+  upsertPeer(peer: { peerId: string; name?: string | null; addrs?: string[] }, now = Date.now()): void {
+    this.#statement(
+      `INSERT INTO peers (peer_id, name, addrs, last_seen) VALUES (?, ?, ?, ?)
+       ON CONFLICT (peer_id) DO UPDATE SET name = coalesce(excluded.name, name),
+         addrs = CASE WHEN excluded.addrs = '[]' THEN addrs ELSE excluded.addrs END, last_seen = excluded.last_seen`,
+    ).run(peer.peerId, peer.name ?? null, JSON.stringify(peer.addrs ?? []), now)
+  }
+
+  peers(): StoredPeer[] {
+    return (this.#statement('SELECT * FROM peers ORDER BY last_seen DESC').all() as Row[]).map((row) => ({
+      peerId: row.peer_id as string,
+      name: (row.name as string | null) ?? null,
+      addrs: JSON.parse(row.addrs as string) as string[],
+      lastSeen: Number(row.last_seen),
+    }))
+  }
+}

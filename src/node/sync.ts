@@ -1,0 +1,268 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { logger } from '@libp2p/logger'
+import type { Group } from '../membership/index.js'
+import { MalformedFrameError } from './errors.js'
+
+const log = logger('p2pchat:sync')
+
+/** Libp2p protocol id of the sync protocol. */
+export { SYNC_PROTOCOL } from './sync-protocol.js'
+
+/** Items per frame; frames stay well below the transport's frame size limit. */
+const ITEMS_PER_FRAME = 64
+/** Messages sent in one sync; a peer that gets this many asks again. */
+export const MAX_SYNC_MESSAGES = 5000
+/** Events sent in one sync. */
+const MAX_SYNC_EVENTS = 20_000
+const MAX_HEADS = 256
+/** Payload bytes per frame: under the 1 MiB frame limit with room for encoding overhead. */
+const FRAME_BUDGET = 768 * 1024
+
+/** A bidirectional channel of whole frames (one sync message each). */
+export interface FrameChannel {
+  write(frame: Uint8Array): Promise<void>
+  /** The next frame, or `undefined` when the remote closed its side. */
+  read(): Promise<Uint8Array | undefined>
+}
+
+/** What the sync protocol needs from the local replica (a chat node or a relay). */
+export interface SyncReplica {
+  /** The local view of a group. As server, a relay creates one for any group it is asked about. */
+  group(groupId: string, asServer: boolean): Group | undefined
+  /** Epochs whose messages this replica wants; `null` for all of them (a relay). */
+  wantedEpochs(group: Group): string[] | null
+  /** Per sender, the sequence number up to which this replica has every message. */
+  watermarks(groupId: string): Record<string, number>
+  /** Stored envelopes a peer with these watermarks lacks. */
+  messagesFor(
+    groupId: string,
+    marks: Record<string, number>,
+    epochs: ReadonlySet<string> | null,
+    limit: number,
+  ): Uint8Array[]
+  /** Applies an event received by sync (verifies, stores, notifies). Never throws. */
+  acceptEvent(group: Group, bytes: Uint8Array, remote: string): void
+  /** Applies an envelope received by sync. Never throws. */
+  acceptMessage(group: Group, bytes: Uint8Array, remote: string): Promise<void>
+}
+
+type SyncMessage =
+  | { t: 'hello'; g: string; h: string[] }
+  | { t: 'heads'; h: string[] }
+  | { t: 'unknown' }
+  | { t: 'events'; e: Uint8Array[] }
+  | { t: 'msgs'; m: Uint8Array[] }
+  | { t: 'end' }
+  | { t: 'want'; ep: string[] | null; m: Record<string, number> }
+
+function isStringArray(value: unknown, max: number): value is string[] {
+  return (
+    Array.isArray(value) && value.length <= max && value.every((v) => typeof v === 'string' && v.length < 200)
+  )
+}
+
+function isBytesArray(value: unknown): value is Uint8Array[] {
+  return (
+    Array.isArray(value) && value.length <= ITEMS_PER_FRAME && value.every((v) => v instanceof Uint8Array)
+  )
+}
+
+function decode(bytes: Uint8Array): SyncMessage {
+  let v: Record<string, unknown>
+  try {
+    v = dagCbor.decode(bytes) as Record<string, unknown>
+  } catch {
+    throw new MalformedFrameError('sync frame is not DAG-CBOR')
+  }
+  if (typeof v !== 'object' || v === null) throw new MalformedFrameError('sync frame is not a map')
+  switch (v.t) {
+    case 'hello':
+      if (typeof v.g === 'string' && isStringArray(v.h, MAX_HEADS)) return { t: 'hello', g: v.g, h: v.h }
+      break
+    case 'heads':
+      if (isStringArray(v.h, MAX_HEADS)) return { t: 'heads', h: v.h }
+      break
+    case 'unknown':
+    case 'end':
+      return { t: v.t }
+    case 'events':
+      if (isBytesArray(v.e)) return { t: 'events', e: v.e }
+      break
+    case 'msgs':
+      if (isBytesArray(v.m)) return { t: 'msgs', m: v.m }
+      break
+    case 'want': {
+      const marks = v.m as Record<string, unknown>
+      const epochsOk = v.ep === null || isStringArray(v.ep, 100_000)
+      const marksOk =
+        typeof marks === 'object' &&
+        marks !== null &&
+        Object.keys(marks).length <= 10_000 &&
+        Object.values(marks).every((n) => Number.isSafeInteger(n))
+      if (epochsOk && marksOk)
+        return { t: 'want', ep: v.ep as string[] | null, m: marks as Record<string, number> }
+      break
+    }
+  }
+  throw new MalformedFrameError(`bad sync frame ${String(v.t).slice(0, 20)}`)
+}
+
+class SyncSession {
+  readonly #channel: FrameChannel
+  constructor(channel: FrameChannel) {
+    this.#channel = channel
+  }
+
+  send(message: SyncMessage): Promise<void> {
+    return this.#channel.write(dagCbor.encode(message))
+  }
+
+  async receive(): Promise<SyncMessage | undefined> {
+    const frame = await this.#channel.read()
+    return frame === undefined ? undefined : decode(frame)
+  }
+
+  async expect<T extends SyncMessage['t']>(...types: T[]): Promise<Extract<SyncMessage, { t: T }>> {
+    const message = await this.receive()
+    if (message === undefined)
+      throw new MalformedFrameError(`stream ended while waiting for ${types.join('/')}`)
+    if (!types.includes(message.t as T))
+      throw new MalformedFrameError(`expected ${types.join('/')}, got ${message.t}`)
+    return message as Extract<SyncMessage, { t: T }>
+  }
+
+  async sendBatches(kind: 'events' | 'msgs', items: Uint8Array[]): Promise<void> {
+    let batch: Uint8Array[] = []
+    let bytes = 0
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return
+      await this.send(kind === 'events' ? { t: 'events', e: batch } : { t: 'msgs', m: batch })
+      batch = []
+      bytes = 0
+    }
+    for (const item of items) {
+      if (batch.length >= ITEMS_PER_FRAME || bytes + item.length > FRAME_BUDGET) await flush()
+      batch.push(item)
+      bytes += item.length
+    }
+    await flush()
+    await this.send({ t: 'end' })
+  }
+
+  /** Reads batches until `end`, handing each item to `accept`; stops counting at `max`. */
+  async receiveBatches(
+    kind: 'events' | 'msgs',
+    max: number,
+    accept: (item: Uint8Array) => Promise<void> | void,
+  ): Promise<number> {
+    let count = 0
+    for (;;) {
+      const message = await this.expect(kind, 'end')
+      if (message.t === 'end') return count
+      const items = message.t === 'events' ? message.e : (message as { m: Uint8Array[] }).m
+      count += items.length
+      if (count > max) throw new MalformedFrameError(`peer sent more than ${max} ${kind}`)
+      for (const item of items) await accept(item)
+    }
+  }
+}
+
+/** Events of `group` outside the causal closure of `heads` (the peer's heads), parents first. */
+function eventsMissingFrom(group: Group, heads: readonly string[]): Uint8Array[] {
+  const known = new Set<string>()
+  const stack = heads.filter((h) => group.hasEvent(h))
+  while (stack.length > 0) {
+    const id = stack.pop() as string
+    if (known.has(id)) continue
+    known.add(id)
+    for (const parent of group.getEvent(id)?.payload.parents ?? []) stack.push(parent.toString())
+  }
+  const out: Uint8Array[] = []
+  for (const event of group.events()) {
+    if (!known.has(event.id)) out.push(event.bytes)
+    if (out.length >= MAX_SYNC_EVENTS) break
+  }
+  return out
+}
+
+async function exchangeMessages(
+  session: SyncSession,
+  replica: SyncReplica,
+  group: Group,
+  remote: string,
+  first: 'send' | 'receive',
+): Promise<number> {
+  let received = 0
+  const serve = async (): Promise<void> => {
+    const want = await session.expect('want')
+    const epochs = want.ep === null ? null : new Set(want.ep)
+    await session.sendBatches('msgs', replica.messagesFor(group.id, want.m, epochs, MAX_SYNC_MESSAGES))
+  }
+  const ask = async (): Promise<void> => {
+    await session.send({ t: 'want', ep: replica.wantedEpochs(group), m: replica.watermarks(group.id) })
+    received = await session.receiveBatches('msgs', MAX_SYNC_MESSAGES, (bytes) =>
+      replica.acceptMessage(group, bytes, remote),
+    )
+  }
+  if (first === 'receive') {
+    await ask()
+    await serve()
+  } else {
+    await serve()
+    await ask()
+  }
+  return received
+}
+
+/** Result of one sync as initiator. */
+export interface SyncResult {
+  /** False when the peer does not hold the group. */
+  known: boolean
+  /** Messages the peer sent; {@link MAX_SYNC_MESSAGES} means there may be more. */
+  messagesReceived: number
+}
+
+/**
+ * Runs the initiator side of a sync for one group over `channel`:
+ * hello(heads) → peer's heads and the events we lack → the events the peer lacks → each side asks for
+ * the messages it lacks (per-sender watermarks, limited to the epochs it can use).
+ */
+export async function syncAsInitiator(
+  channel: FrameChannel,
+  replica: SyncReplica,
+  group: Group,
+  remote: string,
+): Promise<SyncResult> {
+  const session = new SyncSession(channel)
+  await session.send({ t: 'hello', g: group.id, h: group.heads() })
+  const reply = await session.expect('heads', 'unknown')
+  if (reply.t === 'unknown') return { known: false, messagesReceived: 0 }
+  await session.receiveBatches('events', MAX_SYNC_EVENTS, (bytes) =>
+    replica.acceptEvent(group, bytes, remote),
+  )
+  await session.sendBatches('events', eventsMissingFrom(group, reply.h))
+  const messagesReceived = await exchangeMessages(session, replica, group, remote, 'receive')
+  return { known: true, messagesReceived }
+}
+
+/** Serves one sync stream opened by a peer. Throws (to abort the stream) on protocol violations. */
+export async function syncAsResponder(
+  channel: FrameChannel,
+  replica: SyncReplica,
+  remote: string,
+): Promise<void> {
+  const session = new SyncSession(channel)
+  const hello = await session.expect('hello')
+  const group = replica.group(hello.g, true)
+  if (group === undefined) {
+    await session.send({ t: 'unknown' })
+    return
+  }
+  await session.send({ t: 'heads', h: group.heads() })
+  await session.sendBatches('events', eventsMissingFrom(group, hello.h))
+  await session.receiveBatches('events', MAX_SYNC_EVENTS, (bytes) =>
+    replica.acceptEvent(group, bytes, remote),
+  )
+  await exchangeMessages(session, replica, group, remote, 'send')
+  log('served sync of %s to %s', group.id, remote)
+}

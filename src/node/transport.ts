@@ -1,0 +1,460 @@
+/**
+ * The libp2p layer of a p2pchat node: TCP + Noise + Yamux, identify, ping, gossipsub (unsigned, content
+ * addressed messages), DCUtR, circuit relay (client always, server on demand), and peer discovery through
+ * mDNS and/or a bootstrap list. Discovered peers are dialled, since libp2p 3 no longer does that itself.
+ *
+ * @packageDocumentation
+ */
+
+import { createHash } from 'node:crypto'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { type CircuitRelayService, circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import {
+  type GossipSub,
+  type GossipSubComponents,
+  type GossipsubOpts,
+  gossipsub,
+  type Message,
+  StrictNoSign,
+  TopicValidatorResult,
+} from '@libp2p/gossipsub'
+import { type Identify, identify } from '@libp2p/identify'
+import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { mdns } from '@libp2p/mdns'
+import { type Ping, ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2pOptions, type ServiceFactoryMap } from 'libp2p'
+import {
+  DuplicateTopicValidatorError,
+  IncompatibleGossipsubError,
+  InvalidTransportInitError,
+} from './errors.js'
+
+const log = logger('p2pchat:node:transport')
+
+/** Every p2pchat group topic starts with this; by default gossipsub drops any other topic from peers. */
+export const GROUP_TOPIC_PREFIX = '/p2pchat/1/group/'
+
+/** Longest topic accepted by {@link isGroupTopic}; bounds what a peer can make us store per topic. */
+export const MAX_TOPIC_LENGTH = 256
+
+/** Default cap on one inbound gossipsub RPC (length-prefixed protobuf), in bytes. */
+export const DEFAULT_MAX_INBOUND_RPC_LENGTH = 1024 * 1024
+
+/** Default mDNS service tag; tests pass a random one so parallel runs do not find each other. */
+export const DEFAULT_MDNS_SERVICE_TAG = 'p2pchat.local'
+
+/** Default listen address: every IPv4 interface, a random TCP port. */
+export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0'] as const
+
+/**
+ * Whether `topic` is a p2pchat group topic: {@link GROUP_TOPIC_PREFIX} followed by a non-empty group id,
+ * at most {@link MAX_TOPIC_LENGTH} characters in total. This is the default gossipsub topic filter.
+ */
+export function isGroupTopic(topic: string): boolean {
+  return (
+    topic.length > GROUP_TOPIC_PREFIX.length &&
+    topic.length <= MAX_TOPIC_LENGTH &&
+    topic.startsWith(GROUP_TOPIC_PREFIX)
+  )
+}
+
+/**
+ * Which topics gossipsub accepts from the network (subscriptions and messages); anything else is dropped
+ * before it touches the router's caches. Either an exact list or a predicate.
+ */
+export type TopicFilter = readonly string[] | ((topic: string) => boolean)
+
+/** Upper bounds applied while decoding one inbound gossipsub RPC. */
+export type DecodeRpcLimits = NonNullable<GossipsubOpts['decodeRpcLimits']>
+
+/**
+ * Decoding limits used unless overridden. gossipsub's own defaults allow 5000 subscriptions and messages
+ * per RPC; a chat peer needs far fewer, and an RPC over a limit is dropped whole.
+ */
+export const DEFAULT_DECODE_RPC_LIMITS: Readonly<DecodeRpcLimits> = {
+  maxSubscriptions: 1024,
+  maxMessages: 1024,
+  maxIhaveMessageIDs: 5000,
+  maxIwantMessageIDs: 5000,
+  maxIdontwantMessageIDs: 512,
+  maxControlMessages: 1024,
+  maxPeerInfos: 16,
+}
+
+/** Gossipsub options a p2pchat node may change; everything else is fixed by {@link createTransport}. */
+export interface GossipInit {
+  /** Topics accepted from the network. Default {@link isGroupTopic}. */
+  allowedTopics?: TopicFilter
+  /** Largest inbound RPC in bytes (a message's data must fit in it). Default 1 MiB. */
+  maxInboundDataLength?: number
+  /** Per-RPC decode limits, merged over {@link DEFAULT_DECODE_RPC_LIMITS}. */
+  decodeRpcLimits?: Partial<DecodeRpcLimits>
+  /**
+   * Tests only: many peers share 127.0.0.1, so turn off the IP-colocation penalty (P6) of peer scoring.
+   * The rest of peer scoring stays on.
+   */
+  sameHostTest?: boolean
+  /**
+   * Run gossipsub over limited (relayed) connections, so peers that can only meet through a relay still
+   * chat until DCUtR upgrades the connection. Default true.
+   */
+  runOnLimitedConnection?: boolean
+}
+
+/** Limits a relay server puts on the reservations and relayed connections it serves. */
+export interface RelayServerLimits {
+  /** Concurrent reservations. Default 128. */
+  maxReservations?: number
+  /** How long a reservation lasts before the client must renew it, in ms. Default 1 hour. */
+  reservationTtlMs?: number
+  /** Longest life of one relayed connection, in ms. Default 30 minutes. */
+  durationLimitMs?: number
+  /** Most bytes relayed over one relayed connection (each direction). Default 64 MiB. */
+  dataLimitBytes?: bigint
+}
+
+/** Options of {@link createTransport}. */
+export interface TransportInit {
+  /** The node's identity; must be Ed25519. */
+  privateKey: PrivateKey
+  /** Multiaddrs to listen on. Default {@link DEFAULT_LISTEN}. */
+  listen?: readonly string[]
+  /** Peers to connect to at start, each a multiaddr ending in `/p2p/<peer-id>`. Empty or absent: none. */
+  bootstrap?: readonly string[]
+  /** Discover (and dial) peers on the local network with mDNS. */
+  mdns: boolean
+  /** mDNS service tag; peers only find others using the same tag. Default {@link DEFAULT_MDNS_SERVICE_TAG}. */
+  mdnsServiceTag?: string
+  /** Also listen on `/p2p-circuit`: reserve a slot on relays we connect to, so NATed peers can reach us. */
+  listenViaRelay?: boolean
+  /** Act as a circuit relay server for others (the `p2pchat relay` command). Default false. */
+  relayServer?: boolean
+  /** Limits applied when {@link TransportInit.relayServer} is on. */
+  relayServerLimits?: RelayServerLimits
+  /** Dial peers as they are discovered (mDNS, bootstrap, identify). Default true. */
+  dialOnDiscovery?: boolean
+  /** Gossipsub settings. */
+  gossip?: GossipInit
+}
+
+/** The services every p2pchat libp2p node runs; `relay` is present only when started as a relay server. */
+export interface TransportServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  dcutr: unknown
+  relay?: CircuitRelayService
+}
+
+/** A started libp2p node as built by {@link createTransport}. */
+export type TransportNode = Libp2p<TransportServices>
+
+/**
+ * Build and start the libp2p node of a p2pchat peer.
+ *
+ * Messages are published unsigned (`StrictNoSign`) and identified by the SHA-256 of their data: the chat
+ * layer signs and encrypts its own envelopes, so libp2p signatures would only leak who sent what.
+ * Publishing with no subscribed peer succeeds with `recipients: []`; the caller tells the user.
+ *
+ * @throws {InvalidTransportInitError} when an option is unusable (bad key type or multiaddr)
+ * @example
+ * ```ts
+ * const node = await createTransport({ privateKey, mdns: true })
+ * node.services.pubsub.subscribe(`${GROUP_TOPIC_PREFIX}${groupId}`)
+ * const { recipients } = await node.services.pubsub.publish(topic, bytes)
+ * if (recipients.length === 0) { ... nobody is listening yet ... }
+ * await node.stop()
+ * ```
+ */
+export async function createTransport(
+  init: TransportInit,
+  options: AbortOptions = {},
+): Promise<TransportNode> {
+  options.signal?.throwIfAborted()
+  validateInit(init)
+
+  const listen = [...(init.listen ?? DEFAULT_LISTEN)]
+  if (init.listenViaRelay === true) listen.push('/p2p-circuit')
+
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
+  if (init.mdns) {
+    peerDiscovery.push(mdns({ serviceTag: init.mdnsServiceTag ?? DEFAULT_MDNS_SERVICE_TAG }))
+  }
+  const bootstrapList = init.bootstrap ?? []
+  if (bootstrapList.length > 0) {
+    peerDiscovery.push(bootstrap({ list: [...bootstrapList] }))
+  }
+
+  const services: ServiceFactoryMap<TransportServices> = {
+    identify: identify(),
+    ping: ping(),
+    pubsub: createGossip(init.gossip ?? {}),
+    dcutr: dcutr(),
+  }
+  if (init.relayServer === true) {
+    services.relay = createRelayServer(init.relayServerLimits ?? {})
+  }
+
+  const node = await createLibp2p<TransportServices>({
+    start: false,
+    privateKey: init.privateKey,
+    addresses: { listen },
+    transports: [tcp(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    services,
+  })
+
+  if (init.dialOnDiscovery !== false) {
+    node.addEventListener('peer:discovery', (evt) => {
+      dialDiscoveredPeer(node, evt.detail)
+    })
+  }
+
+  try {
+    await node.start()
+  } catch (err) {
+    // e.g. the listen port is taken: release whatever did start before reporting
+    await node.stop().catch((stopErr: unknown) => {
+      log.error('stopping a node that failed to start failed too - %e', stopErr)
+    })
+    throw err
+  }
+  if (options.signal?.aborted === true) {
+    await node.stop()
+    options.signal.throwIfAborted()
+  }
+  log('started %p listening on %s', node.peerId, node.getMultiaddrs().map(String).join(', '))
+  return node
+}
+
+/** The verdict of a {@link TopicValidator}: deliver and forward, drop and penalise the sender, or just drop. */
+export type TopicValidationResult = 'accept' | 'reject' | 'ignore'
+
+/** What a {@link TopicValidator} sees of an inbound gossipsub message. */
+export interface TopicMessage {
+  topic: string
+  data: Uint8Array
+  /** The peer that forwarded the message to us (not necessarily its author: messages are unsigned). */
+  propagationSource: PeerId
+}
+
+/**
+ * Decides whether an inbound message on a topic is delivered and forwarded. Must be quick (well under
+ * 100 ms): gossipsub penalises slow validation. A validator that throws counts as `'ignore'`.
+ */
+export type TopicValidator = (message: TopicMessage) => TopicValidationResult | Promise<TopicValidationResult>
+
+const VALIDATOR_RESULTS: Record<TopicValidationResult, TopicValidatorResult> = {
+  accept: TopicValidatorResult.Accept,
+  reject: TopicValidatorResult.Reject,
+  ignore: TopicValidatorResult.Ignore,
+}
+
+/**
+ * Register the validator of one topic on a gossipsub router. Messages it rejects or ignores are neither
+ * delivered (no `message` event) nor forwarded. Returns a function that removes it again.
+ *
+ * @throws {DuplicateTopicValidatorError} if the topic already has a validator
+ * @example
+ * ```ts
+ * const remove = setTopicValidator(node.services.pubsub, topic, ({ data }) => isEnvelope(data) ? 'accept' : 'reject')
+ * ```
+ */
+export function setTopicValidator(
+  pubsub: Pick<GossipSub, 'topicValidators'>,
+  topic: string,
+  validator: TopicValidator,
+): () => void {
+  if (pubsub.topicValidators.has(topic)) {
+    throw new DuplicateTopicValidatorError(topic)
+  }
+  const wrapped = async (propagationSource: PeerId, msg: Message): Promise<TopicValidatorResult> => {
+    try {
+      const verdict = await validator({ topic: msg.topic, data: msg.data, propagationSource })
+      const result = VALIDATOR_RESULTS[verdict]
+      if (result === undefined) {
+        log.error('validator for %s returned %o, ignoring the message', topic, verdict)
+        return TopicValidatorResult.Ignore
+      }
+      if (verdict !== 'accept') log.trace('%s message from %p on %s', verdict, propagationSource, topic)
+      return result
+    } catch (err) {
+      log.error('validator for %s threw, ignoring the message - %e', topic, err)
+      return TopicValidatorResult.Ignore
+    }
+  }
+  pubsub.topicValidators.set(topic, wrapped)
+  return () => {
+    if (pubsub.topicValidators.get(topic) === wrapped) pubsub.topicValidators.delete(topic)
+  }
+}
+
+/** Options of {@link waitForSubscribers}. */
+export interface WaitForSubscribersOptions extends AbortOptions {
+  /** How many remote subscribers to wait for. Default 1. */
+  minPeers?: number
+}
+
+/**
+ * Resolve once at least `minPeers` connected peers are known to subscribe to `topic` — the point from
+ * which a publish reaches someone (gossipsub flood-publishes to every known subscriber, not only to mesh
+ * peers). Rejects with the signal's reason if aborted first.
+ */
+export async function waitForSubscribers(
+  pubsub: Pick<GossipSub, 'getSubscribers' | 'addEventListener' | 'removeEventListener'>,
+  topic: string,
+  options: WaitForSubscribersOptions = {},
+): Promise<PeerId[]> {
+  const minPeers = options.minPeers ?? 1
+  const signal = options.signal
+  signal?.throwIfAborted()
+  const now = pubsub.getSubscribers(topic)
+  if (now.length >= minPeers) return now
+  return new Promise<PeerId[]>((resolve, reject) => {
+    const onChange = (): void => {
+      const subscribers = pubsub.getSubscribers(topic)
+      if (subscribers.length >= minPeers) {
+        cleanup()
+        resolve(subscribers)
+      }
+    }
+    const onAbort = (): void => {
+      cleanup()
+      reject(signal?.reason)
+    }
+    const cleanup = (): void => {
+      pubsub.removeEventListener('subscription-change', onChange)
+      signal?.removeEventListener('abort', onAbort)
+    }
+    pubsub.addEventListener('subscription-change', onChange)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** Content address of a gossipsub message: SHA-256 of its data (topic and sender are not part of it). */
+function messageId(msg: Message): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(msg.data).digest())
+}
+
+const EMPTY = new Uint8Array(0)
+
+function createGossip(init: GossipInit): (components: GossipSubComponents) => GossipSub {
+  const filter = init.allowedTopics ?? isGroupTopic
+  const opts: Partial<GossipsubOpts> = {
+    globalSignaturePolicy: StrictNoSign,
+    msgIdFn: messageId,
+    // Looked up before the message is decoded and validated, to drop duplicates early. It must be
+    // collision resistant: a colliding id makes a new message count as a duplicate, so a cheap hash would
+    // let a peer suppress messages it can predict. Hence SHA-256 again, as a string.
+    fastMsgIdFn: (rpcMsg) =>
+      createHash('sha256')
+        .update(rpcMsg.data ?? EMPTY)
+        .digest('base64'),
+    allowPublishToZeroTopicPeers: true,
+    emitSelf: false,
+    fallbackToFloodsub: false,
+    maxInboundDataLength: init.maxInboundDataLength ?? DEFAULT_MAX_INBOUND_RPC_LENGTH,
+    decodeRpcLimits: { ...DEFAULT_DECODE_RPC_LIMITS, ...init.decodeRpcLimits },
+    runOnLimitedConnection: init.runOnLimitedConnection ?? true,
+    // An exact list is native; a predicate is installed below over an empty (= deny all) list.
+    allowedTopics: typeof filter === 'function' ? [] : [...filter],
+    ...(init.sameHostTest === true ? { scoreParams: { IPColocationFactorWeight: 0 } } : {}),
+  }
+  const factory = gossipsub(opts)
+  return (components) => {
+    const pubsub = factory(components)
+    if (typeof filter === 'function') installTopicPredicate(pubsub, filter)
+    return pubsub
+  }
+}
+
+/**
+ * gossipsub only takes an exact topic list (copied into a private `Set` and only ever queried with `.has`).
+ * Group topics are not known in advance, so swap that set for a predicate. If a future version drops the
+ * field we fail at construction rather than silently accepting every topic.
+ */
+function installTopicPredicate(pubsub: GossipSub, predicate: (topic: string) => boolean): void {
+  const internals = pubsub as unknown as { allowedTopics?: unknown }
+  if (!(internals.allowedTopics instanceof Set)) {
+    throw new IncompatibleGossipsubError()
+  }
+  const allowed: Pick<ReadonlySet<string>, 'has'> = {
+    has: (topic: string) => {
+      const ok = predicate(topic)
+      if (!ok) log.trace('dropping gossipsub subscription/message on disallowed topic %s', topic)
+      return ok
+    },
+  }
+  internals.allowedTopics = allowed
+}
+
+function createRelayServer(
+  limits: RelayServerLimits,
+): NonNullable<ServiceFactoryMap<TransportServices>['relay']> {
+  return circuitRelayServer({
+    reservations: {
+      maxReservations: limits.maxReservations ?? 128,
+      reservationTtl: limits.reservationTtlMs ?? 60 * 60 * 1000,
+      applyDefaultLimit: true,
+      defaultDurationLimit: limits.durationLimitMs ?? 30 * 60 * 1000,
+      defaultDataLimit: limits.dataLimitBytes ?? BigInt(64 * 1024 * 1024),
+    },
+  })
+}
+
+function dialDiscoveredPeer(node: TransportNode, peer: PeerInfo): void {
+  if (node.status !== 'started' || peer.id.equals(node.peerId)) return
+  if (node.getConnections(peer.id).length > 0) return
+  if (peer.multiaddrs.length === 0) {
+    log.trace('discovered %p without addresses, not dialling', peer.id)
+    return
+  }
+  log('dialling discovered peer %p', peer.id)
+  // The dial queue joins concurrent dials to the same peer, so repeated discoveries do not double-dial.
+  node.dial(peer.id).catch((err: unknown) => {
+    log('could not dial discovered peer %p - %e', peer.id, err)
+  })
+}
+
+function validateInit(init: TransportInit): void {
+  if (init.privateKey?.type !== 'Ed25519') {
+    throw new InvalidTransportInitError(`privateKey must be an Ed25519 key, got ${init.privateKey?.type}`)
+  }
+  for (const addr of init.listen ?? []) {
+    parseMultiaddr(addr, 'listen')
+  }
+  for (const addr of init.bootstrap ?? []) {
+    const ma = parseMultiaddr(addr, 'bootstrap')
+    if (!ma.getComponents().some((c) => c.code === CODE_P2P)) {
+      throw new InvalidTransportInitError(`bootstrap address ${addr} has no /p2p/<peer-id> part`)
+    }
+  }
+  const limits = init.relayServerLimits
+  if (limits !== undefined) {
+    for (const [key, value] of Object.entries(limits)) {
+      if (value !== undefined && !(Number(value) > 0)) {
+        throw new InvalidTransportInitError(`relayServerLimits.${key} must be positive`)
+      }
+    }
+  }
+  const maxLen = init.gossip?.maxInboundDataLength
+  if (maxLen !== undefined && !(Number.isSafeInteger(maxLen) && maxLen > 0)) {
+    throw new InvalidTransportInitError('gossip.maxInboundDataLength must be a positive integer')
+  }
+}
+
+function parseMultiaddr(addr: string, field: string): ReturnType<typeof multiaddr> {
+  try {
+    return multiaddr(addr)
+  } catch (err) {
+    throw new InvalidTransportInitError(`${field} address ${addr} is not a valid multiaddr: ${String(err)}`)
+  }
+}

@@ -1,0 +1,141 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import { type Identity, publicKeyOfMember, verifySignature } from '../crypto/index.js'
+import { isValidName, MAX_ENVELOPE_BYTES, MAX_EVENT_BYTES, memberIdToString } from '../membership/index.js'
+import { InvalidInviteError, MalformedFrameError } from './errors.js'
+
+/** What travels on a group's gossipsub topic. */
+export type GossipFrame =
+  | { kind: 'event'; data: Uint8Array }
+  | { kind: 'message'; data: Uint8Array }
+  | { kind: 'join'; data: Uint8Array }
+
+/** Largest gossip frame: an event plus framing. */
+export const MAX_GOSSIP_BYTES = MAX_EVENT_BYTES + 1024
+const MAX_JOIN_BYTES = 1024
+
+/** The gossipsub topic of a group. */
+export function topicOf(groupId: string): string {
+  return `/p2pchat/1/group/${groupId}`
+}
+
+/** Prefix of every p2pchat topic, for gossipsub's allowed-topics filter. */
+export const TOPIC_PREFIX = '/p2pchat/1/group/'
+
+export function encodeGossip(frame: GossipFrame): Uint8Array {
+  return dagCbor.encode({ k: frame.kind, d: frame.data })
+}
+
+/**
+ * @throws {MalformedFrameError}
+ */
+export function decodeGossip(bytes: Uint8Array): GossipFrame {
+  if (bytes.length > MAX_GOSSIP_BYTES)
+    throw new MalformedFrameError(`gossip frame of ${bytes.length} bytes is too large`)
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch {
+    throw new MalformedFrameError('gossip frame is not DAG-CBOR')
+  }
+  const v = value as Record<string, unknown>
+  if (typeof v !== 'object' || v === null || Object.keys(v).length !== 2 || !(v.d instanceof Uint8Array)) {
+    throw new MalformedFrameError('gossip frame is not {k, d}')
+  }
+  const limit =
+    v.k === 'event'
+      ? MAX_EVENT_BYTES
+      : v.k === 'message'
+        ? MAX_ENVELOPE_BYTES
+        : v.k === 'join'
+          ? MAX_JOIN_BYTES
+          : -1
+  if (limit < 0) throw new MalformedFrameError(`unknown gossip frame kind ${String(v.k)}`)
+  if (v.d.length > limit) throw new MalformedFrameError(`${String(v.k)} of ${v.d.length} bytes is too large`)
+  return { kind: v.k as GossipFrame['kind'], data: v.d }
+}
+
+/** A signed "please add me" announcement from a peer that is not a member. */
+export interface JoinRequest {
+  group: string
+  peerId: string
+  name: string
+  ts: number
+}
+
+export function encodeJoinRequest(
+  identity: Identity,
+  group: string,
+  name: string,
+  ts = Date.now(),
+): Uint8Array {
+  const payload = dagCbor.encode({ v: 1, group: CID.parse(group), peer: identity.memberIdBytes, name, ts })
+  return dagCbor.encode({ payload, sig: identity.sign('join-request', payload) })
+}
+
+/**
+ * @throws {MalformedFrameError | InvalidSignatureError}
+ */
+export function decodeJoinRequest(bytes: Uint8Array): JoinRequest {
+  try {
+    const outer = dagCbor.decode(bytes) as Record<string, unknown>
+    if (!(outer.payload instanceof Uint8Array) || !(outer.sig instanceof Uint8Array)) throw new Error('shape')
+    const p = dagCbor.decode(outer.payload) as Record<string, unknown>
+    const group = CID.asCID(p.group)
+    if (p.v !== 1 || group === null || !(p.peer instanceof Uint8Array) || !isValidName(p.name))
+      throw new Error('shape')
+    if (typeof p.ts !== 'number') throw new Error('shape')
+    publicKeyOfMember(p.peer)
+    verifySignature(p.peer, 'join-request', outer.payload, outer.sig)
+    return { group: group.toString(), peerId: memberIdToString(p.peer), name: p.name, ts: p.ts }
+  } catch (err) {
+    if ((err as Error).name === 'InvalidSignatureError') throw err
+    throw new MalformedFrameError('malformed join request')
+  }
+}
+
+/** What an invite carries: the group to join and where its members were last seen. */
+export interface Invite {
+  groupId: string
+  groupName: string
+  /** The inviter's peer id. */
+  inviter: string
+  /** Multiaddrs (with /p2p/) where the inviter listens; dialled when mDNS finds nobody. */
+  addrs: string[]
+}
+
+const INVITE_PREFIX = 'p2pchat1:'
+
+/** Encodes an invite as one copy-pasteable token for `--join`. */
+export function encodeInvite(invite: Invite): string {
+  const bytes = dagCbor.encode({
+    g: CID.parse(invite.groupId),
+    n: invite.groupName,
+    i: invite.inviter,
+    a: invite.addrs,
+  })
+  return INVITE_PREFIX + Buffer.from(bytes).toString('base64url')
+}
+
+/**
+ * @throws {InvalidInviteError} with a message a user can act on
+ */
+export function decodeInvite(text: string): Invite {
+  const trimmed = text.trim()
+  if (!trimmed.startsWith(INVITE_PREFIX)) throw new InvalidInviteError('an invite starts with "p2pchat1:"')
+  try {
+    const v = dagCbor.decode(Buffer.from(trimmed.slice(INVITE_PREFIX.length), 'base64url')) as Record<
+      string,
+      unknown
+    >
+    const group = CID.asCID(v.g)
+    if (group === null || !isValidName(v.n) || typeof v.i !== 'string' || !Array.isArray(v.a))
+      throw new Error('shape')
+    const addrs = v.a.filter((a): a is string => typeof a === 'string').slice(0, 16)
+    for (const a of addrs) multiaddr(a)
+    return { groupId: group.toString(), groupName: v.n, inviter: v.i, addrs }
+  } catch {
+    throw new InvalidInviteError('the invite is damaged; copy it again from /invite')
+  }
+}

@@ -1,0 +1,15 @@
+/** A group or the whole relay is at its storage cap; the envelope is not stored. */
+export class QuotaExceededError extends Error {
+  override readonly name = 'QuotaExceededError'
+  constructor(message = 'storage cap reached') {
+    super(message)
+  }
+}
+
+/** A peer sent more envelopes than the per-peer rate limit allows. */
+export class RateLimitedError extends Error {
+  override readonly name = 'RateLimitedError'
+  constructor(message = 'rate limit exceeded') {
+    super(message)
+  }
+}
