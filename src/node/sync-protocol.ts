@@ -32,7 +32,7 @@
  */
 
 import type { AbortOptions, Stream } from '@libp2p/interface'
-import { StreamAbortedError, StreamResetError, StreamStateError } from '@libp2p/interface'
+import { StreamAbortedError, StreamResetError } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { FrameTooLargeError, TooManyFramesError, TruncatedFrameError } from './errors.js'
@@ -195,6 +195,7 @@ export function createFrameStream(stream: Stream, init: FrameStreamInit = {}): F
   }
 
   const readOne = async (options: AbortOptions): Promise<Uint8Array | null> => {
+    options.signal?.throwIfAborted() // it may have fired while this read was queued behind another
     while (true) {
       if (failure !== undefined) throw failure
       const frame = takeFrame()
@@ -252,13 +253,6 @@ export function createFrameStream(stream: Stream, init: FrameStreamInit = {}): F
 function initialFailure(stream: Stream): Error | undefined {
   if (stream.status === 'reset') return new StreamResetError('Stream was reset before framing started')
   if (stream.status === 'aborted') return new StreamAbortedError('Stream was aborted before framing started')
-  if (
-    stream.status === 'closed' &&
-    stream.readBufferLength === 0 &&
-    stream.remoteWriteStatus === 'writable'
-  ) {
-    return new StreamStateError('Stream was closed before framing started')
-  }
   return undefined
 }
 

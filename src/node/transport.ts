@@ -22,7 +22,7 @@ import {
   TopicValidatorResult,
 } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
-import type { AbortOptions, Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, Libp2p, PeerDiscovery, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
@@ -137,11 +137,20 @@ export interface TransportInit {
   relayServer?: boolean
   /** Limits applied when {@link TransportInit.relayServer} is on. */
   relayServerLimits?: RelayServerLimits
-  /** Dial peers as they are discovered (mDNS, bootstrap, identify). Default true. */
+  /**
+   * Dial peers as they are discovered: the first time libp2p hears of a peer from any source, and every
+   * time a discovery mechanism (mDNS, bootstrap, {@link TransportInit.peerDiscovery}) announces it again
+   * while we are not connected. Default true.
+   */
   dialOnDiscovery?: boolean
+  /** More discovery mechanisms, in libp2p's factory form; tests pass a fake here. */
+  peerDiscovery?: readonly DiscoveryFactory[]
   /** Gossipsub settings. */
   gossip?: GossipInit
 }
+
+/** A libp2p peer discovery mechanism in factory form, as `mdns()` or `bootstrap()` return. */
+export type DiscoveryFactory = NonNullable<Libp2pOptions['peerDiscovery']>[number]
 
 /** The services every p2pchat libp2p node runs; `relay` is present only when started as a relay server. */
 export interface TransportServices extends Record<string, unknown> {
@@ -159,7 +168,8 @@ export type TransportNode = Libp2p<TransportServices>
  * Build and start the libp2p node of a p2pchat peer.
  *
  * Messages are published unsigned (`StrictNoSign`) and identified by the SHA-256 of their data: the chat
- * layer signs and encrypts its own envelopes, so libp2p signatures would only leak who sent what.
+ * layer signs and encrypts its own envelopes, so a libp2p signature would add nothing but show every relay
+ * the author's peer id.
  * Publishing with no subscribed peer succeeds with `recipients: []`; the caller tells the user.
  *
  * @throws {InvalidTransportInitError} when an option is unusable (bad key type or multiaddr)
@@ -182,14 +192,25 @@ export async function createTransport(
   const listen = [...(init.listen ?? DEFAULT_LISTEN)]
   if (init.listenViaRelay === true) listen.push('/p2p-circuit')
 
-  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
+  const discoveryFactories: DiscoveryFactory[] = [...(init.peerDiscovery ?? [])]
   if (init.mdns) {
-    peerDiscovery.push(mdns({ serviceTag: init.mdnsServiceTag ?? DEFAULT_MDNS_SERVICE_TAG }))
+    discoveryFactories.push(mdns({ serviceTag: init.mdnsServiceTag ?? DEFAULT_MDNS_SERVICE_TAG }))
   }
   const bootstrapList = init.bootstrap ?? []
   if (bootstrapList.length > 0) {
-    peerDiscovery.push(bootstrap({ list: [...bootstrapList] }))
+    discoveryFactories.push(bootstrap({ list: [...bootstrapList] }))
   }
+  // Keep hold of the instances: libp2p only reports a peer the first time it enters the peer store, so
+  // re-announcements (a peer back from sleep) are only visible on the mechanisms themselves.
+  const discoveries: PeerDiscovery[] = []
+  const peerDiscovery = discoveryFactories.map(
+    (factory): DiscoveryFactory =>
+      (components) => {
+        const discovery = factory(components)
+        discoveries.push(discovery)
+        return discovery
+      },
+  )
 
   const services: ServiceFactoryMap<TransportServices> = {
     identify: identify(),
@@ -213,18 +234,26 @@ export async function createTransport(
   })
 
   if (init.dialOnDiscovery !== false) {
+    const dialer = createDiscoveryDialer(node)
     node.addEventListener('peer:discovery', (evt) => {
-      dialDiscoveredPeer(node, evt.detail)
+      dialer(evt.detail)
     })
+    for (const discovery of discoveries) {
+      discovery.addEventListener('peer', (evt) => {
+        dialer(evt.detail)
+      })
+    }
   }
 
   try {
     await node.start()
   } catch (err) {
     // e.g. the listen port is taken: release whatever did start before reporting
-    await node.stop().catch((stopErr: unknown) => {
+    try {
+      await node.stop()
+    } catch (stopErr) {
       log.error('stopping a node that failed to start failed too - %e', stopErr)
-    })
+    }
     throw err
   }
   if (options.signal?.aborted === true) {
@@ -410,18 +439,28 @@ function createRelayServer(
   })
 }
 
-function dialDiscoveredPeer(node: TransportNode, peer: PeerInfo): void {
-  if (node.status !== 'started' || peer.id.equals(node.peerId)) return
-  if (node.getConnections(peer.id).length > 0) return
-  if (peer.multiaddrs.length === 0) {
-    log.trace('discovered %p without addresses, not dialling', peer.id)
-    return
+/** Dial a discovered peer unless it is us, already connected, or already being dialled by us. */
+function createDiscoveryDialer(node: TransportNode): (peer: PeerInfo) => void {
+  const dialling = new Set<string>()
+  return (peer) => {
+    const id = peer.id.toString()
+    if (node.status !== 'started' || peer.id.equals(node.peerId) || dialling.has(id)) return
+    if (node.getConnections(peer.id).length > 0) return
+    if (peer.multiaddrs.length === 0) {
+      log.trace('discovered %p without addresses, not dialling', peer.id)
+      return
+    }
+    dialling.add(id)
+    log('dialling discovered peer %p', peer.id)
+    // libp2p merges the addresses too, but asynchronously: make sure they are stored before dialling
+    node.peerStore
+      .merge(peer.id, { multiaddrs: peer.multiaddrs })
+      .then(async () => node.dial(peer.id))
+      .catch((err: unknown) => {
+        log('could not dial discovered peer %p - %e', peer.id, err)
+      })
+      .finally(() => dialling.delete(id))
   }
-  log('dialling discovered peer %p', peer.id)
-  // The dial queue joins concurrent dials to the same peer, so repeated discoveries do not double-dial.
-  node.dial(peer.id).catch((err: unknown) => {
-    log('could not dial discovered peer %p - %e', peer.id, err)
-  })
 }
 
 function validateInit(init: TransportInit): void {

@@ -4,6 +4,7 @@ import { CID } from 'multiformats/cid'
 import { type Identity, publicKeyOfMember, verifySignature } from '../crypto/index.js'
 import { isValidName, MAX_ENVELOPE_BYTES, MAX_EVENT_BYTES, memberIdToString } from '../membership/index.js'
 import { InvalidInviteError, MalformedFrameError } from './errors.js'
+import { GROUP_TOPIC_PREFIX } from './transport.js'
 
 /** What travels on a group's gossipsub topic. */
 export type GossipFrame =
@@ -17,11 +18,8 @@ const MAX_JOIN_BYTES = 1024
 
 /** The gossipsub topic of a group. */
 export function topicOf(groupId: string): string {
-  return `/p2pchat/1/group/${groupId}`
+  return `${GROUP_TOPIC_PREFIX}${groupId}`
 }
-
-/** Prefix of every p2pchat topic, for gossipsub's allowed-topics filter. */
-export const TOPIC_PREFIX = '/p2pchat/1/group/'
 
 export function encodeGossip(frame: GossipFrame): Uint8Array {
   return dagCbor.encode({ k: frame.kind, d: frame.data })
