@@ -63,7 +63,7 @@ export interface GroupOptions {
   ciphertextOnly?: boolean
 }
 
-/** Options for {@link Group.join} and the constructor. */
+/** Options for the {@link Group} constructor: a group known by id, whose events arrive later. */
 export interface GroupInit extends GroupOptions {
   identity: Identity
   /** The group id (genesis CID string). */
@@ -167,7 +167,7 @@ export class Group {
   #current: string | undefined
   readonly #seenIds = new Set<string>()
   readonly #seenSeqs = new Map<string, Set<number>>()
-  readonly #pendingMessages: Array<{ epoch: string; bytes: Uint8Array }> = []
+  readonly #pendingMessages: Array<{ id: string; epoch: string; bytes: Uint8Array }> = []
   #nextSeq = 0
 
   constructor(init: GroupInit) {
@@ -337,6 +337,11 @@ export class Group {
     const subject = memberIdFromString(memberId)
     if (!this.isMember(memberId)) throw new InvalidArgumentError(`${memberId} is not a member`)
     const after = [...this.#log.members().keys()].filter((id) => id !== memberId)
+    if (after.length === 0) {
+      throw new InvalidArgumentError(
+        'you are the last member: removing yourself would leave the group with nobody',
+      )
+    }
     return this.#author('remove', after, { subject })
   }
 
@@ -417,6 +422,8 @@ export class Group {
     for (const event of applied) {
       if (event.id !== current && !this.#supersededAt.has(event.id)) this.#supersededAt.set(event.id, now)
     }
+    // an older epoch can become current again (e.g. after mutual removals): it is not stale then
+    if (current !== undefined) this.#supersededAt.delete(current)
     this.#current = current
   }
 
@@ -469,7 +476,8 @@ export class Group {
    *
    * Rejections, in order of checking: too large or malformed; wrong group; bad signature; a replay (an
    * id or a sender's sequence number already seen); an unknown epoch (buffered and returned later by
-   * {@link receiveEvent} as `released`); a sender who is not a member of that epoch; a superseded epoch
+   * {@link receiveEvent} as `released`); a sender who is not a member of that epoch; from a sender who is no
+   * longer a member, a voided epoch or a superseded epoch
    * past the grace window; ciphertext that does not authenticate.
    *
    * @returns the decrypted message, or `kind: 'encrypted'` when this identity has no key for the epoch
@@ -485,8 +493,8 @@ export class Group {
       if (this.#pendingMessages.length >= this.#maxPendingMessages) {
         throw new PendingLimitError('too many messages wait for unknown epochs')
       }
-      if (!this.#pendingMessages.some((p) => p.bytes === bytes)) {
-        this.#pendingMessages.push({ epoch: envelope.epochId, bytes })
+      if (!this.#pendingMessages.some((p) => p.id === envelope.id)) {
+        this.#pendingMessages.push({ id: envelope.id, epoch: envelope.epochId, bytes })
       }
       throw new UnknownEpochError(
         `message ${envelope.id} is under unknown epoch ${envelope.epochId}; it waits`,
@@ -495,9 +503,24 @@ export class Group {
     if (!epoch.membersAfter.has(envelope.sender)) {
       throw new NotAMemberError(`${envelope.sender} is not a member of epoch ${envelope.epochId}`)
     }
+    if (!this.#log.isValid(epoch) && !this.isMember(envelope.sender)) {
+      // an epoch voided by a concurrent removal: its key may be the removed member's own creation
+      throw new NotAMemberError(
+        `${envelope.sender} posts under epoch ${envelope.epochId}, voided by their removal`,
+      )
+    }
+    // The grace window bounds how long a removed member's old key still works. A current member may
+    // post under an older epoch (a message written offline, sealed before it learned of a change):
+    // it holds the current key anyway, so accepting it reveals nothing and loses nothing.
     const supersededAt = this.#supersededAt.get(envelope.epochId)
-    if (supersededAt !== undefined && this.#now() - supersededAt > this.#graceMs) {
-      throw new StaleEpochError(`epoch ${envelope.epochId} was superseded more than ${this.#graceMs} ms ago`)
+    if (
+      supersededAt !== undefined &&
+      this.#now() - supersededAt > this.#graceMs &&
+      !this.isMember(envelope.sender)
+    ) {
+      throw new StaleEpochError(
+        `${envelope.sender} is no longer a member and epoch ${envelope.epochId} was superseded more than ${this.#graceMs} ms ago`,
+      )
     }
     const key = await this.#messageKey(epoch)
     // a second delivery may have raced through the await above

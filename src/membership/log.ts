@@ -67,9 +67,11 @@ interface Resolution {
  *   insertion; this is deterministic because the causal past of an event never changes). A non-member's
  *   event is rejected outright.
  * - A removal always takes effect once admitted. Concurrent removals never cancel a removal, so mutual
- *   removals and removal cycles remove everyone in them.
+ *   removals and removal cycles remove everyone in them. This holds even when the remover's own add is
+ *   later voided: its removal was valid where it was made, and judging removals only by their own causal
+ *   past keeps resolution well-founded (as in DCGKA, where removals always apply).
  * - A removal of A voids every add and rekey by A that is concurrent with it (not in its causal past),
- *   and, transitively, everything whose author's membership rests on a voided add.
+ *   and, transitively, every add and rekey whose author's membership rests on a voided add.
  * - A member m is in the group iff some valid add of m (or the genesis, for the founder) causally follows
  *   every removal of m in S. So a re-add concurrent with a removal leaves m removed; a re-add after it
  *   works.
@@ -92,6 +94,8 @@ export class MembershipLog {
   /** missing parent id → ids of pending events waiting for it */
   readonly #waiting = new Map<string, Set<string>>()
   readonly #maxPending: number
+  /** Ids of rejected events (bounded), so their descendants are rejected at once instead of waiting forever. */
+  readonly #rejectedIds = new Set<string>()
 
   constructor(init: MembershipLogInit) {
     this.groupId = init.groupId
@@ -216,6 +220,10 @@ export class MembershipLog {
       throw new ReplayError(`event ${event.id} is already known`)
     this.#checkGroup(event)
     const missing = event.payload.parents.map(String).filter((id) => !this.#entries.has(id))
+    if (missing.some((id) => this.#rejectedIds.has(id))) {
+      this.#markRejected(event.id)
+      throw new NotAMemberError(`a parent of event ${event.id} was rejected`)
+    }
     if (missing.length > 0) {
       if (this.#pending.size >= this.#maxPending) throw new PendingLimitError()
       this.#pending.set(event.id, { event, missing: new Set(missing) })
@@ -229,7 +237,13 @@ export class MembershipLog {
       }
       return { applied: [], rejected: [], pending: true }
     }
-    this.#apply(event)
+    try {
+      this.#apply(event)
+    } catch (err) {
+      this.#markRejected(event.id)
+      this.#dropDependents(event.id, { applied: [], rejected: [], pending: false })
+      throw err
+    }
     const result: InsertResult = { applied: [event], rejected: [], pending: false }
     this.#drain(event.id, result)
     return result
@@ -256,7 +270,7 @@ export class MembershipLog {
         if (waiting === undefined) continue
         waiting.missing.delete(parentId)
         if (waiting.missing.size > 0) continue
-        this.#pending.delete(waiterId)
+        this.#unpend(waiterId)
         try {
           this.#apply(waiting.event)
           result.applied.push(waiting.event)
@@ -264,6 +278,7 @@ export class MembershipLog {
         } catch (err) {
           log('rejected buffered event %s: %s', waiterId, (err as Error).message)
           result.rejected.push({ event: waiting.event, error: err as Error })
+          this.#markRejected(waiterId)
           // whatever waits on a rejected event can never apply
           this.#dropDependents(waiterId, result)
         }
@@ -278,13 +293,27 @@ export class MembershipLog {
     for (const waiterId of waiters) {
       const waiting = this.#pending.get(waiterId)
       if (waiting === undefined) continue
-      this.#pending.delete(waiterId)
+      this.#unpend(waiterId)
+      this.#markRejected(waiterId)
       result.rejected.push({
         event: waiting.event,
         error: new NotAMemberError('a parent of this event was rejected'),
       })
       this.#dropDependents(waiterId, result)
     }
+  }
+
+  #unpend(id: string): void {
+    this.#pending.delete(id)
+  }
+
+  #markRejected(id: string): void {
+    if (this.#rejectedIds.size >= 10_000) {
+      // forget the oldest: a Set iterates in insertion order
+      const oldest = this.#rejectedIds.values().next().value
+      if (oldest !== undefined) this.#rejectedIds.delete(oldest)
+    }
+    this.#rejectedIds.add(id)
   }
 
   #apply(event: SignedEvent): void {

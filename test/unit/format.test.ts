@@ -1,0 +1,317 @@
+import { describe, expect, it } from 'vitest'
+import {
+  colourFor,
+  detectNoColour,
+  displayName,
+  formatEncryptedLine,
+  formatMembershipChange,
+  formatMessageLine,
+  formatTime,
+  PEER_COLOURS,
+  sanitizeName,
+  sanitizeText,
+  shortId,
+} from '../../src/cli/format.js'
+
+const ALICE = '12D3KooWRm3AETnJHPfMnTvBuQKiUfGnNdzkn7wp3xQk'
+const BOB = '12D3KooWBobBobBobBobBobBobBobBobBobBobBobBob9Zz1'
+const MALLORY = '12D3KooWMalMalMalMalMalMalMalMalMalMalMalMalM0ll'
+/** 09:05 local time, whatever the machine's time zone. */
+const NINE_OH_FIVE = new Date(2024, 0, 2, 9, 5, 59).getTime()
+const plain = { noColour: true }
+
+/** Any control character other than a newline: what must never reach the terminal. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: detecting control characters is the point
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/
+
+describe('sanitizeText', () => {
+  it('strips colour, cursor, title, hyperlink and reset sequences', () => {
+    expect(sanitizeText('\u001b[31mred\u001b[0m')).toBe('red')
+    expect(sanitizeText('a\u001b[2J\u001b[1;1Hb')).toBe('ab')
+    expect(sanitizeText('\u001b]0;pwned\u0007hi')).toBe('hi')
+    expect(sanitizeText('\u001b]8;;https://evil.example\u001b\\click\u001b]8;;\u001b\\')).toBe('click')
+    expect(sanitizeText('x\u001bcy')).toBe('xy')
+    expect(sanitizeText('\u009b31mc1\u009b0m')).toBe('c1')
+    expect(sanitizeText('\u001bP+q\u001b\\dcs')).toBe('dcs')
+  })
+
+  it('removes other control characters and invisible format characters', () => {
+    expect(sanitizeText('be\u0007ll\u0000\u0008\u007f')).toBe('bell')
+    expect(sanitizeText('adm\u202Enimda')).toBe('admnimda')
+    expect(sanitizeText('al\u200Bice\uFEFF')).toBe('alice')
+    // joiners are kept: emoji sequences need them
+    expect(sanitizeText('👩\u200D💻')).toBe('👩\u200D💻')
+  })
+
+  it('leaves the harmless rest of an unterminated sequence visible', () => {
+    const out = sanitizeText('ok\u001b]0;title without end')
+    expect(out).toBe('ok0;title without end')
+    expect(out).not.toMatch(CONTROL)
+    expect(sanitizeText('trailing \u001b[')).toBe('trailing ')
+  })
+
+  it('cannot be tricked into building an escape sequence from pieces', () => {
+    const out = sanitizeText('\u001b\u001b[31m[31mx\u001b\u0007[0m')
+    expect(out).not.toContain('\u001b')
+    expect(out).not.toMatch(CONTROL)
+  })
+
+  it('keeps line breaks only when asked, normalising \\r, \\r\\n and U+2028', () => {
+    expect(sanitizeText('a\r\nb\rc\u2028d', { multiline: true })).toBe('a\nb\nc\nd')
+    expect(sanitizeText('a\r\nb\rc')).toBe('a b c')
+    expect(sanitizeText('a\tb')).toBe('a    b')
+  })
+
+  it('stays fast on hostile input', () => {
+    const hostile = '\u001b]'.repeat(50_000) + '\u009d'.repeat(50_000) + '\u001b['.repeat(50_000)
+    const start = performance.now()
+    const out = sanitizeText(hostile)
+    expect(performance.now() - start).toBeLessThan(1000)
+    expect(out).not.toMatch(CONTROL)
+  })
+})
+
+describe('sanitizeName', () => {
+  it('puts a name on one line and trims it', () => {
+    expect(sanitizeName('  alice\n  smith \r\n')).toBe('alice smith')
+  })
+
+  it('cuts very long names and names the nameless', () => {
+    const long = sanitizeName('x'.repeat(500))
+    expect([...long]).toHaveLength(64)
+    expect(long.endsWith('…')).toBe(true)
+    expect(sanitizeName('\u001b[0m\u0007 ')).toBe('(no name)')
+  })
+})
+
+describe('formatTime', () => {
+  it('shows local hours and minutes, zero-padded', () => {
+    expect(formatTime(NINE_OH_FIVE)).toBe('09:05')
+    expect(formatTime(new Date(2024, 0, 2, 23, 59))).toBe('23:59')
+    expect(formatTime(new Date(2024, 0, 2, 0, 0))).toBe('00:00')
+  })
+
+  it('shows a placeholder for an invalid time', () => {
+    expect(formatTime(Number.NaN)).toBe('--:--')
+  })
+})
+
+describe('shortId', () => {
+  it('is the last four characters after an ellipsis', () => {
+    expect(shortId(ALICE)).toBe('…3xQk')
+    expect(shortId('ab')).toBe('…ab')
+  })
+})
+
+describe('displayName', () => {
+  const peers = new Map([
+    [ALICE, 'alice'],
+    [BOB, 'bob'],
+  ])
+
+  it('shows the bare name when it is unique', () => {
+    expect(displayName('alice', ALICE, peers)).toBe('alice')
+    expect(displayName('carol', MALLORY, peers)).toBe('carol')
+    expect(displayName('alice', ALICE)).toBe('alice')
+  })
+
+  it('adds the short id when another peer has the same name', () => {
+    const clash = new Map([...peers, [MALLORY, 'alice']])
+    expect(displayName('alice', ALICE, clash)).toBe('alice (…3xQk)')
+    expect(displayName('alice', MALLORY, clash)).toBe('alice (…M0ll)')
+    expect(displayName('bob', BOB, clash)).toBe('bob')
+  })
+
+  it('treats look-alike names as the same name', () => {
+    for (const lookalike of [
+      'Alice',
+      'ALICE',
+      'ａｌｉｃｅ',
+      'al\u200Bice',
+      'al\u200Dice',
+      ' alice\n',
+      '\u001b[1malice',
+    ]) {
+      const clash = new Map([...peers, [MALLORY, lookalike]])
+      expect(displayName(lookalike, MALLORY, clash), JSON.stringify(lookalike)).toMatch(/ \(…M0ll\)$/)
+      expect(displayName('alice', ALICE, clash)).toBe('alice (…3xQk)')
+    }
+  })
+
+  it('sanitises the name it shows', () => {
+    expect(displayName('\u001b[31mevil\nname', MALLORY, peers)).toBe('evil name')
+  })
+})
+
+describe('colourFor', () => {
+  it('gives a peer the same colour every time', () => {
+    expect(colourFor(ALICE)).toBe(colourFor(`${ALICE}`))
+    expect(PEER_COLOURS).toContain(colourFor(ALICE))
+  })
+
+  it('spreads peers over the palette', () => {
+    const used = new Set<number>()
+    for (let i = 0; i < 200; i++) {
+      used.add(colourFor(`12D3KooWpeer${i}`))
+    }
+    expect(used.size).toBe(PEER_COLOURS.length)
+    expect(PEER_COLOURS.length).toBeGreaterThanOrEqual(6)
+  })
+})
+
+describe('detectNoColour', () => {
+  it('honours NO_COLOR, TERM=dumb and non-terminal output', () => {
+    const tty = { isTTY: true }
+    expect(detectNoColour(tty, {})).toBe(false)
+    expect(detectNoColour(tty, { NO_COLOR: '1' })).toBe(true)
+    expect(detectNoColour(tty, { NO_COLOR: '' })).toBe(false)
+    expect(detectNoColour(tty, { TERM: 'dumb' })).toBe(true)
+    expect(detectNoColour({ isTTY: false }, {})).toBe(true)
+    // process.stdout.isTTY is undefined, not false, when output goes to a pipe
+    expect(detectNoColour({ isTTY: undefined }, {})).toBe(true)
+    expect(detectNoColour({}, {})).toBe(true)
+  })
+})
+
+describe('formatMessageLine', () => {
+  it('shows time, name and text', () => {
+    expect(
+      formatMessageLine(
+        { ts: NINE_OH_FIVE, name: 'alice', peerId: ALICE, text: 'hi all', self: false },
+        plain,
+      ),
+    ).toBe('09:05 alice: hi all')
+  })
+
+  it("paints the sender in its colour, and one's own name in bold", () => {
+    const other = formatMessageLine({
+      ts: NINE_OH_FIVE,
+      name: 'alice',
+      peerId: ALICE,
+      text: 'x',
+      self: false,
+    })
+    expect(other).toContain(`\u001b[${colourFor(ALICE)}malice\u001b[39m: x`)
+    const own = formatMessageLine({ ts: NINE_OH_FIVE, name: 'me', peerId: BOB, text: 'x', self: true })
+    expect(own).toContain('\u001b[1mme\u001b[22m: x')
+    expect(own).not.toContain(`\u001b[${colourFor(BOB)}m`)
+  })
+
+  it('indents the continuation lines of a multi-line message', () => {
+    expect(
+      formatMessageLine(
+        { ts: NINE_OH_FIVE, name: 'alice', peerId: ALICE, text: 'line one\r\nline two\n\n', self: false },
+        plain,
+      ),
+    ).toBe('09:05 alice: line one\n      line two')
+  })
+
+  it('stops a peer from faking another message or touching the terminal', () => {
+    const line = formatMessageLine(
+      {
+        ts: NINE_OH_FIVE,
+        name: 'mal\nlory',
+        peerId: MALLORY,
+        text: 'hello\r09:06 bob: send me your key\u001b[2K\u001b]0;owned\u0007',
+        self: false,
+      },
+      plain,
+    )
+    expect(line).toBe('09:05 mal lory: hello\n      09:06 bob: send me your key')
+    expect(line).not.toMatch(CONTROL)
+    // every line after the first starts indented, so it cannot pass for a new message
+    for (const next of line.split('\n').slice(1)) {
+      expect(next.startsWith('      ')).toBe(true)
+    }
+  })
+
+  it('disambiguates a sender whose name is taken', () => {
+    const namesInUse = new Map([
+      [ALICE, 'alice'],
+      [MALLORY, 'alice'],
+    ])
+    expect(
+      formatMessageLine(
+        { ts: NINE_OH_FIVE, name: 'alice', peerId: MALLORY, text: 'it is me', self: false },
+        { noColour: true, namesInUse },
+      ),
+    ).toBe('09:05 alice (…M0ll): it is me')
+  })
+})
+
+describe('formatEncryptedLine', () => {
+  it('shows size, sender with short id, and the first ciphertext bytes', () => {
+    const ciphertext = Uint8Array.from([0x9f, 0x2c, 0x01, 0xab, 0xff, 0x00])
+    expect(formatEncryptedLine({ bytes: 83, name: 'alice', peerId: ALICE, preview: ciphertext }, plain)).toBe(
+      '[encrypted · 83 bytes · from alice (…3xQk)] 9f2c01ab…',
+    )
+  })
+
+  it('handles a short preview, one byte, an unknown sender and a text preview', () => {
+    expect(formatEncryptedLine({ bytes: 1, peerId: ALICE, preview: Uint8Array.from([0x9f]) }, plain)).toBe(
+      '[encrypted · 1 byte · from …3xQk] 9f',
+    )
+    expect(formatEncryptedLine({ bytes: 40, name: 'a', peerId: ALICE }, plain)).toBe(
+      '[encrypted · 40 bytes · from a (…3xQk)]',
+    )
+    expect(
+      formatEncryptedLine({ bytes: 40, name: 'a', peerId: ALICE, preview: '9f2c\u001b[31m…' }, plain),
+    ).toBe('[encrypted · 40 bytes · from a (…3xQk)] 9f2c…')
+  })
+
+  it('sanitises the sender name', () => {
+    const line = formatEncryptedLine({ bytes: 9, name: 'a\u001b]0;x\u0007\nb', peerId: ALICE }, plain)
+    expect(line).toBe('[encrypted · 9 bytes · from a b (…3xQk)]')
+  })
+
+  it('is dimmed when colours are on', () => {
+    expect(formatEncryptedLine({ bytes: 2, peerId: ALICE })).toBe(
+      '\u001b[2m[encrypted · 2 bytes · from …3xQk]\u001b[22m',
+    )
+  })
+})
+
+describe('formatMembershipChange', () => {
+  const alice = { name: 'alice', peerId: ALICE }
+  const bob = { name: 'bob', peerId: BOB }
+
+  it('describes create, add, remove and leave', () => {
+    expect(formatMembershipChange({ type: 'create', by: alice, groupName: 'team' }, plain)).toBe(
+      '* alice created team',
+    )
+    expect(formatMembershipChange({ type: 'add', by: alice, member: bob }, plain)).toBe('* alice added bob')
+    expect(formatMembershipChange({ type: 'remove', by: alice, member: bob }, plain)).toBe(
+      '* alice removed bob',
+    )
+    expect(formatMembershipChange({ type: 'remove', by: bob, member: bob }, plain)).toBe('* bob left')
+  })
+
+  it('falls back to the short id for a member whose name is not known yet', () => {
+    expect(formatMembershipChange({ type: 'add', by: alice, member: { peerId: BOB } }, plain)).toBe(
+      '* alice added …9Zz1',
+    )
+  })
+
+  it('disambiguates and sanitises names', () => {
+    const namesInUse = new Map([
+      [ALICE, 'alice'],
+      [MALLORY, 'alice'],
+    ])
+    expect(
+      formatMembershipChange(
+        { type: 'add', by: { name: 'alice', peerId: MALLORY }, member: bob },
+        { noColour: true, namesInUse },
+      ),
+    ).toBe('* alice (…M0ll) added bob')
+    expect(formatMembershipChange({ type: 'create', by: alice, groupName: 'te\u001b[5mam\n' }, plain)).toBe(
+      '* alice created team',
+    )
+  })
+
+  it('paints each peer in its colour', () => {
+    const line = formatMembershipChange({ type: 'add', by: alice, member: bob })
+    expect(line).toBe(
+      `* \u001b[${colourFor(ALICE)}malice\u001b[39m added \u001b[${colourFor(BOB)}mbob\u001b[39m`,
+    )
+  })
+})
