@@ -1,4 +1,4 @@
-import type { PeerId, Stream } from '@libp2p/interface'
+import type { ConnectionGater, PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -64,6 +64,11 @@ export interface ChatNodeInit {
   rekeyDelayMs?: number
   /** Period of anti-entropy sync with a random connected peer, in ms. Default 30000. */
   syncIntervalMs?: number
+  /**
+   * Tests only: never dial, nor accept a connection from, a peer for which this returns true, e.g. to
+   * make two peers meet only through a relay. Default: no peer is refused.
+   */
+  denyPeer?: (peerId: string) => boolean
 }
 
 /** A peer as the chat shows it. */
@@ -144,11 +149,14 @@ export interface ChatStatus {
 
 const ACTIVE_GROUP_KEY = 'activeGroup'
 const JOIN_ANNOUNCE_INTERVAL_MS = 10_000
+/** Retry delay for a join request that reached nobody (e.g. the gossipsub stream was still opening). */
+const JOIN_ANNOUNCE_RETRY_MS = 250
 
 interface GroupRuntime {
   group: Group
   removeValidator?: () => void
   rekeyTimer?: ReturnType<typeof setTimeout>
+  announceRetry?: ReturnType<typeof setTimeout>
   announcedJoinAt: number
   joinRequestsSeen: Map<string, number>
 }
@@ -230,6 +238,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       ...(this.#init.mdnsServiceTag === undefined ? {} : { mdnsServiceTag: this.#init.mdnsServiceTag }),
       listenViaRelay: this.#init.listenViaRelay ?? (this.#init.bootstrap ?? []).length > 0,
       gossip: { sameHostTest: this.#init.sameHostTest === true },
+      ...(this.#init.denyPeer === undefined ? {} : { connectionGater: gaterDenying(this.#init.denyPeer) }),
     })
     this.#libp2p = libp2p
     await libp2p.handle(
@@ -265,6 +274,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     if (this.#syncTimer !== undefined) clearInterval(this.#syncTimer)
     for (const runtime of this.#groups.values()) {
       if (runtime.rekeyTimer !== undefined) clearTimeout(runtime.rekeyTimer)
+      if (runtime.announceRetry !== undefined) clearTimeout(runtime.announceRetry)
       runtime.removeValidator?.()
     }
     await this.#libp2p?.stop()
@@ -547,6 +557,8 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   #subscribe(runtime: GroupRuntime): void {
     const libp2p = this.#libp2p
     if (libp2p === undefined || runtime.removeValidator !== undefined) return
+    // peers we are already connected to (a relay, say) learn of the group now, not at the next round
+    for (const peer of libp2p.getPeers()) this.#syncWith(peer, runtime.group.id)
     const topic = topicOf(runtime.group.id)
     runtime.removeValidator = setTopicValidator(
       libp2p.services.pubsub,
@@ -569,6 +581,16 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     void this.#publish(group.id, {
       kind: 'join',
       data: encodeJoinRequest(this.identity, group.id, this.name),
+    }).then((recipients) => {
+      // A subscriber we have just seen may not have its gossipsub stream open yet, so the request went
+      // nowhere; nothing else would trigger another announcement, so try again shortly.
+      if (recipients > 0 || this.#stopping || runtime.announceRetry !== undefined) return
+      runtime.announcedJoinAt = 0
+      runtime.announceRetry = setTimeout(() => {
+        runtime.announceRetry = undefined
+        this.#announceJoin(runtime)
+      }, JOIN_ANNOUNCE_RETRY_MS)
+      runtime.announceRetry.unref?.()
     })
   }
 
@@ -850,6 +872,15 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   async acceptMessage(group: Group, bytes: Uint8Array, remote: string): Promise<void> {
     const runtime = this.#groups.get(group.id)
     if (runtime !== undefined) await this.#onMessage(runtime, bytes, remote)
+  }
+}
+
+/** A connection gater that refuses outbound dials to, and connections in either direction with, `deny`. */
+function gaterDenying(deny: (peerId: string) => boolean): ConnectionGater {
+  return {
+    denyDialPeer: (peerId) => deny(peerId.toString()),
+    denyInboundEncryptedConnection: (peerId) => deny(peerId.toString()),
+    denyOutboundEncryptedConnection: (peerId) => deny(peerId.toString()),
   }
 }
 

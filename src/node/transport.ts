@@ -22,7 +22,15 @@ import {
   TopicValidatorResult,
 } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
-import type { AbortOptions, Libp2p, PeerDiscovery, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
+import type {
+  AbortOptions,
+  ConnectionGater,
+  Libp2p,
+  PeerDiscovery,
+  PeerId,
+  PeerInfo,
+  PrivateKey,
+} from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
@@ -147,6 +155,11 @@ export interface TransportInit {
   peerDiscovery?: readonly DiscoveryFactory[]
   /** Gossipsub settings. */
   gossip?: GossipInit
+  /**
+   * Tests only: refuse to dial, or to accept connections from, some peers (e.g. two peers that must only
+   * meet through a relay). Default: allow everything.
+   */
+  connectionGater?: ConnectionGater
 }
 
 /** A libp2p peer discovery mechanism in factory form, as `mdns()` or `bootstrap()` return. */
@@ -231,6 +244,7 @@ export async function createTransport(
     streamMuxers: [yamux()],
     peerDiscovery,
     services,
+    ...(init.connectionGater === undefined ? {} : { connectionGater: init.connectionGater }),
   })
 
   if (init.dialOnDiscovery !== false) {
