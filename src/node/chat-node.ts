@@ -1,4 +1,4 @@
-import type { ConnectionGater, PeerId, Stream } from '@libp2p/interface'
+import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -13,14 +13,7 @@ import {
 } from '../membership/index.js'
 import { AmbiguousMemberError, NotInGroupError, UnknownMemberError } from './errors.js'
 import { ChatStore, loadOrCreateIdentity } from './store.js'
-import {
-  type FrameChannel,
-  SYNC_PROTOCOL,
-  type SyncReplica,
-  syncAsInitiator,
-  syncAsResponder,
-} from './sync.js'
-import { createFrameStream } from './sync-protocol.js'
+import { handleSync, type MessageSource, type SyncReplica, syncWithPeer } from './sync.js'
 import {
   createTransport,
   setTopicValidator,
@@ -212,15 +205,9 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
         groupId: stored.id,
         ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
       })
-      for (const bytes of this.#store.events(stored.id)) {
-        try {
-          group.receiveEvent(bytes)
-        } catch (err) {
-          log.error('stored event of %s does not apply: %s', stored.id, (err as Error).message)
-        }
-      }
-      for (const message of this.#store.messages(stored.id))
-        group.markSeen(message.id, message.sender, message.seq)
+      this.#store.restoreGroup(group, (err) =>
+        log.error('stored event of %s does not apply: %s', stored.id, err.message),
+      )
       this.#groups.set(stored.id, { group, announcedJoinAt: 0, joinRequestsSeen: new Map() })
     }
     const active = this.#store.getMeta(ACTIVE_GROUP_KEY)
@@ -241,13 +228,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       ...(this.#init.denyPeer === undefined ? {} : { connectionGater: gaterDenying(this.#init.denyPeer) }),
     })
     this.#libp2p = libp2p
-    await libp2p.handle(
-      SYNC_PROTOCOL,
-      (stream, connection) => {
-        this.#serveSync(stream, connection.remotePeer)
-      },
-      { runOnLimitedConnection: true },
-    )
+    await handleSync(libp2p, this, this.#abort.signal)
     libp2p.addEventListener('peer:connect', (evt) => {
       const peerId = evt.detail.toString()
       this.#store.upsertPeer({ peerId })
@@ -800,35 +781,12 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     const key = `${peer.toString()}|${groupId}`
     if (this.#syncing.has(key)) return
     this.#syncing.add(key)
-    const run = async (): Promise<void> => {
-      const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(60_000)])
-      const stream = await libp2p.dialProtocol(peer, SYNC_PROTOCOL, { signal, runOnLimitedConnection: true })
-      const frames = createFrameStream(stream)
-      try {
-        const result = await syncAsInitiator(channelOf(frames, signal), this, runtime.group, peer.toString())
-        await frames.close({ signal })
-        log('synced %s with %p: %d messages', groupId, peer, result.messagesReceived)
-      } catch (err) {
-        frames.abort(err as Error)
-        throw err
-      }
-    }
-    run()
+    syncWithPeer(libp2p, peer, this, runtime.group, this.#abort.signal)
+      .then((result) => log('synced %s with %p: %d messages', groupId, peer, result.messagesReceived))
       .catch((err: unknown) => {
         if (!this.#stopping) log('sync of %s with %p failed: %s', groupId, peer, (err as Error).message)
       })
       .finally(() => this.#syncing.delete(key))
-  }
-
-  #serveSync(stream: Stream, remote: PeerId): void {
-    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(60_000)])
-    const frames = createFrameStream(stream)
-    syncAsResponder(channelOf(frames, signal), this, remote.toString())
-      .then(() => frames.close({ signal }))
-      .catch((err: unknown) => {
-        log('sync served to %p failed: %s', remote, (err as Error).message)
-        frames.abort(err as Error)
-      })
   }
 
   // SyncReplica
@@ -847,19 +805,9 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       .map((e) => e.id)
   }
 
-  /** @internal */
-  watermarks(groupId: string): Record<string, number> {
-    return this.#store.watermarks(groupId)
-  }
-
-  /** @internal */
-  messagesFor(
-    groupId: string,
-    marks: Record<string, number>,
-    epochs: ReadonlySet<string> | null,
-    limit: number,
-  ): Uint8Array[] {
-    return this.#store.messagesAfter(groupId, marks, epochs, limit).map((m) => m.bytes)
+  /** @internal The store, as the source of envelopes for sync. */
+  get messageSource(): MessageSource {
+    return this.#store
   }
 
   /** @internal */
@@ -890,13 +838,6 @@ function isPeerId(ref: string): boolean {
     return true
   } catch {
     return false
-  }
-}
-
-function channelOf(frames: ReturnType<typeof createFrameStream>, signal: AbortSignal): FrameChannel {
-  return {
-    write: (frame) => frames.writeFrame(frame, { signal }),
-    read: async () => (await frames.readFrame({ signal })) ?? undefined,
   }
 }
 

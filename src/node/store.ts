@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path'
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
 import { Identity } from '../crypto/index.js'
+import type { Group } from '../membership/index.js'
 
 /** A message envelope as stored: the ciphertext always, the decrypted text only on a member's own disk. */
 export interface StoredMessage {
@@ -267,6 +268,27 @@ export class ChatStore {
   /** Deletes messages accepted before `time`; returns how many. */
   deleteMessagesBefore(time: number): number {
     return Number(this.#statement('DELETE FROM messages WHERE received_at < ?').run(time).changes)
+  }
+
+  /**
+   * Feeds a group's stored events and accepted messages back into `group` after a restart, so replays
+   * of old messages are refused and own sequence numbers continue. Returns the stored envelope bytes.
+   * An event that no longer applies is reported to `onError` and skipped.
+   */
+  restoreGroup(group: Group, onError: (err: Error) => void): number {
+    for (const bytes of this.events(group.id)) {
+      try {
+        group.receiveEvent(bytes)
+      } catch (err) {
+        onError(err as Error)
+      }
+    }
+    let bytes = 0
+    for (const message of this.messages(group.id)) {
+      group.markSeen(message.id, message.sender, message.seq)
+      bytes += message.bytes.length
+    }
+    return bytes
   }
 
   upsertPeer(peer: { peerId: string; name?: string | null; addrs?: string[] }, now = Date.now()): void {

@@ -1,12 +1,13 @@
 import * as dagCbor from '@ipld/dag-cbor'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Group } from '../membership/index.js'
 import { MalformedFrameError } from './errors.js'
+import { createFrameStream, type FrameStream, SYNC_PROTOCOL } from './sync-protocol.js'
+
+export { SYNC_PROTOCOL }
 
 const log = logger('p2pchat:sync')
-
-/** Libp2p protocol id of the sync protocol. */
-export { SYNC_PROTOCOL } from './sync-protocol.js'
 
 /** Items per frame; frames stay well below the transport's frame size limit. */
 const ITEMS_PER_FRAME = 64
@@ -25,21 +26,27 @@ export interface FrameChannel {
   read(): Promise<Uint8Array | undefined>
 }
 
+/** Where sync reads stored envelopes from; `ChatStore` is one. */
+export interface MessageSource {
+  /** Per sender, the sequence number up to which this replica has every message. */
+  watermarks(groupId: string): Record<string, number>
+  /** Stored envelopes a peer with these watermarks lacks, limited to `epochs` when given. */
+  messagesAfter(
+    groupId: string,
+    marks: Readonly<Record<string, number>>,
+    epochs: ReadonlySet<string> | null,
+    limit: number,
+  ): Array<{ bytes: Uint8Array }>
+}
+
 /** What the sync protocol needs from the local replica (a chat node or a relay). */
 export interface SyncReplica {
   /** The local view of a group. As server, a relay creates one for any group it is asked about. */
   group(groupId: string, asServer: boolean): Group | undefined
   /** Epochs whose messages this replica wants; `null` for all of them (a relay). */
   wantedEpochs(group: Group): string[] | null
-  /** Per sender, the sequence number up to which this replica has every message. */
-  watermarks(groupId: string): Record<string, number>
-  /** Stored envelopes a peer with these watermarks lacks. */
-  messagesFor(
-    groupId: string,
-    marks: Record<string, number>,
-    epochs: ReadonlySet<string> | null,
-    limit: number,
-  ): Uint8Array[]
+  /** The replica's stored envelopes. */
+  readonly messageSource: MessageSource
   /** Applies an event received by sync (verifies, stores, notifies). Never throws. */
   acceptEvent(group: Group, bytes: Uint8Array, remote: string): void
   /** Applies an envelope received by sync. Never throws. */
@@ -196,10 +203,18 @@ async function exchangeMessages(
   const serve = async (): Promise<void> => {
     const want = await session.expect('want')
     const epochs = want.ep === null ? null : new Set(want.ep)
-    await session.sendBatches('msgs', replica.messagesFor(group.id, want.m, epochs, MAX_SYNC_MESSAGES))
+    const messages = replica.messageSource.messagesAfter(group.id, want.m, epochs, MAX_SYNC_MESSAGES)
+    await session.sendBatches(
+      'msgs',
+      messages.map((m) => m.bytes),
+    )
   }
   const ask = async (): Promise<void> => {
-    await session.send({ t: 'want', ep: replica.wantedEpochs(group), m: replica.watermarks(group.id) })
+    await session.send({
+      t: 'want',
+      ep: replica.wantedEpochs(group),
+      m: replica.messageSource.watermarks(group.id),
+    })
     received = await session.receiveBatches('msgs', MAX_SYNC_MESSAGES, (bytes) =>
       replica.acceptMessage(group, bytes, remote),
     )
@@ -265,4 +280,61 @@ export async function syncAsResponder(
   )
   await exchangeMessages(session, replica, group, remote, 'send')
   log('served sync of %s to %s', group.id, remote)
+}
+
+/** Longest a sync may take, each side. */
+const SYNC_TIMEOUT_MS = 60_000
+
+function channelOf(frames: FrameStream, signal: AbortSignal): FrameChannel {
+  return {
+    write: (frame) => frames.writeFrame(frame, { signal }),
+    read: async () => (await frames.readFrame({ signal })) ?? undefined,
+  }
+}
+
+/**
+ * Serves sync on `libp2p` for `replica` (relayed connections included) until `shutdown` aborts. Each
+ * stream is bounded in time, frame size and frame count; a failing peer only loses its own stream.
+ */
+export async function handleSync(
+  libp2p: Pick<Libp2p, 'handle'>,
+  replica: SyncReplica,
+  shutdown: AbortSignal,
+): Promise<void> {
+  await libp2p.handle(
+    SYNC_PROTOCOL,
+    (stream: Stream, connection) => {
+      const remote = connection.remotePeer
+      const signal = AbortSignal.any([shutdown, AbortSignal.timeout(SYNC_TIMEOUT_MS)])
+      const frames = createFrameStream(stream)
+      syncAsResponder(channelOf(frames, signal), replica, remote.toString())
+        .then(() => frames.close({ signal }))
+        .catch((err: unknown) => {
+          log('sync served to %p failed: %s', remote, (err as Error).message)
+          frames.abort(err as Error)
+        })
+    },
+    { runOnLimitedConnection: true },
+  )
+}
+
+/** Opens a sync stream to `peer` and syncs `group` over it as initiator. */
+export async function syncWithPeer(
+  libp2p: Pick<Libp2p, 'dialProtocol'>,
+  peer: PeerId,
+  replica: SyncReplica,
+  group: Group,
+  shutdown: AbortSignal,
+): Promise<SyncResult> {
+  const signal = AbortSignal.any([shutdown, AbortSignal.timeout(SYNC_TIMEOUT_MS)])
+  const stream = await libp2p.dialProtocol(peer, SYNC_PROTOCOL, { signal, runOnLimitedConnection: true })
+  const frames = createFrameStream(stream)
+  try {
+    const result = await syncAsInitiator(channelOf(frames, signal), replica, group, peer.toString())
+    await frames.close({ signal })
+    return result
+  } catch (err) {
+    frames.abort(err as Error)
+    throw err
+  }
 }

@@ -1,11 +1,9 @@
-import type { PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
 import { Group, type OpenedMessage } from '../membership/index.js'
 import { ChatStore, loadOrCreateIdentity } from '../node/store.js'
-import { type FrameChannel, SYNC_PROTOCOL, type SyncReplica, syncAsResponder } from '../node/sync.js'
-import { createFrameStream } from '../node/sync-protocol.js'
+import { handleSync, type MessageSource, type SyncReplica } from '../node/sync.js'
 import {
   createTransport,
   setTopicValidator,
@@ -103,17 +101,9 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     this.#store = store
     for (const stored of store.groups()) {
       const relayGroup = this.#openGroup(stored.id)
-      for (const bytes of store.events(stored.id)) {
-        try {
-          relayGroup.group.receiveEvent(bytes)
-        } catch (err) {
-          log.error('stored event of %s does not apply: %s', stored.id, (err as Error).message)
-        }
-      }
-      for (const message of store.messages(stored.id)) {
-        relayGroup.group.markSeen(message.id, message.sender, message.seq)
-        relayGroup.storedBytes += message.bytes.length
-      }
+      relayGroup.storedBytes = store.restoreGroup(relayGroup.group, (err) =>
+        log.error('stored event of %s does not apply: %s', stored.id, err.message),
+      )
       this.#totalBytes += relayGroup.storedBytes
     }
   }
@@ -144,13 +134,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       gossip: { sameHostTest: this.#init.sameHostTest === true },
     })
     this.#libp2p = libp2p
-    await libp2p.handle(
-      SYNC_PROTOCOL,
-      (stream, connection) => {
-        this.#serveSync(stream, connection.remotePeer)
-      },
-      { runOnLimitedConnection: true },
-    )
+    await handleSync(libp2p, this, this.#abort.signal)
     for (const relayGroup of this.#groups.values()) this.#subscribe(relayGroup)
     this.#prune()
     const prune = setInterval(() => this.#prune(), 60_000)
@@ -325,21 +309,6 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     }
   }
 
-  #serveSync(stream: Stream, remote: PeerId): void {
-    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(60_000)])
-    const frames = createFrameStream(stream)
-    const channel: FrameChannel = {
-      write: (frame) => frames.writeFrame(frame, { signal }),
-      read: async () => (await frames.readFrame({ signal })) ?? undefined,
-    }
-    syncAsResponder(channel, this, remote.toString())
-      .then(() => frames.close({ signal }))
-      .catch((err: unknown) => {
-        log('sync served to %p failed: %s', remote, (err as Error).message)
-        frames.abort(err as Error)
-      })
-  }
-
   // SyncReplica
 
   /** @internal A relay holds any group a peer syncs with it, up to `maxGroups`. */
@@ -364,19 +333,9 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     return null
   }
 
-  /** @internal */
-  watermarks(groupId: string): Record<string, number> {
-    return this.#store.watermarks(groupId)
-  }
-
-  /** @internal */
-  messagesFor(
-    groupId: string,
-    marks: Record<string, number>,
-    epochs: ReadonlySet<string> | null,
-    limit: number,
-  ): Uint8Array[] {
-    return this.#store.messagesAfter(groupId, marks, epochs, limit).map((m) => m.bytes)
+  /** @internal The store, as the source of envelopes for sync. */
+  get messageSource(): MessageSource {
+    return this.#store
   }
 
   /** @internal */

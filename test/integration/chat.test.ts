@@ -411,8 +411,10 @@ async function syncFromScratch(local: ChatNode, remote: ChatNode, groupId: strin
   const forgetful: SyncReplica = {
     group: (g) => local.group(g),
     wantedEpochs: (g) => local.wantedEpochs(g),
-    watermarks: () => ({}),
-    messagesFor: (g, marks, epochs, limit) => local.messagesFor(g, marks, epochs, limit),
+    messageSource: {
+      watermarks: () => ({}),
+      messagesAfter: (g, marks, epochs, limit) => local.messageSource.messagesAfter(g, marks, epochs, limit),
+    },
     acceptEvent: (g, bytes, from) => local.acceptEvent(g, bytes, from),
     acceptMessage: (g, bytes, from) => local.acceptMessage(g, bytes, from),
   }
