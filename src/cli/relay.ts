@@ -38,10 +38,14 @@ export async function runRelay(command: RelayCommand & { dataDir: string }, io: 
     for (const addr of relay.addrs()) io.stdout(`  ${addr}\n`)
   }
   return runUntilShutdown(relay, io, (shutdown) => {
-    if (command.json) {
-      io.stdin.on('end', () => shutdown('stdin closed'))
-      io.stdin.resume()
+    if (!command.json) return () => {}
+    const onEnd = (): void => shutdown('stdin closed')
+    io.stdin.on('end', onEnd)
+    io.stdin.resume()
+    return () => {
+      // stop reading: a stdin still open (e.g. a supervisor's pipe) would keep the process alive
+      io.stdin.off('end', onEnd)
+      io.stdin.pause()
     }
-    return () => {}
   })
 }

@@ -13,7 +13,15 @@ import {
 } from '../membership/index.js'
 import { AmbiguousMemberError, NotInGroupError, UnknownMemberError } from './errors.js'
 import { ChatStore, loadOrCreateIdentity } from './store.js'
-import { handleSync, type MessageSource, type SyncReplica, syncWithPeer } from './sync.js'
+import {
+  dialHints,
+  handleSync,
+  type MessageSource,
+  type PeerHint,
+  type SyncReplica,
+  subscriberHints,
+  syncWithPeer,
+} from './sync.js'
 import {
   createTransport,
   setTopicValidator,
@@ -808,6 +816,16 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   /** @internal The store, as the source of envelopes for sync. */
   get messageSource(): MessageSource {
     return this.#store
+  }
+
+  /** @internal Peer exchange: the group's other subscribers this node knows. */
+  async peersOf(group: Group, remote: string): Promise<PeerHint[]> {
+    return this.#libp2p === undefined ? [] : subscriberHints(this.#libp2p, topicOf(group.id), remote)
+  }
+
+  /** @internal */
+  acceptPeers(_group: Group, peers: PeerHint[]): void {
+    if (this.#libp2p !== undefined && !this.#stopping) dialHints(this.#libp2p, peers, this.#abort.signal)
   }
 
   /** @internal */

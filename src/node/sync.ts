@@ -1,9 +1,12 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { Group } from '../membership/index.js'
 import { MalformedFrameError } from './errors.js'
 import { createFrameStream, type FrameStream, SYNC_PROTOCOL } from './sync-protocol.js'
+import type { TransportNode } from './transport.js'
 
 export { SYNC_PROTOCOL }
 
@@ -39,6 +42,15 @@ export interface MessageSource {
   ): Array<{ bytes: Uint8Array }>
 }
 
+/** A peer of a group and where to dial it: peer exchange, so peers that met only a relay meet each other. */
+export interface PeerHint {
+  id: string
+  addrs: string[]
+}
+
+const MAX_PEER_HINTS = 32
+const MAX_HINT_ADDRS = 8
+
 /** What the sync protocol needs from the local replica (a chat node or a relay). */
 export interface SyncReplica {
   /** The local view of a group. As server, a relay creates one for any group it is asked about. */
@@ -51,11 +63,15 @@ export interface SyncReplica {
   acceptEvent(group: Group, bytes: Uint8Array, remote: string): void
   /** Applies an envelope received by sync. Never throws. */
   acceptMessage(group: Group, bytes: Uint8Array, remote: string): Promise<void>
+  /** Other peers of the group that `remote` may dial (answering a sync). */
+  peersOf?(group: Group, remote: string): Promise<PeerHint[]>
+  /** Peers of the group a sync partner named; a chat node dials those it is not connected to. */
+  acceptPeers?(group: Group, peers: PeerHint[]): void
 }
 
 type SyncMessage =
   | { t: 'hello'; g: string; h: string[] }
-  | { t: 'heads'; h: string[] }
+  | { t: 'heads'; h: string[]; p?: PeerHint[] }
   | { t: 'unknown' }
   | { t: 'events'; e: Uint8Array[] }
   | { t: 'msgs'; m: Uint8Array[] }
@@ -86,9 +102,24 @@ function decode(bytes: Uint8Array): SyncMessage {
     case 'hello':
       if (typeof v.g === 'string' && isStringArray(v.h, MAX_HEADS)) return { t: 'hello', g: v.g, h: v.h }
       break
-    case 'heads':
-      if (isStringArray(v.h, MAX_HEADS)) return { t: 'heads', h: v.h }
+    case 'heads': {
+      if (!isStringArray(v.h, MAX_HEADS)) break
+      if (v.p === undefined) return { t: 'heads', h: v.h }
+      const hints = v.p as Array<Record<string, unknown>>
+      const hintsOk =
+        Array.isArray(hints) &&
+        hints.length <= MAX_PEER_HINTS &&
+        hints.every(
+          (hint) =>
+            typeof hint === 'object' &&
+            hint !== null &&
+            typeof hint.id === 'string' &&
+            hint.id.length < 200 &&
+            isStringArray(hint.addrs, MAX_HINT_ADDRS),
+        )
+      if (hintsOk) return { t: 'heads', h: v.h, p: hints as unknown as PeerHint[] }
       break
+    }
     case 'unknown':
     case 'end':
       return { t: v.t }
@@ -252,6 +283,7 @@ export async function syncAsInitiator(
   await session.send({ t: 'hello', g: group.id, h: group.heads() })
   const reply = await session.expect('heads', 'unknown')
   if (reply.t === 'unknown') return { known: false, messagesReceived: 0 }
+  if (reply.p !== undefined && reply.p.length > 0) replica.acceptPeers?.(group, reply.p)
   await session.receiveBatches('events', MAX_SYNC_EVENTS, (bytes) =>
     replica.acceptEvent(group, bytes, remote),
   )
@@ -273,7 +305,13 @@ export async function syncAsResponder(
     await session.send({ t: 'unknown' })
     return
   }
-  await session.send({ t: 'heads', h: group.heads() })
+  const peers = ((await replica.peersOf?.(group, remote)) ?? []).slice(0, MAX_PEER_HINTS).map((hint) => ({
+    id: hint.id,
+    addrs: hint.addrs.slice(0, MAX_HINT_ADDRS),
+  }))
+  await session.send(
+    peers.length > 0 ? { t: 'heads', h: group.heads(), p: peers } : { t: 'heads', h: group.heads() },
+  )
   await session.sendBatches('events', eventsMissingFrom(group, hello.h))
   await session.receiveBatches('events', MAX_SYNC_EVENTS, (bytes) =>
     replica.acceptEvent(group, bytes, remote),
@@ -336,5 +374,50 @@ export async function syncWithPeer(
   } catch (err) {
     frames.abort(err as Error)
     throw err
+  }
+}
+
+/**
+ * Peers subscribed to `topic`, except `exclude`, with the addresses this node knows for them and, when
+ * `relayAddrs` are given (on a relay), a circuit address through each, for peers behind NAT.
+ */
+export async function subscriberHints(
+  libp2p: TransportNode,
+  topic: string,
+  exclude: string,
+  relayAddrs: readonly string[] = [],
+): Promise<PeerHint[]> {
+  const hints: PeerHint[] = []
+  for (const peer of libp2p.services.pubsub.getSubscribers(topic)) {
+    const id = peer.toString()
+    if (id === exclude) continue
+    const addrs = relayAddrs.map((relay) => `${relay}/p2p-circuit/p2p/${id}`)
+    try {
+      const record = await libp2p.peerStore.get(peer)
+      for (const { multiaddr } of record.addresses) addrs.push(`${multiaddr.toString()}/p2p/${id}`)
+    } catch {
+      // not in the peer store: the circuit addresses are all we have
+    }
+    if (addrs.length > 0) hints.push({ id, addrs: addrs.slice(0, MAX_HINT_ADDRS) })
+    if (hints.length >= MAX_PEER_HINTS) break
+  }
+  return hints
+}
+
+/** Dials the hinted peers this node is not connected to; failures are only logged. */
+export function dialHints(libp2p: TransportNode, hints: readonly PeerHint[], signal: AbortSignal): void {
+  const self = libp2p.peerId.toString()
+  for (const hint of hints) {
+    if (hint.id === self || libp2p.getConnections(peerIdFromString(hint.id)).length > 0) continue
+    let addrs: Multiaddr[]
+    try {
+      addrs = hint.addrs.filter((a) => a.endsWith(`/p2p/${hint.id}`)).map((a) => multiaddr(a))
+    } catch {
+      continue
+    }
+    if (addrs.length === 0) continue
+    libp2p.dial(addrs, { signal }).catch((err: unknown) => {
+      log('could not dial hinted peer %s: %s', hint.id, (err as Error).message)
+    })
   }
 }

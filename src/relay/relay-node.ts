@@ -3,7 +3,13 @@ import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
 import { Group, type OpenedMessage } from '../membership/index.js'
 import { ChatStore, loadOrCreateIdentity } from '../node/store.js'
-import { handleSync, type MessageSource, type SyncReplica } from '../node/sync.js'
+import {
+  handleSync,
+  type MessageSource,
+  type PeerHint,
+  type SyncReplica,
+  subscriberHints,
+} from '../node/sync.js'
 import {
   createTransport,
   setTopicValidator,
@@ -336,6 +342,16 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
   /** @internal The store, as the source of envelopes for sync. */
   get messageSource(): MessageSource {
     return this.#store
+  }
+
+  /**
+   * @internal Peer exchange: the group's other subscribers, each also through this relay, so peers that
+   * met only here can connect to each other (and DCUtR can then upgrade to a direct connection).
+   */
+  async peersOf(group: Group, remote: string): Promise<PeerHint[]> {
+    return this.#libp2p === undefined
+      ? []
+      : subscriberHints(this.#libp2p, topicOf(group.id), remote, this.addrs())
   }
 
   /** @internal */

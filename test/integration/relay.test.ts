@@ -11,6 +11,7 @@ import { hkdf, Identity, openKey } from '../../src/crypto/index.js'
 import { keyContext } from '../../src/membership/event.js'
 import { Group } from '../../src/membership/index.js'
 import type { ChatNode } from '../../src/node/chat-node.js'
+import { decodeInvite, encodeInvite } from '../../src/node/wire.js'
 import {
   type ChatNodes,
   createChatNodes,
@@ -379,3 +380,30 @@ function expectOnlyCiphertext(
     }
   }
 }
+
+describe('peer exchange through the relay', () => {
+  it('introduces peers that only know the relay, so they connect to each other', async () => {
+    const relay = await createRelay()
+    const net = await createChatNodes(2, {
+      names: ['alice', 'bob'],
+      bootstrap: () => relay.relay.addrs(),
+      init: { syncIntervalMs: 1000 },
+    })
+    try {
+      const [alice, bob] = [net.node(ALICE), net.node(BOB)]
+      const groupId = (await alice.createGroup('introduced')).id
+      await waitForSubscribers(alice, groupId, [relay.relay.peerId])
+      expect(bob.peers().map((p) => p.peerId)).not.toContain(alice.peerId)
+      // an invite without addresses: bob can learn where alice is only from the relay
+      const invite = decodeInvite(alice.invite())
+      await bob.joinGroup(encodeInvite({ ...invite, addrs: [] }))
+      await waitFor(() => bob.peers().some((p) => p.peerId === alice.peerId), {
+        timeout: NETWORK_TIMEOUT,
+        message: 'bob to connect to alice after the relay named her in sync',
+      })
+    } finally {
+      await net.teardown()
+      await relay.teardown()
+    }
+  }, 60_000)
+})
