@@ -4,7 +4,14 @@
  */
 import { performance } from 'node:perf_hooks'
 import { ed25519 } from '@noble/curves/ed25519.js'
-import { aeadDecrypt, aeadEncrypt, Identity, randomKey, randomNonce, verifySignature } from '../src/crypto/index.js'
+import {
+  aeadDecrypt,
+  aeadEncrypt,
+  Identity,
+  randomKey,
+  randomNonce,
+  verifySignature,
+} from '../src/crypto/index.js'
 import { Group } from '../src/membership/index.js'
 
 interface Row {
@@ -52,7 +59,12 @@ async function signatures(): Promise<void> {
   const js = opsPerSecond(() => {
     ed25519.verify(jsSig, message, pub)
   })
-  rows.push({ name: 'Ed25519 verify/s (node:crypto vs pure JS)', value: fmt(native), baseline: fmt(js), ratio: `${(native / js).toFixed(1)}x` })
+  rows.push({
+    name: 'Ed25519 verify/s (node:crypto vs pure JS)',
+    value: fmt(native),
+    baseline: fmt(js),
+    ratio: `${(native / js).toFixed(1)}x`,
+  })
 }
 
 async function envelopes(): Promise<void> {

@@ -775,6 +775,8 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   }
 
   #antiEntropy(): void {
+    // a join request lost on the way (a relay not yet forwarding, say) is repeated until someone adds us
+    for (const runtime of this.#groups.values()) this.#announceJoin(runtime)
     const peers = this.#libp2p?.getPeers() ?? []
     if (peers.length === 0) return
     const peer = peers[Math.floor(Math.random() * peers.length)] as PeerId

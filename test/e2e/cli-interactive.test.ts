@@ -1,0 +1,294 @@
+/**
+ * The interactive terminal mode, driven in a real pseudo-terminal: bob runs `p2pchat start` inside a
+ * private tmux server (fixed size), alice runs in `--json` mode and sends messages in. tmux renders the
+ * terminal, so what `capture-pane` returns is what a user would see.
+ */
+import { execFile, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  CLI_BIN,
+  type CliGroup,
+  type CliProcess,
+  createCliGroup,
+  NODE_BIN,
+  REPO_ROOT,
+} from '../fixtures/cli.js'
+
+const run = promisify(execFile)
+
+const tmuxMissing = spawnSync('tmux', ['-V'], { stdio: 'ignore' }).status !== 0
+const SKIP_REASON = 'tmux is not installed; the interactive mode needs a pseudo-terminal to test'
+if (tmuxMissing) console.warn(`cli-interactive: skipped: ${SKIP_REASON}`)
+
+const WIDTH = 120
+const HEIGHT = 40
+const PROMPT = 'team> '
+const EXIT_MARK = '[p2pchat exited with status '
+
+/** One tmux server on its own socket, with one session running one command. */
+class Terminal {
+  readonly socket = `p2pc-${randomBytes(4).toString('hex')}`
+  readonly target = 'chat'
+  #config = ''
+
+  async start(config: string, command: string[]): Promise<void> {
+    this.#config = config
+    await writeFile(config, 'set -g remain-on-exit on\nset -g history-limit 5000\nset -g status off\n')
+    // tmux does not reliably report a dead pane's exit status, so a shell prints it after the command
+    const wrapped = ['sh', '-c', `"$@"; echo "${EXIT_MARK}$?]"`, 'sh', ...command]
+    await this.tmux(
+      'new-session',
+      '-d',
+      '-s',
+      this.target,
+      '-x',
+      String(WIDTH),
+      '-y',
+      String(HEIGHT),
+      ...wrapped,
+    )
+  }
+
+  async tmux(...args: string[]): Promise<string> {
+    const { stdout } = await run('tmux', ['-L', this.socket, '-f', this.#config, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: '1' },
+    })
+    return stdout
+  }
+
+  /** Everything shown so far (scrollback included), wrapped lines joined, trailing blanks trimmed. */
+  async lines(): Promise<string[]> {
+    const text = await this.tmux('capture-pane', '-p', '-J', '-S', '-', '-t', this.target)
+    const lines = text.split('\n').map((line) => line.trimEnd())
+    while (lines.length > 0 && lines.at(-1) === '') lines.pop()
+    return lines
+  }
+
+  /** Type text literally (no Enter). */
+  async type(text: string): Promise<void> {
+    await this.tmux('send-keys', '-t', this.target, '-l', text)
+  }
+
+  /** Press keys by tmux name (`Enter`, `C-d`). */
+  async press(...keys: string[]): Promise<void> {
+    await this.tmux('send-keys', '-t', this.target, ...keys)
+  }
+
+  /** Type a line and press Enter. */
+  async enter(text: string): Promise<void> {
+    await this.type(text)
+    await this.press('Enter')
+  }
+
+  async cursor(): Promise<{ x: number; y: number }> {
+    const [x, y] = (await this.tmux('display-message', '-p', '-t', this.target, '#{cursor_x} #{cursor_y}'))
+      .trim()
+      .split(' ')
+      .map(Number)
+    return { x: x ?? -1, y: y ?? -1 }
+  }
+
+  /** The visible screen only, one string per row. */
+  async screen(): Promise<string[]> {
+    const text = await this.tmux('capture-pane', '-p', '-t', this.target)
+    return text.split('\n').map((line) => line.trimEnd())
+  }
+
+  /** Poll the terminal until `check` passes; the timeout error shows the screen. */
+  async waitFor<T>(
+    check: (lines: string[]) => T | undefined | false,
+    message: string,
+    timeout = 10_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeout
+    let lines: string[] = []
+    while (true) {
+      lines = await this.lines()
+      const value = check(lines)
+      if (value !== undefined && value !== false) return value
+      if (Date.now() > deadline) {
+        throw new Error(
+          `Timed out after ${timeout} ms waiting for ${message}; the terminal shows:\n${lines.join('\n')}`,
+        )
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  async kill(): Promise<void> {
+    await this.tmux('kill-server').catch(() => {})
+  }
+}
+
+const count = (lines: string[], pattern: RegExp): number => lines.filter((line) => pattern.test(line)).length
+
+describe
+  .skipIf(tmuxMissing)
+  .sequential(`interactive mode in a terminal${tmuxMissing ? ` (skipped: ${SKIP_REASON})` : ''}`, () => {
+    let cli: CliGroup
+    let root: string
+    let alice: CliProcess
+    let aliceId: string
+    let bobId: string
+    const term = new Terminal()
+
+    beforeAll(async () => {
+      cli = createCliGroup()
+      root = await cli.tempDir()
+      alice = cli.spawn({
+        args: [
+          'start',
+          '--json',
+          '--no-mdns',
+          '--listen',
+          '/ip4/127.0.0.1/tcp/0',
+          '--name',
+          'alice',
+          '--create',
+          'team',
+          '--data-dir',
+          join(root, 'alice'),
+        ],
+      })
+      const ready = await alice.waitForNotification('ready', () => true, {
+        message: 'alice to start',
+        timeout: 15_000,
+      })
+      aliceId = ready.params.peerId
+      const { invite } = await alice.request<{ invite: string }>('invite')
+      await term.start(join(root, 'tmux.conf'), [
+        NODE_BIN,
+        CLI_BIN,
+        'start',
+        '--name',
+        'bob',
+        '--join',
+        invite,
+        '--no-mdns',
+        '--listen',
+        '/ip4/127.0.0.1/tcp/0',
+        '--bootstrap',
+        ready.params.addrs[0],
+        '--data-dir',
+        join(root, 'bob'),
+      ])
+    })
+    afterAll(async () => {
+      await term.kill()
+      await cli?.teardown()
+    })
+
+    it('greets bob, says he is not a member yet, and shows the prompt', async () => {
+      bobId = await term.waitFor(
+        (lines) => /^p2pchat: you are bob \((12D3KooW\w+)\)$/.exec(lines[0] ?? '')?.[1],
+        'the greeting with bob’s peer id',
+        15_000,
+      )
+      const lines = await term.waitFor((l) => l.at(-1) === PROMPT.trimEnd() && l, 'the prompt', 15_000)
+      expect(lines.join('\n')).toContain('You are not a member of team yet: a member must /add you.')
+      expect(lines).toContain('Type /help for commands.')
+      // the cursor waits right after the prompt
+      const screen = await term.screen()
+      const cursor = await term.cursor()
+      expect(screen[cursor.y]).toBe(PROMPT.trimEnd())
+      expect(cursor.x).toBe(PROMPT.length)
+    })
+
+    it('/help lists the commands, and an unknown command gets the help too', async () => {
+      await term.enter('/help')
+      let lines = await term.waitFor((l) => count(l, /^Commands:$/) === 1 && l, '/help to print the commands')
+      const help = lines.indexOf('Commands:')
+      expect(lines.slice(help + 1, help + 9).map((l) => l.trim().split(/\s+/)[0])).toEqual([
+        '/help',
+        '/members',
+        '/peers',
+        '/invite',
+        '/add',
+        '/remove',
+        '/history',
+        '/quit',
+      ])
+
+      await term.enter('/frobnicate')
+      lines = await term.waitFor(
+        (l) => count(l, /^Commands:$/) === 2 && l,
+        'the help after an unknown command',
+      )
+      const unknown = lines.indexOf('Unknown command /frobnicate.')
+      expect(unknown).toBeGreaterThan(help)
+      expect(lines[unknown + 1]).toBe('Commands:')
+    })
+
+    it("a non-member's /add is denied", async () => {
+      // once bob has synced the group's history, the answer is that he is not a member
+      await term.waitFor(
+        (l) => l.some((line) => /^\* alice created team$/.test(line)),
+        'bob to learn who created team',
+      )
+      await alice.waitForNotification('joinRequest', (p) => p.peerId === bobId, {
+        message: "alice to see bob's join request",
+      })
+      await term.enter('/add carol')
+      await term.waitFor(
+        (l) => l.some((line) => line.startsWith('! Access denied: you are not a member of team')),
+        'the access denied message',
+      )
+    })
+
+    it('an incoming message is printed above the prompt without garbling a partly typed line', async () => {
+      await alice.request('add', { member: 'bob' })
+      await term.waitFor((l) => l.includes('* alice added bob'), 'bob to see alice add him')
+
+      await term.type('half a thou')
+      await term.waitFor((l) => l.at(-1) === `${PROMPT}half a thou`, 'the partly typed line at the prompt')
+      await alice.request('send', { text: 'hello from alice' })
+      const lines = await term.waitFor(
+        (l) => l.some((line) => / alice: hello from alice$/.test(line)) && l,
+        "alice's message to appear",
+      )
+      const at = lines.findIndex((line) => / alice: hello from alice$/.test(line))
+      expect(lines[at]).toMatch(/^\d\d:\d\d alice: hello from alice$/)
+      // the message took the prompt's place; the prompt and what bob had typed are redrawn below it
+      expect(lines.slice(at + 1)).toEqual([`${PROMPT}half a thou`])
+      const screen = await term.screen()
+      const cursor = await term.cursor()
+      expect(screen[cursor.y]).toBe(`${PROMPT}half a thou`)
+      expect(cursor.x).toBe(`${PROMPT}half a thou`.length)
+
+      // bob finishes the line: it is sent whole
+      const mark = alice.mark()
+      await term.enter('ght')
+      const received = await alice.waitForNotification('message', (p) => p.from === bobId, {
+        message: "alice to receive bob's message",
+        since: mark,
+      })
+      expect(received.params.text).toBe('half a thought')
+    })
+
+    it('/members lists the members with short ids', async () => {
+      await term.enter('/members')
+      const line = await term.waitFor(
+        (l) => l.find((x) => x.startsWith('Members: ') && x.includes('bob')),
+        '/members output',
+      )
+      expect(line).toContain(`alice (…${aliceId.slice(-4)})`)
+      expect(line).toContain(`bob (…${bobId.slice(-4)})`)
+    })
+
+    it('Ctrl-D on an empty line exits cleanly with status 0', async () => {
+      await term.waitFor((l) => l.at(-1) === PROMPT.trimEnd(), 'an empty prompt')
+      await term.press('C-d')
+      const exit = await term.waitFor(
+        (l) => l.find((line) => line.startsWith(EXIT_MARK)),
+        'bob to exit after Ctrl-D',
+      )
+      expect(exit).toBe(`${EXIT_MARK}0]`)
+      const lines = await term.lines()
+      expect(lines.join('\n')).not.toMatch(/error|\n\s+at /i)
+    })
+  })
