@@ -1,5 +1,5 @@
-import type { Reporter, TestModule } from 'vitest/node'
 import { defineConfig } from 'vitest/config'
+import type { Reporter, TestModule } from 'vitest/node'
 
 /**
  * Ends the run with one plain line, `N passed, N failed, N skipped`, which any CI log reader can
