@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import {
+  cidOf,
   DecryptionError,
   hkdf,
   type Identity,
@@ -165,8 +166,9 @@ export class Group {
   /** epoch id → when it stopped being (or was learned as not) the current epoch */
   readonly #supersededAt = new Map<string, number>()
   #current: string | undefined
-  readonly #seenIds = new Set<string>()
-  readonly #seenSeqs = new Map<string, Set<number>>()
+  /** Per sender, the sequence numbers already accepted. The message id hashes sender and seq, so this
+   * also catches a re-delivered id. */
+  readonly #seen = new Map<string, SeqSet>()
   readonly #pendingMessages: Array<{ id: string; epoch: string; bytes: Uint8Array }> = []
   #nextSeq = 0
 
@@ -466,9 +468,10 @@ export class Group {
       body: { text, ts },
       nonce: randomNonce(),
     })
-    const envelope = decodeEnvelope(bytes)
-    this.#markSeen(envelope.id, envelope.sender, seq)
-    return { bytes, id: envelope.id, seq, ts, epoch: epoch.event.id }
+    // the id is the envelope's content address; no need to decode (and re-verify) what we just signed
+    const id = cidOf(bytes).toString()
+    this.#markSeen(this.identity.memberId, seq)
+    return { bytes, id, seq, ts, epoch: epoch.event.id }
   }
 
   /**
@@ -526,7 +529,7 @@ export class Group {
     // a second delivery may have raced through the await above
     this.#checkReplay(envelope)
     if (key === null) {
-      this.#markSeen(envelope.id, envelope.sender, envelope.header.seq)
+      this.#markSeen(envelope.sender, envelope.header.seq)
       return {
         kind: 'encrypted',
         id: envelope.id,
@@ -538,7 +541,7 @@ export class Group {
       }
     }
     const body = openEnvelope(envelope, key)
-    this.#markSeen(envelope.id, envelope.sender, envelope.header.seq)
+    this.#markSeen(envelope.sender, envelope.header.seq)
     return {
       kind: 'message',
       id: envelope.id,
@@ -554,8 +557,8 @@ export class Group {
    * Records a message accepted in an earlier run (from storage), so replays of it are refused, and so
    * this identity's own sequence numbers continue after it.
    */
-  markSeen(id: string, sender: string, seq: number): void {
-    this.#markSeen(id, sender, seq)
+  markSeen(sender: string, seq: number): void {
+    this.#markSeen(sender, seq)
   }
 
   /** Next sequence number this identity will use. */
@@ -564,18 +567,18 @@ export class Group {
   }
 
   #checkReplay(envelope: Envelope): void {
-    if (this.#seenIds.has(envelope.id)) throw new ReplayError(`message ${envelope.id} was already received`)
-    if (this.#seenSeqs.get(envelope.sender)?.has(envelope.header.seq)) {
-      throw new ReplayError(`sequence number ${envelope.header.seq} of ${envelope.sender} was already used`)
+    if (this.#seen.get(envelope.sender)?.has(envelope.header.seq)) {
+      throw new ReplayError(
+        `message ${envelope.id} replays sequence number ${envelope.header.seq} of ${envelope.sender}`,
+      )
     }
   }
 
-  #markSeen(id: string, sender: string, seq: number): void {
-    this.#seenIds.add(id)
-    let seqs = this.#seenSeqs.get(sender)
+  #markSeen(sender: string, seq: number): void {
+    let seqs = this.#seen.get(sender)
     if (seqs === undefined) {
-      seqs = new Set()
-      this.#seenSeqs.set(sender, seqs)
+      seqs = new SeqSet()
+      this.#seen.set(sender, seqs)
     }
     seqs.add(seq)
     if (sender === this.identity.memberId && seq >= this.#nextSeq) this.#nextSeq = seq + 1
@@ -606,6 +609,25 @@ export class Group {
       }
       throw err
     }
+  }
+}
+
+/**
+ * A set of sequence numbers stored as "every number up to `contiguous`" plus the ones above it, so a
+ * sender's whole history costs a few bytes once it has arrived without gaps.
+ */
+class SeqSet {
+  #contiguous = -1
+  readonly #above = new Set<number>()
+
+  has(seq: number): boolean {
+    return seq <= this.#contiguous || this.#above.has(seq)
+  }
+
+  add(seq: number): void {
+    if (this.has(seq)) return
+    this.#above.add(seq)
+    while (this.#above.delete(this.#contiguous + 1)) this.#contiguous++
   }
 }
 

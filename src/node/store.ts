@@ -285,7 +285,7 @@ export class ChatStore {
     }
     let bytes = 0
     for (const message of this.messages(group.id)) {
-      group.markSeen(message.id, message.sender, message.seq)
+      group.markSeen(message.sender, message.seq)
       bytes += message.bytes.length
     }
     return bytes

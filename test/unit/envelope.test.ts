@@ -198,7 +198,7 @@ describe('envelope: tampering and replay', () => {
     // a second run of F: a fresh replica told what storage holds
     const restarted = s.freshReplica(s.ids.F)
     deliver(F, restarted)
-    for (const m of stored) restarted.markSeen(m.id, s.ids.F.memberId, m.seq)
+    for (const m of stored) restarted.markSeen(s.ids.F.memberId, m.seq)
     expect(restarted.nextSeq).toBe(2)
     for (const m of stored) expect((await thrown(() => restarted.open(m.bytes))).name).toBe('ReplayError')
     const next = await restarted.seal('three')
