@@ -55,6 +55,8 @@ export interface GroupOptions {
   graceMs?: number
   /** Bound on events waiting for parents. Default 4096. */
   maxPendingEvents?: number
+  /** Bound on the bytes of events waiting for parents. Default 16 MiB. */
+  maxPendingBytes?: number
   /** Bound on messages waiting for their epoch. Default 1024. */
   maxPendingMessages?: number
   /**
@@ -183,6 +185,7 @@ export class Group {
     this.#log = new MembershipLog({
       groupId: this.id,
       ...(init.maxPendingEvents === undefined ? {} : { maxPending: init.maxPendingEvents }),
+      ...(init.maxPendingBytes === undefined ? {} : { maxPendingBytes: init.maxPendingBytes }),
     })
     this.#now = init.now ?? Date.now
     this.#graceMs = init.graceMs ?? DEFAULT_GRACE_MS
@@ -506,25 +509,24 @@ export class Group {
     if (!epoch.membersAfter.has(envelope.sender)) {
       throw new NotAMemberError(`${envelope.sender} is not a member of epoch ${envelope.epochId}`)
     }
-    if (!this.#log.isValid(epoch) && !this.isMember(envelope.sender)) {
-      // an epoch voided by a concurrent removal: its key may be the removed member's own creation
-      throw new NotAMemberError(
-        `${envelope.sender} posts under epoch ${envelope.epochId}, voided by their removal`,
-      )
+    if (!this.isMember(envelope.sender)) {
+      // Someone who is no longer a member may only have in-flight posts accepted: under an epoch it
+      // held before its removal, and only within the grace window. Any epoch it signed later (back-dated
+      // to look concurrent) is refused, whatever the resolution made of that event.
+      if (!this.#log.precedesRemovalOf(epoch, envelope.sender)) {
+        throw new NotAMemberError(
+          `${envelope.sender} is not a member, and epoch ${envelope.epochId} does not precede their removal`,
+        )
+      }
+      const supersededAt = this.#supersededAt.get(envelope.epochId)
+      if (supersededAt !== undefined && this.#now() - supersededAt > this.#graceMs) {
+        throw new StaleEpochError(
+          `${envelope.sender} is no longer a member and epoch ${envelope.epochId} was superseded more than ${this.#graceMs} ms ago`,
+        )
+      }
     }
-    // The grace window bounds how long a removed member's old key still works. A current member may
-    // post under an older epoch (a message written offline, sealed before it learned of a change):
-    // it holds the current key anyway, so accepting it reveals nothing and loses nothing.
-    const supersededAt = this.#supersededAt.get(envelope.epochId)
-    if (
-      supersededAt !== undefined &&
-      this.#now() - supersededAt > this.#graceMs &&
-      !this.isMember(envelope.sender)
-    ) {
-      throw new StaleEpochError(
-        `${envelope.sender} is no longer a member and epoch ${envelope.epochId} was superseded more than ${this.#graceMs} ms ago`,
-      )
-    }
+    // A current member may post under an older epoch (a message written offline, sealed before it
+    // learned of a change): it holds the current key anyway, so accepting it reveals nothing.
     const key = await this.#messageKey(epoch)
     // a second delivery may have raced through the await above
     this.#checkReplay(envelope)
@@ -551,6 +553,15 @@ export class Group {
       text: body.text,
       ts: body.ts,
     }
+  }
+
+  /**
+   * Ends the grace window of every epoch that is not current. Call after replaying stored events on
+   * restart: the window counts from when this replica learned of a change, and a restart must not
+   * reopen it for a removed member's posts.
+   */
+  expireGraceWindows(): void {
+    for (const id of this.#supersededAt.keys()) this.#supersededAt.set(id, Number.NEGATIVE_INFINITY)
   }
 
   /**

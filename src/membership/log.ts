@@ -33,6 +33,8 @@ export interface LogEntry {
   readonly index: number
   /** Members resolved over this event's causal closure; the event's epoch keys go to exactly these. */
   readonly membersAfter: MemberMap
+  /** For an add: whether its subject was not yet a member in the event's causal past. */
+  readonly addsNewMember: boolean
 }
 
 /** Options for {@link MembershipLog}. */
@@ -41,6 +43,8 @@ export interface MembershipLogInit {
   groupId: string
   /** Upper bound on events waiting for unknown parents. Default 4096. */
   maxPending?: number
+  /** Upper bound on the bytes of events waiting for unknown parents. Default 16 MiB. */
+  maxPendingBytes?: number
 }
 
 /** What one call to {@link MembershipLog.insert} did. */
@@ -56,6 +60,8 @@ export interface InsertResult {
 interface Resolution {
   members: Map<string, MemberInfo>
   valid: Set<LogEntry>
+  /** Removals that take effect. */
+  effective: Set<LogEntry>
 }
 
 /**
@@ -66,16 +72,18 @@ interface Resolution {
  * - An event is admitted only if its author is a member in the event's own causal past (checked on
  *   insertion; this is deterministic because the causal past of an event never changes). A non-member's
  *   event is rejected outright.
- * - A removal always takes effect once admitted. Concurrent removals never cancel a removal, so mutual
- *   removals and removal cycles remove everyone in them. This holds even when the remover's own add is
- *   later voided: its removal was valid where it was made, and judging removals only by their own causal
- *   past keeps resolution well-founded (as in DCGKA, where removals always apply).
- * - A removal of A voids every add and rekey by A that is concurrent with it (not in its causal past),
- *   and, transitively, every add and rekey whose author's membership rests on a voided add.
+ * - A removal r of A targets A and, transitively, every member newly added by a target in an add
+ *   concurrent with r (not in r's causal past): what the removed member did concurrently is undone.
+ * - A removal r' "challenges" r when r's author is a target of r' and the two are concurrent. A removal
+ *   takes effect unless an effective removal challenges it; removals that challenge each other in a
+ *   cycle (mutual removals, A→B→C→A) all take effect, so everyone in the cycle is removed.
+ * - An add or rekey is void when an effective removal targets its author concurrently.
  * - A member m is in the group iff some valid add of m (or the genesis, for the founder) causally follows
- *   every removal of m in S. So a re-add concurrent with a removal leaves m removed; a re-add after it
- *   works.
- * - Timestamps play no part.
+ *   every effective removal of m. So a re-add concurrent with a removal leaves m removed; a re-add after
+ *   it works.
+ * - Timestamps play no part. A removed member can still sign events whose parents predate its removal
+ *   (indistinguishable from a concurrent partition): those are void, except a removal of the member who
+ *   removed it, which forms a mutual-removal cycle. The victims can be re-added afterwards.
  *
  * Applying an event is incremental: an event on top of the current heads is O(members); only an event
  * concurrent with others makes the log re-resolve the part of the DAG involved.
@@ -94,12 +102,18 @@ export class MembershipLog {
   /** missing parent id → ids of pending events waiting for it */
   readonly #waiting = new Map<string, Set<string>>()
   readonly #maxPending: number
+  readonly #maxPendingBytes: number
+  #pendingBytes = 0
+  /** Everyone the log ever names as added (or founder): authors outside it are rejected cheaply. */
+  readonly #everAdded = new Set<string>()
+  readonly #ancestry = new Ancestry()
   /** Ids of rejected events (bounded), so their descendants are rejected at once instead of waiting forever. */
   readonly #rejectedIds = new Set<string>()
 
   constructor(init: MembershipLogInit) {
     this.groupId = init.groupId
     this.#maxPending = init.maxPending ?? 4096
+    this.#maxPendingBytes = init.maxPendingBytes ?? 16 * 1024 * 1024
   }
 
   /** Number of events in the log. */
@@ -164,30 +178,30 @@ export class MembershipLog {
   }
 
   /**
-   * The current epoch: among valid events whose keys went only to current members, the greatest by
-   * (depth, id). Every replica with the same events picks the same one. `undefined` when every epoch
+   * The current epoch: among valid events whose keys went only to current members and whose author is a
+   * current member, the greatest by (depth, id). Every replica with the same events picks the same one. `undefined` when every epoch
    * key reached someone who is no longer a member (for example after mutual removals): then nobody may
    * send until a member issues a rekey.
    */
   currentEpoch(): LogEntry | undefined {
     if (this.#current === null) {
-      this.#current = undefined
-      if (this.#heads.length === 1) {
+      const members = this.members()
+      // An epoch is safe when its key reached only current members and was chosen by one: a member who
+      // left or was removed knows the key it chose.
+      const safe = (entry: LogEntry): boolean => {
+        if (!members.has(entry.event.author)) return false
+        for (const id of entry.membersAfter.keys()) if (!members.has(id)) return false
+        return true
+      }
+      const head = this.#heads.length === 1 ? (this.#heads[0] as LogEntry) : undefined
+      if (head !== undefined && safe(head)) {
         // the single head follows everything: it is valid and sealed to exactly the members
-        this.#current = this.#heads[0]
+        this.#current = head
       } else {
-        const members = this.members()
-        const { valid } = this.#resolveAll()
-        for (const entry of valid) {
+        this.#current = undefined
+        for (const entry of this.#resolveAll().valid) {
           if (this.#current !== undefined && compareEntries(entry, this.#current) <= 0) continue
-          let safe = true
-          for (const id of entry.membersAfter.keys()) {
-            if (!members.has(id)) {
-              safe = false
-              break
-            }
-          }
-          if (safe) this.#current = entry
+          if (safe(entry)) this.#current = entry
         }
       }
     }
@@ -218,6 +232,7 @@ export class MembershipLog {
   insert(event: SignedEvent): InsertResult {
     if (this.#entries.has(event.id) || this.#pending.has(event.id))
       throw new ReplayError(`event ${event.id} is already known`)
+    if (this.#rejectedIds.has(event.id)) throw new NotAMemberError(`event ${event.id} was already rejected`)
     this.#checkGroup(event)
     const missing = event.payload.parents.map(String).filter((id) => !this.#entries.has(id))
     if (missing.some((id) => this.#rejectedIds.has(id))) {
@@ -225,7 +240,13 @@ export class MembershipLog {
       throw new NotAMemberError(`a parent of event ${event.id} was rejected`)
     }
     if (missing.length > 0) {
-      if (this.#pending.size >= this.#maxPending) throw new PendingLimitError()
+      if (
+        this.#pending.size >= this.#maxPending ||
+        this.#pendingBytes + event.bytes.length > this.#maxPendingBytes
+      ) {
+        throw new PendingLimitError()
+      }
+      this.#pendingBytes += event.bytes.length
       this.#pending.set(event.id, { event, missing: new Set(missing) })
       for (const id of missing) {
         let waiters = this.#waiting.get(id)
@@ -304,6 +325,9 @@ export class MembershipLog {
   }
 
   #unpend(id: string): void {
+    const waiting = this.#pending.get(id)
+    if (waiting === undefined) return
+    this.#pendingBytes -= waiting.event.bytes.length
     this.#pending.delete(id)
   }
 
@@ -318,9 +342,13 @@ export class MembershipLog {
 
   #apply(event: SignedEvent): void {
     const parents = event.payload.parents.map((cid) => this.#entries.get(String(cid)) as LogEntry)
-    const before = this.#membersBefore(parents)
     const { author, subject } = event
     const { type } = event.payload
+    if (type !== 'genesis' && !this.#everAdded.has(author)) {
+      // nobody ever added this author: reject before any costly resolution
+      throw new NotAMemberError(`${author} was never added to this group`)
+    }
+    const before = this.#membersBefore(parents)
     if (type !== 'genesis' && !before.has(author)) {
       throw new NotAMemberError(`${author} is not a member in the causal past of ${type} ${event.id}`)
     }
@@ -345,7 +373,10 @@ export class MembershipLog {
       depth: parents.reduce((d, p) => Math.max(d, p.depth + 1), 0),
       index: this.#order.length,
       membersAfter: after,
+      addsNewMember: type === 'add' && subject !== undefined && !before.has(subject),
     }
+    if (type === 'genesis') this.#everAdded.add(author)
+    if (type === 'add' && subject !== undefined) this.#everAdded.add(subject)
     const parentSet = new Set(parents)
     const onHeads = parents.length === this.#heads.length && this.#heads.every((h) => parentSet.has(h))
     this.#entries.set(event.id, entry)
@@ -388,44 +419,69 @@ export class MembershipLog {
 
   /** Strong-remove resolution of `entries`, a parent-closed set in topological order. */
   #resolve(entries: readonly LogEntry[]): Resolution {
-    const ancestry = new Ancestry()
-    const removalsOf = new Map<string, LogEntry[]>()
+    const ancestry = this.#ancestry
+    const removals: LogEntry[] = []
+    const newAdds: LogEntry[] = []
     for (const entry of entries) {
       const { type } = entry.event.payload
-      if (type === 'remove') push(removalsOf, entry.event.subject as string, entry)
+      if (type === 'remove') removals.push(entry)
+      else if (type === 'add' && entry.addsNewMember) newAdds.push(entry)
     }
-    const valid = new Set<LogEntry>()
-    const validAddsOf = new Map<string, LogEntry[]>()
-    const isMemberBefore = (member: string, entry: LogEntry): boolean => {
-      const removals = (removalsOf.get(member) ?? []).filter((r) => ancestry.precedes(r, entry))
-      return (validAddsOf.get(member) ?? []).some(
-        (add) => ancestry.precedes(add, entry) && removals.every((r) => ancestry.precedes(r, add)),
+    // 1. targets: the removed member, plus whoever a target newly added concurrently, transitively
+    const targets = new Map<LogEntry, Set<string>>()
+    for (const removal of removals) {
+      const set = new Set([removal.event.subject as string])
+      for (const add of newAdds) {
+        if (set.has(add.event.author) && ancestry.concurrent(add, removal))
+          set.add(add.event.subject as string)
+      }
+      targets.set(removal, set)
+    }
+    const targetsOf = (removal: LogEntry): Set<string> => targets.get(removal) as Set<string>
+    // 2. which removals challenge which, and which take effect
+    const challengers = new Map<LogEntry, LogEntry[]>()
+    for (const removal of removals) {
+      const author = removal.event.author
+      challengers.set(
+        removal,
+        removals.filter(
+          (other) => other !== removal && targetsOf(other).has(author) && ancestry.concurrent(other, removal),
+        ),
       )
     }
+    const effective = effectiveRemovals(removals, challengers)
+    // 3. validity of everything else, then members
+    const valid = new Set<LogEntry>()
+    const validAddsOf = new Map<string, LogEntry[]>()
+    const effectiveRemovalsOf = new Map<string, LogEntry[]>()
+    for (const removal of effective) push(effectiveRemovalsOf, removal.event.subject as string, removal)
     for (const entry of entries) {
       const { type } = entry.event.payload
       const author = entry.event.author
       if (type === 'genesis') {
         valid.add(entry)
         push(validAddsOf, author, entry)
-        continue
-      }
-      if (type === 'remove') {
-        // Admitted on insertion (author a member in its causal past), and concurrent removals never cancel it.
+      } else if (type === 'remove') {
+        if (effective.has(entry)) valid.add(entry)
+      } else {
+        let voided = false
+        for (const removal of effective) {
+          if (targetsOf(removal).has(author) && ancestry.concurrent(removal, entry)) {
+            voided = true
+            break
+          }
+        }
+        if (voided) continue
         valid.add(entry)
-        continue
+        if (type === 'add') push(validAddsOf, entry.event.subject as string, entry)
       }
-      const voided = (removalsOf.get(author) ?? []).some((r) => ancestry.concurrent(r, entry))
-      if (voided || !isMemberBefore(author, entry)) continue
-      valid.add(entry)
-      if (type === 'add') push(validAddsOf, entry.event.subject as string, entry)
     }
     const members = new Map<string, MemberInfo>()
     for (const [member, adds] of validAddsOf) {
-      const removals = removalsOf.get(member) ?? []
+      const removalsOfMember = effectiveRemovalsOf.get(member) ?? []
       let best: LogEntry | undefined
       for (const add of adds) {
-        if (!removals.every((r) => ancestry.precedes(r, add))) continue
+        if (!removalsOfMember.every((r) => ancestry.precedes(r, add))) continue
         if (best === undefined || compareEntries(add, best) > 0) best = add
       }
       if (best !== undefined) {
@@ -436,8 +492,100 @@ export class MembershipLog {
         })
       }
     }
-    return { members, valid }
+    return { members, valid, effective }
   }
+
+  /**
+   * Whether `epoch` is in the causal past of an effective removal of `member`: an epoch the member held
+   * before it was removed, the only kind under which its in-flight messages may still be accepted.
+   */
+  precedesRemovalOf(epoch: LogEntry, member: string): boolean {
+    for (const removal of this.#resolveAll().effective) {
+      if (removal.event.subject === member && this.#ancestry.precedes(epoch, removal)) return true
+    }
+    return false
+  }
+}
+
+/**
+ * Decides which removals take effect: one takes effect unless an effective removal outside its cycle
+ * challenges it. Strongly connected components are settled sinks first (Tarjan), and a component in
+ * which some removals were voided from outside is settled again without them.
+ */
+function effectiveRemovals(
+  removals: readonly LogEntry[],
+  challengers: ReadonlyMap<LogEntry, LogEntry[]>,
+): Set<LogEntry> {
+  const status = new Map<LogEntry, boolean>()
+  const settle = (nodes: readonly LogEntry[]): void => {
+    const inNodes = new Set(nodes)
+    for (const component of stronglyConnected(nodes, (r) =>
+      (challengers.get(r) ?? []).filter((c) => inNodes.has(c)),
+    )) {
+      const members = new Set(component)
+      const voided = component.filter((r) =>
+        (challengers.get(r) ?? []).some((c) => !members.has(c) && status.get(c) === true),
+      )
+      if (voided.length === 0) {
+        for (const r of component) status.set(r, true)
+        continue
+      }
+      for (const r of voided) status.set(r, false)
+      const rest = component.filter((r) => !voided.includes(r))
+      if (rest.length > 0) settle(rest)
+    }
+  }
+  settle(removals)
+  return new Set(removals.filter((r) => status.get(r) === true))
+}
+
+/** Tarjan's strongly connected components, in reverse topological order (sinks first), iteratively. */
+function stronglyConnected(nodes: readonly LogEntry[], edges: (node: LogEntry) => LogEntry[]): LogEntry[][] {
+  const index = new Map<LogEntry, number>()
+  const low = new Map<LogEntry, number>()
+  const onStack = new Set<LogEntry>()
+  const stack: LogEntry[] = []
+  const components: LogEntry[][] = []
+  let counter = 0
+  for (const root of nodes) {
+    if (index.has(root)) continue
+    const work: Array<{ node: LogEntry; next: LogEntry[]; i: number }> = []
+    const open = (node: LogEntry): void => {
+      index.set(node, counter)
+      low.set(node, counter)
+      counter++
+      stack.push(node)
+      onStack.add(node)
+      work.push({ node, next: edges(node), i: 0 })
+    }
+    open(root)
+    while (work.length > 0) {
+      const frame = work[work.length - 1] as { node: LogEntry; next: LogEntry[]; i: number }
+      if (frame.i < frame.next.length) {
+        const to = frame.next[frame.i++] as LogEntry
+        if (!index.has(to)) open(to)
+        else if (onStack.has(to))
+          low.set(frame.node, Math.min(low.get(frame.node) as number, index.get(to) as number))
+        continue
+      }
+      work.pop()
+      const parent = work[work.length - 1]
+      if (parent !== undefined) {
+        low.set(parent.node, Math.min(low.get(parent.node) as number, low.get(frame.node) as number))
+      }
+      if (low.get(frame.node) === index.get(frame.node)) {
+        const component: LogEntry[] = []
+        for (;;) {
+          const node = stack.pop() as LogEntry
+          onStack.delete(node)
+          component.push(node)
+          if (node === frame.node) break
+        }
+        components.push(component.sort((a, b) => a.index - b.index))
+      }
+    }
+  }
+  return components
 }
 
 /** Deterministic total order used for tie-breaks: deeper first, then by id. */
@@ -465,35 +613,46 @@ function checkRecipients(event: SignedEvent, members: MemberMap): void {
   }
 }
 
-/** Memoised "is x in the causal past of y" queries over immutable entries. */
+/**
+ * "Is x in the causal past of y" over immutable entries, answered from per-entry ancestor bitsets
+ * (bit i = the entry inserted i-th), built lazily in insertion order: O(1) per query after
+ * O(n²/32) words of work for the whole log.
+ */
 class Ancestry {
-  readonly #cache = new Map<LogEntry, Map<LogEntry, boolean>>()
+  readonly #bits = new Map<LogEntry, Uint32Array>()
+
+  #ancestorsOf(entry: LogEntry): Uint32Array {
+    const cached = this.#bits.get(entry)
+    if (cached !== undefined) return cached
+    // build missing ancestors first, parents before children, without recursion
+    const order: LogEntry[] = []
+    const stack = [entry]
+    const seen = new Set<LogEntry>()
+    while (stack.length > 0) {
+      const e = stack.pop() as LogEntry
+      if (this.#bits.has(e) || seen.has(e)) continue
+      seen.add(e)
+      order.push(e)
+      for (const p of e.parents) stack.push(p)
+    }
+    order.sort((a, b) => a.index - b.index)
+    for (const e of order) {
+      const bits = new Uint32Array((e.index >>> 5) + 1)
+      for (const p of e.parents) {
+        const pb = this.#bits.get(p) as Uint32Array
+        for (let w = 0; w < pb.length; w++) bits[w] = (bits[w] as number) | (pb[w] as number)
+        bits[p.index >>> 5] = (bits[p.index >>> 5] as number) | (1 << (p.index & 31))
+      }
+      this.#bits.set(e, bits)
+    }
+    return this.#bits.get(entry) as Uint32Array
+  }
 
   /** x is a strict ancestor of y. */
   precedes(x: LogEntry, y: LogEntry): boolean {
-    if (x === y || x.depth >= y.depth) return false
-    let row = this.#cache.get(y)
-    if (row === undefined) {
-      row = new Map()
-      this.#cache.set(y, row)
-    }
-    const cached = row.get(x)
-    if (cached !== undefined) return cached
-    const seen = new Set<LogEntry>()
-    const stack = [...y.parents]
-    let found = false
-    while (stack.length > 0) {
-      const e = stack.pop() as LogEntry
-      if (e === x) {
-        found = true
-        break
-      }
-      if (e.depth <= x.depth || seen.has(e)) continue
-      seen.add(e)
-      for (const p of e.parents) stack.push(p)
-    }
-    row.set(x, found)
-    return found
+    if (x === y || x.index >= y.index) return false
+    const word = this.#ancestorsOf(y)[x.index >>> 5]
+    return word !== undefined && (word & (1 << (x.index & 31))) !== 0
   }
 
   concurrent(x: LogEntry, y: LogEntry): boolean {

@@ -118,47 +118,127 @@ class ReferenceResolver {
     return d
   }
 
-  /** Members and valid events over `ids` (closed under parents). */
-  resolve(ids: ReadonlySet<string>): { members: Map<string, string>; valid: Set<string> } {
+  readonly #newMember = new Map<string, boolean>()
+
+  /** An add that brought in someone who was not a member in its own causal past. */
+  addsNewMember(add: SignedEvent): boolean {
+    let known = this.#newMember.get(add.id)
+    if (known === undefined) {
+      known = !this.resolve(this.ancestors(add.id)).members.has(add.subject as string)
+      this.#newMember.set(add.id, known)
+    }
+    return known
+  }
+
+  /** Members, valid events and effective removals over `ids` (closed under parents). */
+  resolve(ids: ReadonlySet<string>): {
+    members: Map<string, string>
+    valid: Set<string>
+    effective: Set<string>
+  } {
     const events = [...ids].map((id) => this.#byId.get(id) as SignedEvent)
     events.sort((x, y) => this.depth(x.id) - this.depth(y.id))
     const before = (x: string, y: string): boolean => this.ancestors(y).has(x)
-    const removalsOf = (m: string) => events.filter((e) => e.payload.type === 'remove' && e.subject === m)
+    const concurrent = (x: string, y: string): boolean => x !== y && !before(x, y) && !before(y, x)
+    const removals = events.filter((e) => e.payload.type === 'remove')
+    const newAdds = events.filter((e) => e.payload.type === 'add' && this.addsNewMember(e))
+    // targets: the subject, plus whoever a target newly added concurrently with the removal (to a fixpoint)
+    const targets = new Map<string, Set<string>>()
+    for (const r of removals) {
+      const t = new Set([r.subject as string])
+      let grew = true
+      while (grew) {
+        grew = false
+        for (const a of newAdds) {
+          if (t.has(a.author) && !t.has(a.subject as string) && concurrent(a.id, r.id)) {
+            t.add(a.subject as string)
+            grew = true
+          }
+        }
+      }
+      targets.set(r.id, t)
+    }
+    const challengers = (r: SignedEvent) =>
+      removals.filter((c) => c.id !== r.id && targets.get(c.id)?.has(r.author) && concurrent(c.id, r.id))
+    // effective removals: a removal stands unless an effective removal outside its cycle challenges it
+    const status = new Map<string, boolean>()
+    const settle = (nodes: SignedEvent[]): void => {
+      const ids = new Set(nodes.map((n) => n.id))
+      // reach[x] = nodes reachable from x along "is challenged by" edges inside `nodes`
+      const reach = new Map<string, Set<string>>()
+      for (const n of nodes) {
+        const seen = new Set<string>()
+        const stack = challengers(n).filter((c) => ids.has(c.id))
+        while (stack.length > 0) {
+          const c = stack.pop() as SignedEvent
+          if (seen.has(c.id)) continue
+          seen.add(c.id)
+          for (const d of challengers(c)) if (ids.has(d.id)) stack.push(d)
+        }
+        reach.set(n.id, seen)
+      }
+      let left = [...nodes]
+      while (left.length > 0) {
+        // a component all of whose challengers outside it are settled
+        const component = (n: SignedEvent) =>
+          left.filter((m) => m.id === n.id || (reach.get(n.id)?.has(m.id) && reach.get(m.id)?.has(n.id)))
+        const ready = left.find(
+          (n) =>
+            challengers(n).every(
+              (c) => !ids.has(c.id) || status.has(c.id) || component(n).some((m) => m.id === c.id),
+            ) &&
+            component(n).every((m) =>
+              challengers(m).every(
+                (c) => !ids.has(c.id) || status.has(c.id) || component(n).some((k) => k.id === c.id),
+              ),
+            ),
+        )
+        if (ready === undefined) throw new Error('reference resolver: no settled component')
+        const comp = component(ready)
+        const inComp = new Set(comp.map((m) => m.id))
+        const voided = comp.filter((m) =>
+          challengers(m).some((c) => !inComp.has(c.id) && status.get(c.id) === true),
+        )
+        if (voided.length === 0) for (const m of comp) status.set(m.id, true)
+        else {
+          for (const m of voided) status.set(m.id, false)
+          const rest = comp.filter((m) => !voided.includes(m))
+          if (rest.length > 0) settle(rest)
+        }
+        left = left.filter((m) => !inComp.has(m.id))
+      }
+    }
+    settle(removals)
+    const effective = new Set(removals.filter((r) => status.get(r.id) === true).map((r) => r.id))
     const valid = new Set<string>()
     const validAdds: SignedEvent[] = []
-    const addsOf = (m: string) =>
-      validAdds.filter((a) => (a.payload.type === 'genesis' ? a.author : a.subject) === m)
     for (const e of events) {
       const { type } = e.payload
-      if (type === 'genesis' || type === 'remove') {
+      if (type === 'genesis') {
         valid.add(e.id)
-        if (type === 'genesis') validAdds.push(e)
-        continue
+        validAdds.push(e)
+      } else if (type === 'remove') {
+        if (effective.has(e.id)) valid.add(e.id)
+      } else if (![...effective].some((r) => targets.get(r)?.has(e.author) && concurrent(r, e.id))) {
+        valid.add(e.id)
+        if (type === 'add') validAdds.push(e)
       }
-      // a removal of the author concurrent with the event voids it
-      const voided = removalsOf(e.author).some((r) => !before(r.id, e.id) && !before(e.id, r.id))
-      // the author is a member in the event's causal past: a valid add no earlier removal undoes
-      const earlierRemovals = removalsOf(e.author).filter((r) => before(r.id, e.id))
-      const member = addsOf(e.author).some(
-        (a) => before(a.id, e.id) && earlierRemovals.every((r) => before(r.id, a.id)),
-      )
-      if (voided || !member) continue
-      valid.add(e.id)
-      if (type === 'add') validAdds.push(e)
     }
+    const addsOf = (m: string) =>
+      validAdds.filter((a) => (a.payload.type === 'genesis' ? a.author : a.subject) === m)
     const members = new Map<string, string>()
     const candidates = new Set(
       validAdds.map((a) => (a.payload.type === 'genesis' ? a.author : (a.subject as string))),
     )
     for (const m of candidates) {
-      const removals = removalsOf(m)
-      const surviving = addsOf(m).filter((a) => removals.every((r) => before(r.id, a.id)))
+      const removalsOfM = removals.filter((r) => r.subject === m && effective.has(r.id))
+      const surviving = addsOf(m).filter((a) => removalsOfM.every((r) => before(r.id, a.id)))
       // the name comes from the surviving add that is last by (depth, id)
       surviving.sort((x, y) => this.depth(x.id) - this.depth(y.id) || (x.id < y.id ? -1 : 1))
       const last = surviving.at(-1)
       if (last !== undefined) members.set(m, last.payload.subjectName as string)
     }
-    return { members, valid }
+    return { members, valid, effective }
   }
 
   /** What a user observes, by the rules; `observe` must agree. */
@@ -170,6 +250,8 @@ class ReferenceResolver {
     for (const id of valid) {
       const after = this.resolve(new Set([id, ...this.ancestors(id)])).members
       if (![...after.keys()].every((m) => members.has(m))) continue
+      // the key's author chose it: it must still be a member
+      if (!members.has((this.#byId.get(id) as SignedEvent).author)) continue
       const [d, i] = order(id)
       if (current !== undefined) {
         const [cd, ci] = order(current.id)
@@ -290,7 +372,10 @@ async function checkHistory(history: History, authoring: Authoring, pool: Identi
         (e.payload.type === 'genesis' && e.author === member.id),
     )
     expect(adds.length).toBeGreaterThan(0)
-    for (const removal of events.filter((e) => e.payload.type === 'remove' && e.subject === member.id)) {
+    const { effective } = resolver.resolve(new Set(events.map((e) => e.id)))
+    for (const removal of events.filter(
+      (e) => e.payload.type === 'remove' && e.subject === member.id && effective.has(e.id),
+    )) {
       expect(adds.some((a) => resolver.ancestors(a.id).has(removal.id))).toBe(true)
     }
   }
@@ -315,7 +400,7 @@ async function checkHistory(history: History, authoring: Authoring, pool: Identi
 
 describe('membership properties: random concurrent histories', () => {
   it(
-    'replicas converge whatever the delivery order, agree with the rules, and removals stick',
+    'replicas converge whatever the delivery order, agree with the rules, and effective removals stick',
     async () => {
       const pool = await identities(NAMES.length + 1)
       await fc.assert(

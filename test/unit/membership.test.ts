@@ -262,6 +262,13 @@ describe('membership: who may act', () => {
     exchangeAll(s.all)
     expectMembersEverywhere(s, s.all, ['F', 'B'])
     expect((await thrown(() => A.seal('am I still here?'))).name).toBe('AccessDeniedError')
+    // A chose the key of its own leaving epoch, so nobody may use it: a remaining member rekeys first
+    for (const r of [F, B]) expect(r.needsRekey()).toBe(true)
+    expect((await thrown(() => B.seal('too early'))).name).toBe('NoCurrentEpochError')
+    const first = [F, B].find((r) => r.rekeyRank() === 0) as typeof F
+    await first.rekey()
+    exchangeAll(s.all)
+    for (const r of [F, B]) expect(r.needsRekey()).toBe(false)
     const sealed = await B.seal('after A left')
     expect(await F.open(sealed.bytes)).toMatchObject({ kind: 'message', text: 'after A left' })
     expect(await A.open(sealed.bytes)).toMatchObject({ kind: 'encrypted' })
