@@ -3,19 +3,24 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
+import { CID } from 'multiformats/cid'
 import type { Identity } from '../crypto/index.js'
 import {
   Group,
+  InvalidArgumentError,
   type MemberInfo,
   type OpenedMessage,
   type ReceiveEventResult,
   type SignedEvent,
 } from '../membership/index.js'
-import { AmbiguousMemberError, NotInGroupError, UnknownMemberError } from './errors.js'
+import { AmbiguousMemberError, NodeStoppedError, NotInGroupError, UnknownMemberError } from './errors.js'
+import { type DataDirLock, lockDataDir } from './lock.js'
 import { ChatStore, loadOrCreateIdentity } from './store.js'
 import {
   dialHints,
   handleSync,
+  MAX_SYNC_MESSAGES,
+  MAX_SYNC_ROUNDS,
   type MessageSource,
   type PeerHint,
   type SyncReplica,
@@ -152,6 +157,14 @@ const ACTIVE_GROUP_KEY = 'activeGroup'
 const JOIN_ANNOUNCE_INTERVAL_MS = 10_000
 /** Retry delay for a join request that reached nobody (e.g. the gossipsub stream was still opening). */
 const JOIN_ANNOUNCE_RETRY_MS = 250
+/** A requester that asks again after this long is shown again. */
+const JOIN_NOTICE_REPEAT_MS = 5 * 60_000
+/** Repeats of one requester's join request closer than this are not forwarded (they announce every 10 s). */
+const JOIN_REPEAT_MIN_MS = 2000
+/** Requesters remembered per group; the least recent are forgotten first. */
+const MAX_JOIN_REQUESTERS = 256
+/** New join requests (shown to the user, stored) accepted per group per minute; more are ignored. */
+const JOIN_REQUESTS_PER_MINUTE = 30
 
 interface GroupRuntime {
   group: Group
@@ -159,7 +172,23 @@ interface GroupRuntime {
   rekeyTimer?: ReturnType<typeof setTimeout>
   announceRetry?: ReturnType<typeof setTimeout>
   announcedJoinAt: number
-  joinRequestsSeen: Map<string, number>
+  /** Recent requesters, least recent first: when they last asked and the name they gave. */
+  joinRequestsSeen: Map<string, { at: number; name: string }>
+  /** Rate window of new join requests. */
+  joinRate: { windowStart: number; count: number }
+}
+
+function newRuntime(group: Group): GroupRuntime {
+  return { group, announcedJoinAt: 0, joinRequestsSeen: new Map(), joinRate: { windowStart: 0, count: 0 } }
+}
+
+/** The canonical spelling of a group id (a CID), or undefined if it is none. */
+function canonicalGroupId(groupId: string): string | undefined {
+  try {
+    return CID.parse(groupId).toString()
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -179,20 +208,27 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   readonly name: string
   readonly #init: ChatNodeInit
   readonly #store: ChatStore
+  readonly #lock: DataDirLock | undefined
   readonly #groups = new Map<string, GroupRuntime>()
   #active: string | undefined
   #libp2p: TransportNode | undefined
   #syncTimer: ReturnType<typeof setInterval> | undefined
   #stopping = false
+  #starting: Promise<void> | undefined
+  #stopped: Promise<void> | undefined
   readonly #syncing = new Set<string>()
   readonly #abort = new AbortController()
 
-  constructor(init: ChatNodeInit, identity: Identity, store: ChatStore) {
+  /**
+   * @param lock - the data directory lock taken by {@link createChatNode}; released by {@link ChatNode.stop}
+   */
+  constructor(init: ChatNodeInit, identity: Identity, store: ChatStore, lock?: DataDirLock) {
     super()
     this.#init = init
     this.identity = identity
     this.name = init.name
     this.#store = store
+    this.#lock = lock
     this.#loadGroups()
   }
 
@@ -208,23 +244,45 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
 
   #loadGroups(): void {
     for (const stored of this.#store.groups()) {
-      const group = new Group({
-        identity: this.identity,
-        groupId: stored.id,
-        ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
-      })
-      this.#store.restoreGroup(group, (err) =>
-        log.error('stored event of %s does not apply: %s', stored.id, err.message),
-      )
-      this.#groups.set(stored.id, { group, announcedJoinAt: 0, joinRequestsSeen: new Map() })
+      // one unusable stored group must not keep the node from opening
+      try {
+        const group = new Group({
+          identity: this.identity,
+          groupId: stored.id,
+          ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
+        })
+        if (this.#groups.has(group.id)) continue
+        this.#store.restoreGroup(group, (err) =>
+          log.error('stored event of %s does not apply: %s', stored.id, err.message),
+        )
+        this.#groups.set(group.id, newRuntime(group))
+      } catch (err) {
+        log.error('skipping stored group %s: %s', stored.id.slice(0, 80), (err as Error).message)
+      }
     }
     const active = this.#store.getMeta(ACTIVE_GROUP_KEY)
     this.#active = active !== undefined && this.#groups.has(active) ? active : [...this.#groups.keys()].at(-1)
   }
 
-  /** Starts networking: listens, discovers peers, subscribes to every group's topic. Idempotent. */
-  async start(): Promise<void> {
-    if (this.#libp2p !== undefined) return
+  /**
+   * Starts networking: listens, discovers peers, subscribes to every group's topic. Idempotent: every
+   * call, concurrent ones included, gets the same start. A start that failed can be tried again.
+   *
+   * @throws {NodeStoppedError} the node was stopped
+   */
+  start(): Promise<void> {
+    if (this.#stopped !== undefined) return Promise.reject(new NodeStoppedError())
+    if (this.#starting === undefined) {
+      const starting = this.#start()
+      this.#starting = starting
+      starting.catch(() => {
+        if (this.#starting === starting) this.#starting = undefined
+      })
+    }
+    return this.#starting
+  }
+
+  async #start(): Promise<void> {
     const libp2p = await createTransport({
       privateKey: this.identity.privateKey,
       listen: this.#init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
@@ -236,10 +294,23 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       ...(this.#init.denyPeer === undefined ? {} : { connectionGater: gaterDenying(this.#init.denyPeer) }),
     })
     this.#libp2p = libp2p
-    await handleSync(libp2p, this, this.#abort.signal)
+    // stopped meanwhile: stop() waits for this start, then stops the node
+    if (this.#stopping) return
+    try {
+      await handleSync(libp2p, this, this.#abort.signal)
+    } catch (err) {
+      this.#libp2p = undefined
+      try {
+        await libp2p.stop()
+      } catch (stopErr) {
+        log.error('stopping after a failed start failed too: %e', stopErr)
+      }
+      throw err
+    }
+    if (this.#stopping) return
     libp2p.addEventListener('peer:connect', (evt) => {
       const peerId = evt.detail.toString()
-      this.#store.upsertPeer({ peerId })
+      this.#persist('a connected peer', () => this.#store.upsertPeer({ peerId }))
       this.safeDispatchEvent('peer:connect', { detail: peerId })
       for (const id of this.#groups.keys()) this.#syncWith(evt.detail, id)
     })
@@ -253,21 +324,49 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     const interval = this.#init.syncIntervalMs ?? 30_000
     this.#syncTimer = setInterval(() => this.#antiEntropy(), interval)
     this.#syncTimer.unref()
+    // a rekey that was due when this node stopped is not left for the next event to trigger
+    for (const runtime of this.#groups.values()) this.#scheduleRekey(runtime)
   }
 
-  /** Stops networking and closes the database. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.#stopping) return
+  /**
+   * Stops networking, closes the database and releases the data directory. Idempotent: every call gets
+   * the same stop, which settles once all of it is done. The database is closed even if libp2p fails to
+   * stop.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop()
+    return this.#stopped
+  }
+
+  async #stop(): Promise<void> {
     this.#stopping = true
     this.#abort.abort()
-    if (this.#syncTimer !== undefined) clearInterval(this.#syncTimer)
-    for (const runtime of this.#groups.values()) {
-      if (runtime.rekeyTimer !== undefined) clearTimeout(runtime.rekeyTimer)
-      if (runtime.announceRetry !== undefined) clearTimeout(runtime.announceRetry)
-      runtime.removeValidator?.()
+    try {
+      // a start in flight finishes first, so the node it creates is stopped too
+      await this.#starting?.catch(() => {})
+      if (this.#syncTimer !== undefined) clearInterval(this.#syncTimer)
+      for (const runtime of this.#groups.values()) {
+        if (runtime.rekeyTimer !== undefined) clearTimeout(runtime.rekeyTimer)
+        if (runtime.announceRetry !== undefined) clearTimeout(runtime.announceRetry)
+        runtime.removeValidator?.()
+      }
+      await this.#libp2p?.stop()
+    } finally {
+      try {
+        this.#store.close()
+      } finally {
+        this.#lock?.release()
+      }
     }
-    await this.#libp2p?.stop()
-    this.#store.close()
+  }
+
+  /** Runs a store write whose failure must not escape (listeners, background work); logs it instead. */
+  #persist(what: string, write: () => void): void {
+    try {
+      write()
+    } catch (err) {
+      log.error('could not store %s: %s', what, (err as Error).message)
+    }
   }
 
   /** Multiaddrs others can dial, each ending in `/p2p/<peer id>`. */
@@ -342,7 +441,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     })
     this.#store.saveGroup({ id: group.id, name })
     this.#store.addEvent(group.id, event.id, event.bytes)
-    const runtime: GroupRuntime = { group, announcedJoinAt: 0, joinRequestsSeen: new Map() }
+    const runtime = newRuntime(group)
     this.#groups.set(group.id, runtime)
     this.selectGroup(group.id)
     if (this.#libp2p !== undefined) this.#subscribe(runtime)
@@ -365,7 +464,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
         groupId: invite.groupId,
         ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
       })
-      runtime = { group, announcedJoinAt: 0, joinRequestsSeen: new Map() }
+      runtime = newRuntime(group)
       this.#groups.set(group.id, runtime)
     }
     this.#store.saveGroup({ id: invite.groupId, name: invite.groupName, invite: inviteText.trim() })
@@ -458,6 +557,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
    * Adds a member by peer id or by display name (when exactly one known peer has it).
    *
    * @throws {NotInGroupError | AccessDeniedError | UnknownMemberError | AmbiguousMemberError}
+   * @throws {InvalidArgumentError} the peer is already a member
    */
   async add(ref: string): Promise<PeerRef[]> {
     const runtime = this.#requireGroup()
@@ -467,7 +567,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       await group.add(this.peerId, this.name)
     }
     const target = this.#resolvePeer(ref, group)
-    if (group.isMember(target.peerId)) throw new UnknownMemberError(`${target.name} is already a member`)
+    if (group.isMember(target.peerId)) throw new InvalidArgumentError(`${target.name} is already a member`)
     const event = await group.add(target.peerId, target.name)
     await this.#commitLocalEvent(runtime, event)
     return this.members()
@@ -514,13 +614,16 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   #resolvePeer(ref: string, group: Group): PeerRef {
     if (isPeerId(ref)) return { peerId: ref, name: this.#nameOf(ref, group) ?? `peer-${ref.slice(-6)}` }
     const candidates = new Map<string, string>()
+    // the peers table is read once; requesters carry the name they asked with
     for (const peer of this.#store.peers()) if (peer.name === ref) candidates.set(peer.peerId, ref)
     for (const event of group.events()) {
       if (event.subject !== undefined && event.payload.subjectName === ref) candidates.set(event.subject, ref)
     }
     for (const runtime of this.#groups.values()) {
-      for (const [peerId] of runtime.joinRequestsSeen)
-        if (this.#nameOf(peerId) === ref) candidates.set(peerId, ref)
+      for (const [peerId, request] of runtime.joinRequestsSeen) {
+        if (request.name === ref && (this.#nameOf(peerId, group, false) ?? ref) === ref)
+          candidates.set(peerId, ref)
+      }
     }
     const ids = [...candidates.keys()]
     if (ids.length === 1) return { peerId: ids[0] as string, name: ref }
@@ -532,7 +635,8 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     )
   }
 
-  #nameOf(peerId: string, group?: Group): string | undefined {
+  /** The name of a peer: from the group's events, any group's, then (unless `stored` is false) the peers table. */
+  #nameOf(peerId: string, group?: Group, stored = true): string | undefined {
     if (peerId === this.peerId) return this.name
     const fromGroup = (group ?? this.activeGroup)?.nameOf(peerId)
     if (fromGroup !== undefined) return fromGroup
@@ -540,7 +644,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       const name = runtime.group.nameOf(peerId)
       if (name !== undefined) return name
     }
-    return this.#store.peers().find((p) => p.peerId === peerId)?.name ?? undefined
+    return stored && this.#store.isOpen ? this.#store.peerName(peerId) : undefined
   }
 
   #subscribe(runtime: GroupRuntime): void {
@@ -567,20 +671,24 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     const topic = topicOf(group.id)
     if (this.#libp2p.services.pubsub.getSubscribers(topic).length === 0) return
     runtime.announcedJoinAt = now
-    void this.#publish(group.id, {
+    this.#publish(group.id, {
       kind: 'join',
       data: encodeJoinRequest(this.identity, group.id, this.name),
-    }).then((recipients) => {
-      // A subscriber we have just seen may not have its gossipsub stream open yet, so the request went
-      // nowhere; nothing else would trigger another announcement, so try again shortly.
-      if (recipients > 0 || this.#stopping || runtime.announceRetry !== undefined) return
-      runtime.announcedJoinAt = 0
-      runtime.announceRetry = setTimeout(() => {
-        runtime.announceRetry = undefined
-        this.#announceJoin(runtime)
-      }, JOIN_ANNOUNCE_RETRY_MS)
-      runtime.announceRetry.unref?.()
     })
+      .then((recipients) => {
+        // A subscriber we have just seen may not have its gossipsub stream open yet, so the request went
+        // nowhere; nothing else would trigger another announcement, so try again shortly.
+        if (recipients > 0 || this.#stopping || runtime.announceRetry !== undefined) return
+        runtime.announcedJoinAt = 0
+        runtime.announceRetry = setTimeout(() => {
+          runtime.announceRetry = undefined
+          this.#announceJoin(runtime)
+        }, JOIN_ANNOUNCE_RETRY_MS)
+        runtime.announceRetry.unref?.()
+      })
+      .catch((err: unknown) =>
+        log.error('join announcement for %s failed: %s', group.id, (err as Error).message),
+      )
   }
 
   async #publish(groupId: string, frame: GossipFrame): Promise<number> {
@@ -637,13 +745,20 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       return 'reject'
     }
     for (const event of result.applied) {
-      this.#store.addEvent(group.id, event.id, event.bytes)
-      if (event.payload.type === 'genesis') this.#store.saveGroup({ id: group.id, name: group.name ?? null })
+      this.#persist('an event', () => {
+        this.#store.addEvent(group.id, event.id, event.bytes)
+        if (event.payload.type === 'genesis')
+          this.#store.saveGroup({ id: group.id, name: group.name ?? null })
+      })
     }
     for (const { error } of result.rejected) this.#reject(group, from, error)
     if (result.membersChanged) this.#emitMembership(group, result.applied.at(-1))
     if (result.applied.length > 0) this.#scheduleRekey(runtime)
-    for (const envelope of result.released) void this.#onMessage(runtime, envelope, from)
+    for (const envelope of result.released) {
+      this.#onMessage(runtime, envelope, from).catch((err: unknown) =>
+        log.error('released message of %s failed: %s', group.id, (err as Error).message),
+      )
+    }
     return result.pending ? 'pending' : 'accept'
   }
 
@@ -681,7 +796,15 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       text: opened.kind === 'message' ? opened.text : null,
       ts: opened.kind === 'message' ? opened.ts : null,
     }
-    if (!this.#store.addMessage(stored)) return 'ignore'
+    let added: boolean
+    try {
+      added = this.#store.addMessage(stored)
+    } catch (err) {
+      // not stored, so not shown; it counts as seen until a restart, when sync brings it again
+      log.error('could not store message %s of %s: %s', opened.id, group.id, (err as Error).message)
+      return 'ignore'
+    }
+    if (!added) return 'ignore'
     if (opened.kind === 'message') {
       this.safeDispatchEvent('message:receive', {
         detail: {
@@ -708,6 +831,11 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     return 'accept'
   }
 
+  /**
+   * A non-member's signed join request. Requesters repeat theirs every few seconds until added: a repeat
+   * is forwarded but neither stored nor shown again. New requests are rate limited per group, and only the
+   * most recent requesters are remembered, so a flood of fresh identities cannot fill memory or the disk.
+   */
   #onJoinRequest(runtime: GroupRuntime, bytes: Uint8Array, from: string): TopicValidationResult {
     const { group } = runtime
     let request: ReturnType<typeof decodeJoinRequest>
@@ -718,16 +846,42 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       return 'reject'
     }
     if (request.group !== group.id) return 'reject'
-    this.#store.upsertPeer({ peerId: request.peerId, name: request.name })
     if (group.isMember(request.peerId)) return 'ignore'
     const now = Date.now()
-    const last = runtime.joinRequestsSeen.get(request.peerId) ?? 0
-    runtime.joinRequestsSeen.set(request.peerId, now)
-    if (now - last > 5 * 60_000) {
-      this.safeDispatchEvent('join:request', {
-        detail: { group: group.id, peerId: request.peerId, name: request.name },
-      })
+    const seen = runtime.joinRequestsSeen.get(request.peerId)
+    if (seen !== undefined && seen.name === request.name && now - seen.at <= JOIN_NOTICE_REPEAT_MS) {
+      if (now - seen.at < JOIN_REPEAT_MIN_MS) return 'ignore'
+      runtime.joinRequestsSeen.delete(request.peerId)
+      runtime.joinRequestsSeen.set(request.peerId, { at: now, name: request.name })
+      return 'accept'
     }
+    const rate = runtime.joinRate
+    if (now - rate.windowStart >= 60_000) {
+      rate.windowStart = now
+      rate.count = 0
+    }
+    if (rate.count >= JOIN_REQUESTS_PER_MINUTE) {
+      log(
+        'more than %d join requests a minute for %s: ignoring the one from %s',
+        JOIN_REQUESTS_PER_MINUTE,
+        group.id,
+        request.peerId,
+      )
+      return 'ignore'
+    }
+    rate.count++
+    runtime.joinRequestsSeen.delete(request.peerId)
+    runtime.joinRequestsSeen.set(request.peerId, { at: now, name: request.name })
+    for (const peerId of runtime.joinRequestsSeen.keys()) {
+      if (runtime.joinRequestsSeen.size <= MAX_JOIN_REQUESTERS) break
+      runtime.joinRequestsSeen.delete(peerId)
+    }
+    this.#persist('a join request', () =>
+      this.#store.upsertPeer({ peerId: request.peerId, name: request.name }),
+    )
+    this.safeDispatchEvent('join:request', {
+      detail: { group: group.id, peerId: request.peerId, name: request.name },
+    })
     return 'accept'
   }
 
@@ -774,16 +928,46 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     runtime.rekeyTimer.unref?.()
   }
 
-  #antiEntropy(): void {
-    // a join request lost on the way (a relay not yet forwarding, say) is repeated until someone adds us
-    for (const runtime of this.#groups.values()) this.#announceJoin(runtime)
-    const peers = this.#libp2p?.getPeers() ?? []
-    if (peers.length === 0) return
-    const peer = peers[Math.floor(Math.random() * peers.length)] as PeerId
-    for (const id of this.#groups.keys()) this.#syncWith(peer, id)
+  /**
+   * Dials again the bootstrap peers (relays) we are not connected to: libp2p announces the list only
+   * once at start, so a relay that restarted would otherwise never be reached again.
+   */
+  #redialBootstrap(): void {
+    const libp2p = this.#libp2p
+    if (libp2p === undefined || this.#stopping) return
+    for (const addr of this.#init.bootstrap ?? []) {
+      let target: ReturnType<typeof multiaddr>
+      try {
+        target = multiaddr(addr)
+      } catch {
+        continue
+      }
+      const peer = target.getComponents().findLast((c) => c.name === 'p2p')?.value
+      if (peer === undefined || libp2p.getPeers().some((p) => p.toString() === peer)) continue
+      libp2p.dial(target, { signal: this.#abort.signal }).catch((err: unknown) => {
+        log('bootstrap peer %s still unreachable: %s', addr, (err as Error).message)
+      })
+    }
   }
 
-  /** Syncs one group with one peer in the background; one sync per (peer, group) at a time. */
+  #antiEntropy(): void {
+    try {
+      // a join request lost on the way (a relay not yet forwarding, say) is repeated until someone adds us
+      for (const runtime of this.#groups.values()) this.#announceJoin(runtime)
+      this.#redialBootstrap()
+      const peers = this.#libp2p?.getPeers() ?? []
+      if (peers.length === 0) return
+      const peer = peers[Math.floor(Math.random() * peers.length)] as PeerId
+      for (const id of this.#groups.keys()) this.#syncWith(peer, id)
+    } catch (err) {
+      log.error('anti-entropy round failed: %s', (err as Error).message)
+    }
+  }
+
+  /**
+   * Syncs one group with one peer in the background; one sync per (peer, group) at a time. A sync that
+   * brings a full batch of messages is followed by another at once, up to {@link MAX_SYNC_ROUNDS}.
+   */
   #syncWith(peer: PeerId, groupId: string): void {
     const libp2p = this.#libp2p
     const runtime = this.#groups.get(groupId)
@@ -791,8 +975,18 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     const key = `${peer.toString()}|${groupId}`
     if (this.#syncing.has(key)) return
     this.#syncing.add(key)
-    syncWithPeer(libp2p, peer, this, runtime.group, this.#abort.signal)
-      .then((result) => log('synced %s with %p: %d messages', groupId, peer, result.messagesReceived))
+    const rounds = async (): Promise<void> => {
+      for (let round = 1; !this.#stopping; round++) {
+        const result = await syncWithPeer(libp2p, peer, this, runtime.group, this.#abort.signal)
+        log('synced %s with %p: %d messages', groupId, peer, result.messagesReceived)
+        if (!result.known || result.messagesReceived < MAX_SYNC_MESSAGES) return
+        if (round >= MAX_SYNC_ROUNDS) {
+          log('%s: %d full syncs with %p in a row; the rest waits for the next round', groupId, round, peer)
+          return
+        }
+      }
+    }
+    rounds()
       .catch((err: unknown) => {
         if (!this.#stopping) log('sync of %s with %p failed: %s', groupId, peer, (err as Error).message)
       })
@@ -803,7 +997,11 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
 
   /** @internal */
   group(groupId: string): Group | undefined {
-    return this.#groups.get(groupId)?.group
+    const runtime = this.#groups.get(groupId)
+    if (runtime !== undefined) return runtime.group
+    // another spelling of the same CID
+    const canonical = canonicalGroupId(groupId)
+    return canonical === undefined ? undefined : this.#groups.get(canonical)?.group
   }
 
   /** @internal */
@@ -830,16 +1028,26 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     if (this.#libp2p !== undefined && !this.#stopping) dialHints(this.#libp2p, peers, this.#abort.signal)
   }
 
-  /** @internal */
+  /** @internal Never throws: a failure is logged. */
   acceptEvent(group: Group, bytes: Uint8Array, remote: string): void {
     const runtime = this.#groups.get(group.id)
-    if (runtime !== undefined) this.#applyEvent(runtime, bytes, remote)
+    if (runtime === undefined) return
+    try {
+      this.#applyEvent(runtime, bytes, remote)
+    } catch (err) {
+      log.error('event of %s from %s failed: %s', group.id, remote, (err as Error).message)
+    }
   }
 
-  /** @internal */
+  /** @internal Never rejects: a failure is logged. */
   async acceptMessage(group: Group, bytes: Uint8Array, remote: string): Promise<void> {
     const runtime = this.#groups.get(group.id)
-    if (runtime !== undefined) await this.#onMessage(runtime, bytes, remote)
+    if (runtime === undefined) return
+    try {
+      await this.#onMessage(runtime, bytes, remote)
+    } catch (err) {
+      log.error('message of %s from %s failed: %s', group.id, remote, (err as Error).message)
+    }
   }
 }
 
@@ -862,11 +1070,21 @@ function isPeerId(ref: string): boolean {
 }
 
 /**
- * Opens (creating on first use) the identity and database in `init.dataDir` and returns a node that is
- * not yet networking; call {@link ChatNode.start}.
+ * Locks `init.dataDir` for this process, opens (creating on first use) the identity and database in it,
+ * and returns a node that is not yet networking; call {@link ChatNode.start}.
+ *
+ * @throws {DataDirLockedError} another running p2pchat process uses the data directory
  */
 export async function createChatNode(init: ChatNodeInit): Promise<ChatNode> {
-  const identity = await loadOrCreateIdentity(init.dataDir)
-  const store = ChatStore.open(init.dataDir)
-  return new ChatNode(init, identity, store)
+  const lock = lockDataDir(init.dataDir)
+  let store: ChatStore | undefined
+  try {
+    const identity = await loadOrCreateIdentity(init.dataDir)
+    store = ChatStore.open(init.dataDir)
+    return new ChatNode(init, identity, store, lock)
+  } catch (err) {
+    store?.close()
+    lock.release()
+    throw err
+  }
 }

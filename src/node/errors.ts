@@ -133,3 +133,32 @@ export class AmbiguousMemberError extends Error {
     this.candidates = candidates
   }
 }
+
+/**
+ * Another running p2pchat process holds the data directory. Two processes on one directory would share
+ * one identity and reuse its message sequence numbers, so the second one refuses to open it.
+ */
+export class DataDirLockedError extends Error {
+  override readonly name = 'DataDirLockedError'
+  /** The data directory. */
+  readonly dataDir: string
+  /** Process id of the holder. */
+  readonly pid: number
+  constructor(
+    dataDir: string,
+    pid: number,
+    message = `${dataDir} is in use by another p2pchat process (pid ${pid})`,
+  ) {
+    super(message)
+    this.dataDir = dataDir
+    this.pid = pid
+  }
+}
+
+/** `start()` was called on a node that was stopped; open a new one on the data directory instead. */
+export class NodeStoppedError extends Error {
+  override readonly name = 'NodeStoppedError'
+  constructor(message = 'this node was stopped and cannot be started again') {
+    super(message)
+  }
+}

@@ -17,7 +17,7 @@ export type {
 } from './chat-node.js'
 export { ChatNode, createChatNode } from './chat-node.js'
 export * from './errors.js'
-export type { StoredGroup, StoredMessage, StoredPeer } from './store.js'
+export type { SeqRanges, StoredGroup, StoredMessage, StoredPeer } from './store.js'
 export { ChatStore, loadOrCreateIdentity } from './store.js'
 export { SYNC_PROTOCOL } from './sync.js'
 export type { TransportInit, TransportNode } from './transport.js'

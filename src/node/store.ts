@@ -1,8 +1,17 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
+import { logger } from '@libp2p/logger'
 import { Identity } from '../crypto/index.js'
 import type { Group } from '../membership/index.js'
+
+const log = logger('p2pchat:node:store')
+
+/** Inclusive ranges `[lo, hi]` of sequence numbers, sorted and disjoint. */
+export type SeqRanges = Array<[number, number]>
+
+/** Ranges of sequence numbers reported per sender by {@link ChatStore.seqRanges}, at most. */
+export const MAX_RANGES_PER_SENDER = 256
 
 /** A message envelope as stored: the ciphertext always, the decrypted text only on a member's own disk. */
 export interface StoredMessage {
@@ -124,12 +133,31 @@ export class ChatStore {
     return statement
   }
 
-  /** Closes the database; later calls throw. Idempotent. */
+  /**
+   * Closes the database. Idempotent. Later reads throw; later writes are dropped with a log line, since
+   * network input still in flight when a node stops may try to store something.
+   */
   close(): void {
     if (this.#db.isOpen) {
-      this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-      this.#db.close()
+      this.#statements.clear()
+      try {
+        this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+      } finally {
+        this.#db.close()
+      }
     }
+  }
+
+  /** Whether the database is open. */
+  get isOpen(): boolean {
+    return this.#db.isOpen
+  }
+
+  /** False (and a log line) when the database was closed: the write is dropped. */
+  #writable(what: string): boolean {
+    if (this.#db.isOpen) return true
+    log('store closed, dropping write of %s', what)
+    return false
   }
 
   getMeta(key: string): string | undefined {
@@ -138,6 +166,7 @@ export class ChatStore {
   }
 
   setMeta(key: string, value: string): void {
+    if (!this.#writable('meta')) return
     this.#statement(
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
     ).run(key, value)
@@ -145,6 +174,7 @@ export class ChatStore {
 
   /** Records a group; keeps an existing name or invite unless new ones are given. */
   saveGroup(group: { id: string; name?: string | null; invite?: string | null }, now = Date.now()): void {
+    if (!this.#writable('a group')) return
     this.#statement(
       `INSERT INTO groups (id, name, invite, joined_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET name = coalesce(excluded.name, name), invite = coalesce(excluded.invite, invite)`,
@@ -160,8 +190,15 @@ export class ChatStore {
     }))
   }
 
-  /** Stores an event; false when it was already stored. */
+  /** Forgets a group's row (not its events or messages). */
+  deleteGroup(groupId: string): void {
+    if (!this.#writable('a group deletion')) return
+    this.#statement('DELETE FROM groups WHERE id = ?').run(groupId)
+  }
+
+  /** Stores an event; false when it was already stored (or the store is closed). */
   addEvent(groupId: string, id: string, bytes: Uint8Array): boolean {
+    if (!this.#writable('an event')) return false
     const result = this.#statement('INSERT OR IGNORE INTO events (group_id, id, bytes) VALUES (?, ?, ?)').run(
       groupId,
       id,
@@ -177,8 +214,17 @@ export class ChatStore {
     ).map((row) => row.bytes as Uint8Array)
   }
 
-  /** Stores a message; false when it was already stored. */
+  /** Bytes of stored events of one group. */
+  eventBytes(groupId: string): number {
+    const row = this.#statement(
+      'SELECT coalesce(sum(length(bytes)), 0) AS n FROM events WHERE group_id = ?',
+    ).get(groupId) as Row
+    return Number(row.n)
+  }
+
+  /** Stores a message; false when it was already stored (or the store is closed). */
   addMessage(message: StoredMessage): boolean {
+    if (!this.#writable('a message')) return false
     const result = this.#statement(
       `INSERT OR IGNORE INTO messages (group_id, id, sender, seq, epoch, received_at, bytes, text, ts)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -217,26 +263,50 @@ export class ChatStore {
    * none from 0): what a sync peer needs to send only what is missing.
    */
   watermarks(groupId: string): Record<string, number> {
-    const rows = this.#statement(
-      'SELECT sender, seq FROM messages WHERE group_id = ? ORDER BY sender, seq',
-    ).all(groupId) as Row[]
     const marks: Record<string, number> = {}
-    for (const row of rows) {
-      const sender = row.sender as string
-      const seq = Number(row.seq)
-      const mark = marks[sender] ?? -1
-      if (seq === mark + 1) marks[sender] = seq
-      else if (!(sender in marks)) marks[sender] = -1
+    for (const [sender, ranges] of Object.entries(this.seqRanges(groupId, 1))) {
+      const first = ranges[0]
+      marks[sender] = first !== undefined && first[0] === 0 ? first[1] : -1
     }
     return marks
   }
 
-  /** Messages a peer with these watermarks lacks, limited to `epochs` when given, in acceptance order. */
+  /**
+   * Per sender, the sequence numbers of the stored messages of a group, as sorted inclusive ranges: the
+   * first `maxPerSender` of them (a peer sends the rest again, which is harmless). Unlike a watermark this
+   * also covers a member added late, who never stores the messages of epochs before it was added.
+   */
+  seqRanges(groupId: string, maxPerSender = MAX_RANGES_PER_SENDER): Record<string, SeqRanges> {
+    const out: Record<string, SeqRanges> = {}
+    let sender: string | undefined
+    let ranges: SeqRanges = []
+    for (const row of this.#statement(
+      'SELECT sender, seq FROM messages WHERE group_id = ? ORDER BY sender, seq',
+    ).iterate(groupId) as Iterable<Row>) {
+      const from = row.sender as string
+      const seq = Number(row.seq)
+      if (from !== sender) {
+        sender = from
+        ranges = []
+        out[from] = ranges
+      }
+      const last = ranges.at(-1)
+      if (last !== undefined && seq <= last[1] + 1) last[1] = Math.max(last[1], seq)
+      else if (ranges.length < maxPerSender) ranges.push([seq, seq])
+    }
+    return out
+  }
+
+  /**
+   * Messages a peer lacks, in acceptance order: those above its watermark for their sender and outside
+   * the ranges it reported having, limited to `epochs` when given.
+   */
   messagesAfter(
     groupId: string,
     watermarks: Readonly<Record<string, number>>,
     epochs: ReadonlySet<string> | null,
     limit: number,
+    have: Readonly<Record<string, SeqRanges>> = {},
   ): StoredMessage[] {
     const out: StoredMessage[] = []
     for (const row of this.#statement('SELECT * FROM messages WHERE group_id = ? ORDER BY n').iterate(
@@ -245,6 +315,8 @@ export class ChatStore {
       const message = toMessage(row as Row)
       if (message.seq <= (watermarks[message.sender] ?? -1)) continue
       if (epochs !== null && !epochs.has(message.epoch)) continue
+      if (inRanges(Object.hasOwn(have, message.sender) ? have[message.sender] : undefined, message.seq))
+        continue
       out.push(message)
       if (out.length >= limit) break
     }
@@ -283,6 +355,8 @@ export class ChatStore {
         onError(err as Error)
       }
     }
+    // the grace windows count from when this replica learned of a change, not from this restart
+    group.expireGraceWindows()
     let bytes = 0
     for (const message of this.messages(group.id)) {
       group.markSeen(message.sender, message.seq)
@@ -292,6 +366,7 @@ export class ChatStore {
   }
 
   upsertPeer(peer: { peerId: string; name?: string | null; addrs?: string[] }, now = Date.now()): void {
+    if (!this.#writable('a peer')) return
     this.#statement(
       `INSERT INTO peers (peer_id, name, addrs, last_seen) VALUES (?, ?, ?, ?)
        ON CONFLICT (peer_id) DO UPDATE SET name = coalesce(excluded.name, name),
@@ -307,4 +382,25 @@ export class ChatStore {
       lastSeen: Number(row.last_seen),
     }))
   }
+
+  /** The name a peer last announced, if known. */
+  peerName(peerId: string): string | undefined {
+    const row = this.#statement('SELECT name FROM peers WHERE peer_id = ?').get(peerId) as Row | undefined
+    return (row?.name as string | null | undefined) ?? undefined
+  }
+}
+
+/** Whether `seq` lies in one of `ranges` (sorted by start and disjoint, as {@link ChatStore.seqRanges} makes them). */
+export function inRanges(ranges: SeqRanges | undefined, seq: number): boolean {
+  if (ranges === undefined) return false
+  let lo = 0
+  let hi = ranges.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    const [start, end] = ranges[mid] as [number, number]
+    if (seq < start) hi = mid - 1
+    else if (seq > end) lo = mid + 1
+    else return true
+  }
+  return false
 }

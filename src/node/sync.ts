@@ -5,6 +5,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { Group } from '../membership/index.js'
 import { MalformedFrameError } from './errors.js'
+import type { SeqRanges } from './store.js'
 import { createFrameStream, type FrameStream, SYNC_PROTOCOL } from './sync-protocol.js'
 import type { TransportNode } from './transport.js'
 
@@ -16,6 +17,14 @@ const log = logger('p2pchat:sync')
 const ITEMS_PER_FRAME = 64
 /** Messages sent in one sync; a peer that gets this many asks again. */
 export const MAX_SYNC_MESSAGES = 5000
+/** Syncs in a row with one peer while each brings {@link MAX_SYNC_MESSAGES} (a long catch-up). */
+export const MAX_SYNC_ROUNDS = 20
+/** Senders a 'want' may name. */
+const MAX_WANT_SENDERS = 10_000
+/** Seq ranges per sender in a 'want'. */
+const MAX_WANT_RANGES_PER_SENDER = 256
+/** Seq ranges in a 'want' over all senders: keeps the frame well under the frame size limit. */
+const MAX_WANT_RANGES = 16_384
 /** Events sent in one sync. */
 const MAX_SYNC_EVENTS = 20_000
 const MAX_HEADS = 256
@@ -33,12 +42,21 @@ export interface FrameChannel {
 export interface MessageSource {
   /** Per sender, the sequence number up to which this replica has every message. */
   watermarks(groupId: string): Record<string, number>
-  /** Stored envelopes a peer with these watermarks lacks, limited to `epochs` when given. */
+  /**
+   * Per sender, the ranges of sequence numbers this replica has (at most 256 per sender). Without it a
+   * replica asks by watermarks only.
+   */
+  seqRanges?(groupId: string): Record<string, SeqRanges>
+  /**
+   * Stored envelopes a peer with these watermarks lacks, limited to `epochs` when given, skipping those
+   * inside the ranges `have` it reported.
+   */
   messagesAfter(
     groupId: string,
     marks: Readonly<Record<string, number>>,
     epochs: ReadonlySet<string> | null,
     limit: number,
+    have?: Readonly<Record<string, SeqRanges>>,
   ): Array<{ bytes: Uint8Array }>
 }
 
@@ -53,8 +71,11 @@ const MAX_HINT_ADDRS = 8
 
 /** What the sync protocol needs from the local replica (a chat node or a relay). */
 export interface SyncReplica {
-  /** The local view of a group. As server, a relay creates one for any group it is asked about. */
-  group(groupId: string, asServer: boolean): Group | undefined
+  /**
+   * The local view of a group. As server, a relay creates one for any group `remote` asks about (within
+   * its limits).
+   */
+  group(groupId: string, asServer: boolean, remote?: string): Group | undefined
   /** Epochs whose messages this replica wants; `null` for all of them (a relay). */
   wantedEpochs(group: Group): string[] | null
   /** The replica's stored envelopes. */
@@ -76,7 +97,12 @@ type SyncMessage =
   | { t: 'events'; e: Uint8Array[] }
   | { t: 'msgs'; m: Uint8Array[] }
   | { t: 'end' }
-  | { t: 'want'; ep: string[] | null; m: Record<string, number> }
+  /**
+   * What the asker has: `m` per sender, the seq up to which it has every message; `r` (optional) per
+   * sender, the ranges of seqs it has, which also covers a member added late: it never has the messages
+   * of the epochs before it, so its watermarks stay at -1.
+   */
+  | { t: 'want'; ep: string[] | null; m: Record<string, number>; r?: Record<string, SeqRanges> }
 
 function isStringArray(value: unknown, max: number): value is string[] {
   return (
@@ -135,14 +161,94 @@ function decode(bytes: Uint8Array): SyncMessage {
       const marksOk =
         typeof marks === 'object' &&
         marks !== null &&
-        Object.keys(marks).length <= 10_000 &&
+        Object.keys(marks).length <= MAX_WANT_SENDERS &&
         Object.values(marks).every((n) => Number.isSafeInteger(n))
-      if (epochsOk && marksOk)
-        return { t: 'want', ep: v.ep as string[] | null, m: marks as Record<string, number> }
+      if (!epochsOk || !marksOk) break
+      const want = { t: 'want' as const, ep: v.ep as string[] | null, m: marks as Record<string, number> }
+      if (v.r === undefined) return want
+      const ranges = decodeRanges(v.r)
+      if (ranges !== undefined) return { ...want, r: ranges }
       break
     }
   }
   throw new MalformedFrameError(`bad sync frame ${String(v.t).slice(0, 20)}`)
+}
+
+function isRange(value: unknown): value is [number, number] {
+  return (
+    Array.isArray(value) &&
+    value.length === 2 &&
+    Number.isSafeInteger(value[0]) &&
+    Number.isSafeInteger(value[1]) &&
+    0 <= value[0] &&
+    value[0] <= value[1]
+  )
+}
+
+/** The `r` of a 'want', sorted and merged per sender; undefined if malformed or over the limits. */
+function decodeRanges(value: unknown): Record<string, SeqRanges> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
+  const entries = Object.entries(value)
+  if (entries.length > MAX_WANT_SENDERS) return undefined
+  const out: Record<string, SeqRanges> = Object.create(null)
+  let total = 0
+  for (const [sender, ranges] of entries) {
+    if (sender.length >= 200 || !Array.isArray(ranges) || ranges.length > MAX_WANT_RANGES_PER_SENDER)
+      return undefined
+    total += ranges.length
+    if (total > MAX_WANT_RANGES || !ranges.every(isRange)) return undefined
+    out[sender] = mergeRanges(ranges)
+  }
+  return out
+}
+
+/** Sorted, disjoint ranges covering the same seqs, so lookups can bisect. */
+function mergeRanges(ranges: ReadonlyArray<[number, number]>): SeqRanges {
+  const sorted = ranges.map(([lo, hi]): [number, number] => [lo, hi]).sort((a, b) => a[0] - b[0])
+  const out: SeqRanges = []
+  for (const range of sorted) {
+    const last = out.at(-1)
+    if (last !== undefined && range[0] <= last[1] + 1) last[1] = Math.max(last[1], range[1])
+    else out.push(range)
+  }
+  return out
+}
+
+/** Encoded bytes a 'want' may spend on watermarks and ranges, well under the frame size limit. */
+const WANT_BUDGET = 512 * 1024
+/** Upper bound of the encoded size of one range (array head and two integers). */
+const RANGE_BYTES = 19
+
+/**
+ * What a replica tells a peer it has: watermarks and, when its source reports them, seq ranges, cut to
+ * what a 'want' may carry. What is left out is only sent again, which is harmless.
+ */
+function haveOf(
+  source: MessageSource,
+  groupId: string,
+): { m: Record<string, number>; r?: Record<string, SeqRanges> } {
+  const all = source.seqRanges?.(groupId)
+  if (all === undefined) return { m: source.watermarks(groupId) }
+  const m: Record<string, number> = {}
+  const r: Record<string, SeqRanges> = {}
+  let senders = 0
+  let ranges = 0
+  let bytes = 0
+  for (const [sender, have] of Object.entries(all)) {
+    const first = have[0]
+    const mark = first !== undefined && first[0] === 0 ? first[1] : -1
+    const kept = have.slice(0, Math.min(MAX_WANT_RANGES_PER_SENDER, MAX_WANT_RANGES - ranges))
+    const cost = 2 * (sender.length + 3) + 9 + 3 + kept.length * RANGE_BYTES
+    if (senders >= MAX_WANT_SENDERS || bytes + cost > WANT_BUDGET) break
+    senders++
+    bytes += cost
+    // -1 is what a peer assumes for a sender left out
+    if (mark >= 0) m[sender] = mark
+    if (kept.length === 0) continue
+    r[sender] = kept
+    ranges += kept.length
+  }
+  return { m, r }
 }
 
 class SyncSession {
@@ -234,7 +340,7 @@ async function exchangeMessages(
   const serve = async (): Promise<void> => {
     const want = await session.expect('want')
     const epochs = want.ep === null ? null : new Set(want.ep)
-    const messages = replica.messageSource.messagesAfter(group.id, want.m, epochs, MAX_SYNC_MESSAGES)
+    const messages = replica.messageSource.messagesAfter(group.id, want.m, epochs, MAX_SYNC_MESSAGES, want.r)
     await session.sendBatches(
       'msgs',
       messages.map((m) => m.bytes),
@@ -244,7 +350,7 @@ async function exchangeMessages(
     await session.send({
       t: 'want',
       ep: replica.wantedEpochs(group),
-      m: replica.messageSource.watermarks(group.id),
+      ...haveOf(replica.messageSource, group.id),
     })
     received = await session.receiveBatches('msgs', MAX_SYNC_MESSAGES, (bytes) =>
       replica.acceptMessage(group, bytes, remote),
@@ -271,7 +377,7 @@ export interface SyncResult {
 /**
  * Runs the initiator side of a sync for one group over `channel`:
  * hello(heads) → peer's heads and the events we lack → the events the peer lacks → each side asks for
- * the messages it lacks (per-sender watermarks, limited to the epochs it can use).
+ * the messages it lacks (per-sender watermarks and seq ranges, limited to the epochs it can use).
  */
 export async function syncAsInitiator(
   channel: FrameChannel,
@@ -300,7 +406,7 @@ export async function syncAsResponder(
 ): Promise<void> {
   const session = new SyncSession(channel)
   const hello = await session.expect('hello')
-  const group = replica.group(hello.g, true)
+  const group = replica.group(hello.g, true, remote)
   if (group === undefined) {
     await session.send({ t: 'unknown' })
     return
@@ -344,12 +450,23 @@ export async function handleSync(
     (stream: Stream, connection) => {
       const remote = connection.remotePeer
       const signal = AbortSignal.any([shutdown, AbortSignal.timeout(SYNC_TIMEOUT_MS)])
-      const frames = createFrameStream(stream)
+      let frames: FrameStream
+      try {
+        frames = createFrameStream(stream)
+      } catch (err) {
+        log.error('could not serve sync to %p: %s', remote, (err as Error).message)
+        stream.abort(err as Error)
+        return
+      }
       syncAsResponder(channelOf(frames, signal), replica, remote.toString())
         .then(() => frames.close({ signal }))
         .catch((err: unknown) => {
           log('sync served to %p failed: %s', remote, (err as Error).message)
-          frames.abort(err as Error)
+          try {
+            frames.abort(err as Error)
+          } catch (abortErr) {
+            log('aborting the sync stream failed: %s', (abortErr as Error).message)
+          }
         })
     },
     { runOnLimitedConnection: true },
@@ -408,11 +525,14 @@ export async function subscriberHints(
 export function dialHints(libp2p: TransportNode, hints: readonly PeerHint[], signal: AbortSignal): void {
   const self = libp2p.peerId.toString()
   for (const hint of hints) {
-    if (hint.id === self || libp2p.getConnections(peerIdFromString(hint.id)).length > 0) continue
+    if (hint.id === self) continue
     let addrs: Multiaddr[]
     try {
+      if (libp2p.getConnections(peerIdFromString(hint.id)).length > 0) continue
       addrs = hint.addrs.filter((a) => a.endsWith(`/p2p/${hint.id}`)).map((a) => multiaddr(a))
     } catch {
+      // a hint that is not a peer id or multiaddr: skip it, keep the others
+      log('ignoring a bad peer hint %s', hint.id.slice(0, 80))
       continue
     }
     if (addrs.length === 0) continue

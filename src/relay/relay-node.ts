@@ -1,7 +1,10 @@
 import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
+import { CID } from 'multiformats/cid'
 import type { Identity } from '../crypto/index.js'
-import { Group, type OpenedMessage } from '../membership/index.js'
+import { Group, type OpenedMessage, type ReceiveEventResult, type SignedEvent } from '../membership/index.js'
+import { NodeStoppedError } from '../node/errors.js'
+import { type DataDirLock, lockDataDir } from '../node/lock.js'
 import { ChatStore, loadOrCreateIdentity } from '../node/store.js'
 import {
   handleSync,
@@ -29,15 +32,22 @@ export interface RelayNodeInit {
   listen?: string[]
   /** Other relays or peers to connect to. */
   bootstrap?: string[]
-  /** Total bytes of stored envelopes, over all groups. Default 1 GiB. */
+  /** Total bytes of stored envelopes and membership events, over all groups. Default 1 GiB. */
   maxStorage?: number
-  /** Bytes of stored envelopes per group. Default a quarter of `maxStorage`. */
+  /** Bytes of stored envelopes and membership events per group. Default a quarter of `maxStorage`. */
   maxGroupStorage?: number
   /** Groups the relay holds at most. Default 1000. */
   maxGroups?: number
+  /**
+   * Groups taken up on a peer's request whose genesis has not arrived yet, at most; the oldest is dropped
+   * for a new one. Anyone can ask for any id, so these never fill `maxGroups`. Default 64.
+   */
+  maxPendingGroups?: number
+  /** New groups one peer may ask the relay to take up per minute. Default 10. */
+  groupsPerMinute?: number
   /** How long envelopes are kept, in ms. Default 30 days. */
   retention?: number
-  /** Envelopes accepted per peer per minute. Default 600. */
+  /** Envelopes and membership events accepted per peer per minute. Default 600. */
   ratePerMinute?: number
   /** Tests with many peers on one host: turn off gossipsub's IP-colocation penalty. */
   sameHostTest?: boolean
@@ -51,6 +61,7 @@ export interface RelayStats {
   groups: number
   events: number
   messages: number
+  /** Bytes of stored envelopes and membership events. */
   storedBytes: number
   rejected: number
 }
@@ -71,8 +82,25 @@ export interface RelayNodeEvents {
 
 interface RelayGroup {
   group: Group
+  /** Bytes of its stored envelopes and events. */
   storedBytes: number
   removeValidator?: () => void
+}
+
+interface RateWindow {
+  windowStart: number
+  count: number
+}
+
+const RATE_WINDOW_MS = 60_000
+
+/** The canonical spelling of a group id (a CID), or undefined if it is none. */
+function canonicalGroupId(groupId: string): string | undefined {
+  try {
+    return CID.parse(groupId).toString()
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -91,26 +119,40 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
   readonly identity: Identity
   readonly #init: RelayNodeInit
   readonly #store: ChatStore
+  readonly #lock: DataDirLock | undefined
+  /** By canonical group id. */
   readonly #groups = new Map<string, RelayGroup>()
-  readonly #rates = new Map<string, { windowStart: number; count: number }>()
+  /** Groups without a genesis yet, oldest first. */
+  readonly #pending = new Set<string>()
+  /** Per peer: envelopes and events sent. */
+  readonly #rates = new Map<string, RateWindow>()
+  /** Per peer: new groups asked for. */
+  readonly #groupRates = new Map<string, RateWindow>()
   readonly #abort = new AbortController()
   #libp2p: TransportNode | undefined
   #timers: Array<ReturnType<typeof setInterval>> = []
   #rejected = 0
   #totalBytes = 0
   #stopping = false
+  #starting: Promise<void> | undefined
+  #stopped: Promise<void> | undefined
 
-  constructor(init: RelayNodeInit, identity: Identity, store: ChatStore) {
+  /**
+   * @param lock - the data directory lock taken by {@link createRelayNode}; released by {@link RelayNode.stop}
+   */
+  constructor(init: RelayNodeInit, identity: Identity, store: ChatStore, lock?: DataDirLock) {
     super()
     this.#init = init
     this.identity = identity
     this.#store = store
+    this.#lock = lock
     for (const stored of store.groups()) {
-      const relayGroup = this.#openGroup(stored.id)
-      relayGroup.storedBytes = store.restoreGroup(relayGroup.group, (err) =>
-        log.error('stored event of %s does not apply: %s', stored.id, err.message),
-      )
-      this.#totalBytes += relayGroup.storedBytes
+      // one unusable stored group must not keep the relay from starting
+      try {
+        this.#loadGroup(stored.id)
+      } catch (err) {
+        log.error('skipping stored group %s: %s', stored.id.slice(0, 80), (err as Error).message)
+      }
     }
   }
 
@@ -119,18 +161,59 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     return this.identity.memberId
   }
 
-  #openGroup(groupId: string): RelayGroup {
+  /** Restores a stored group; drops rows that are no group id, have no genesis, or repeat one. */
+  #loadGroup(storedId: string): void {
+    const id = canonicalGroupId(storedId)
+    if (id === undefined || this.#groups.has(id)) {
+      log.error(
+        'dropping stored group %s: %s',
+        storedId.slice(0, 80),
+        id === undefined ? 'not a group id' : 'a duplicate',
+      )
+      this.#store.deleteGroup(storedId)
+      return
+    }
     const relayGroup: RelayGroup = {
-      group: new Group({ identity: this.identity, groupId, ciphertextOnly: true }),
+      group: new Group({ identity: this.identity, groupId: id, ciphertextOnly: true }),
       storedBytes: 0,
     }
-    this.#groups.set(groupId, relayGroup)
-    return relayGroup
+    const messageBytes = this.#store.restoreGroup(relayGroup.group, (err) =>
+      log.error('stored event of %s does not apply: %s', id, err.message),
+    )
+    if (!relayGroup.group.ready) {
+      log.error('dropping stored group %s: its genesis was never stored', id)
+      this.#store.deleteGroup(storedId)
+      return
+    }
+    if (storedId !== id) {
+      this.#store.deleteGroup(storedId)
+      this.#store.saveGroup({ id })
+    }
+    relayGroup.storedBytes = messageBytes + this.#store.eventBytes(id)
+    this.#groups.set(id, relayGroup)
+    this.#totalBytes += relayGroup.storedBytes
   }
 
-  /** Listens, serves relay reservations and sync, subscribes to known groups. Idempotent. */
-  async start(): Promise<void> {
-    if (this.#libp2p !== undefined) return
+  /**
+   * Listens, serves relay reservations and sync, subscribes to known groups. Idempotent: every call,
+   * concurrent ones included, gets the same start. A start that failed can be tried again.
+   *
+   * @throws {NodeStoppedError} the relay was stopped
+   */
+  start(): Promise<void> {
+    if (this.#stopped !== undefined)
+      return Promise.reject(new NodeStoppedError('this relay was stopped and cannot be started again'))
+    if (this.#starting === undefined) {
+      const starting = this.#start()
+      this.#starting = starting
+      starting.catch(() => {
+        if (this.#starting === starting) this.#starting = undefined
+      })
+    }
+    return this.#starting
+  }
+
+  async #start(): Promise<void> {
     const libp2p = await createTransport({
       privateKey: this.identity.privateKey,
       listen: this.#init.listen ?? ['/ip4/0.0.0.0/tcp/4001'],
@@ -140,28 +223,59 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       gossip: { sameHostTest: this.#init.sameHostTest === true },
     })
     this.#libp2p = libp2p
-    await handleSync(libp2p, this, this.#abort.signal)
+    // stopped meanwhile: stop() waits for this start, then stops the node
+    if (this.#stopping) return
+    try {
+      await handleSync(libp2p, this, this.#abort.signal)
+    } catch (err) {
+      this.#libp2p = undefined
+      try {
+        await libp2p.stop()
+      } catch (stopErr) {
+        log.error('stopping after a failed start failed too: %e', stopErr)
+      }
+      throw err
+    }
+    if (this.#stopping) return
     for (const relayGroup of this.#groups.values()) this.#subscribe(relayGroup)
     this.#prune()
     const prune = setInterval(() => this.#prune(), 60_000)
-    const stats = setInterval(
-      () => this.safeDispatchEvent('stats', { detail: this.stats() }),
-      this.#init.statsIntervalMs ?? 10_000,
-    )
+    const stats = setInterval(() => {
+      try {
+        this.safeDispatchEvent('stats', { detail: this.stats() })
+      } catch (err) {
+        log.error('could not report stats: %s', (err as Error).message)
+      }
+    }, this.#init.statsIntervalMs ?? 10_000)
     prune.unref()
     stats.unref()
     this.#timers = [prune, stats]
   }
 
-  /** Stops networking, then flushes and closes the store. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.#stopping) return
+  /**
+   * Stops networking, then flushes and closes the store and releases the data directory. Idempotent:
+   * every call gets the same stop. The store is closed even if libp2p fails to stop.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop()
+    return this.#stopped
+  }
+
+  async #stop(): Promise<void> {
     this.#stopping = true
     this.#abort.abort()
-    for (const timer of this.#timers) clearInterval(timer)
-    for (const relayGroup of this.#groups.values()) relayGroup.removeValidator?.()
-    await this.#libp2p?.stop()
-    this.#store.close()
+    try {
+      await this.#starting?.catch(() => {})
+      for (const timer of this.#timers) clearInterval(timer)
+      for (const relayGroup of this.#groups.values()) relayGroup.removeValidator?.()
+      await this.#libp2p?.stop()
+    } finally {
+      try {
+        this.#store.close()
+      } finally {
+        this.#lock?.release()
+      }
+    }
   }
 
   /** Full multiaddrs, `/p2p/<id>` included, to give to `--bootstrap`. */
@@ -174,13 +288,13 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     return this.#libp2p
   }
 
-  /** Counters without content. */
+  /** Counters without content. `groups` counts the groups whose genesis the relay holds. */
   stats(): RelayStats {
     let events = 0
     for (const { group } of this.#groups.values()) events += group.events().length
     return {
       peers: this.#libp2p?.getPeers().length ?? 0,
-      groups: this.#groups.size,
+      groups: this.#groups.size - this.#pending.size,
       events,
       messages: this.#store.messageCount(),
       storedBytes: this.#totalBytes,
@@ -188,16 +302,21 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     }
   }
 
+  /** Subscribes to the group's topic; a failure is logged and leaves the group unsubscribed. */
   #subscribe(relayGroup: RelayGroup): void {
     const libp2p = this.#libp2p
     if (libp2p === undefined || relayGroup.removeValidator !== undefined) return
     const topic = topicOf(relayGroup.group.id)
-    relayGroup.removeValidator = setTopicValidator(
-      libp2p.services.pubsub,
-      topic,
-      ({ data, propagationSource }) => this.#onGossip(relayGroup, data, propagationSource.toString()),
-    )
-    libp2p.services.pubsub.subscribe(topic)
+    try {
+      relayGroup.removeValidator = setTopicValidator(
+        libp2p.services.pubsub,
+        topic,
+        ({ data, propagationSource }) => this.#onGossip(relayGroup, data, propagationSource.toString()),
+      )
+      libp2p.services.pubsub.subscribe(topic)
+    } catch (err) {
+      log.error('could not subscribe to group %s: %s', relayGroup.group.id, (err as Error).message)
+    }
   }
 
   async #onGossip(relayGroup: RelayGroup, data: Uint8Array, from: string): Promise<TopicValidationResult> {
@@ -216,16 +335,45 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
   #acceptEvent(relayGroup: RelayGroup, bytes: Uint8Array, from: string): TopicValidationResult {
     const { group } = relayGroup
     try {
-      const result = group.receiveEvent(bytes)
-      for (const event of result.applied) this.#store.addEvent(group.id, event.id, event.bytes)
-      for (const { error } of result.rejected) this.#reject(group.id, from, error)
-      for (const envelope of result.released) void this.#acceptMessage(relayGroup, envelope, from)
-      return result.pending ? 'ignore' : 'accept'
+      this.#checkRate(from)
+      this.#checkQuota(relayGroup, bytes.length)
+    } catch (err) {
+      this.#reject(group.id, from, err as Error)
+      return 'ignore'
+    }
+    let result: ReceiveEventResult
+    try {
+      result = group.receiveEvent(bytes)
     } catch (err) {
       const error = err as Error
       if (error.name === 'ReplayError') return 'ignore'
       this.#reject(group.id, from, error)
       return error.name === 'PendingLimitError' ? 'ignore' : 'reject'
+    }
+    for (const event of result.applied) this.#storeEvent(relayGroup, event)
+    for (const { error } of result.rejected) this.#reject(group.id, from, error)
+    for (const envelope of result.released) {
+      this.#acceptMessage(relayGroup, envelope, from).catch((err: unknown) =>
+        log.error('released envelope of %s failed: %s', group.id, (err as Error).message),
+      )
+    }
+    return result.pending ? 'ignore' : 'accept'
+  }
+
+  /** Stores an applied event; the genesis makes the group one the relay keeps across restarts. */
+  #storeEvent(relayGroup: RelayGroup, event: SignedEvent): void {
+    const { group } = relayGroup
+    try {
+      if (event.payload.type === 'genesis') {
+        this.#store.saveGroup({ id: group.id })
+        if (this.#pending.delete(group.id)) log('now holding group %s', group.id)
+      }
+      if (this.#store.addEvent(group.id, event.id, event.bytes)) {
+        relayGroup.storedBytes += event.bytes.length
+        this.#totalBytes += event.bytes.length
+      }
+    } catch (err) {
+      log.error('could not store event %s of %s: %s', event.id, group.id, (err as Error).message)
     }
   }
 
@@ -252,17 +400,23 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       this.#reject(group.id, from, error)
       return error.name === 'StaleEpochError' || error.name === 'PendingLimitError' ? 'ignore' : 'reject'
     }
-    const stored = this.#store.addMessage({
-      groupId: group.id,
-      id: opened.id,
-      sender: opened.sender,
-      seq: opened.seq,
-      epoch: opened.epoch,
-      receivedAt: Date.now(),
-      bytes,
-      text: null,
-      ts: null,
-    })
+    let stored: boolean
+    try {
+      stored = this.#store.addMessage({
+        groupId: group.id,
+        id: opened.id,
+        sender: opened.sender,
+        seq: opened.seq,
+        epoch: opened.epoch,
+        receivedAt: Date.now(),
+        bytes,
+        text: null,
+        ts: null,
+      })
+    } catch (err) {
+      log.error('could not store envelope %s of %s: %s', opened.id, group.id, (err as Error).message)
+      return 'ignore'
+    }
     if (stored) {
       relayGroup.storedBytes += bytes.length
       this.#totalBytes += bytes.length
@@ -271,27 +425,33 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     return 'accept'
   }
 
-  #checkRate(from: string): void {
-    const limit = this.#init.ratePerMinute ?? 600
+  /** Counts one more in `from`'s window; false when that is over `limit`. */
+  #take(rates: Map<string, RateWindow>, from: string, limit: number): boolean {
     const now = Date.now()
-    let rate = this.#rates.get(from)
-    if (rate === undefined || now - rate.windowStart >= 60_000) {
+    let rate = rates.get(from)
+    if (rate === undefined || now - rate.windowStart >= RATE_WINDOW_MS) {
       rate = { windowStart: now, count: 0 }
-      this.#rates.set(from, rate)
+      rates.set(from, rate)
     }
     rate.count++
-    if (rate.count > limit)
+    return rate.count <= limit
+  }
+
+  #checkRate(from: string): void {
+    const limit = this.#init.ratePerMinute ?? 600
+    if (!this.#take(this.#rates, from, limit))
       throw new RateLimitedError(`peer ${from} sent more than ${limit} messages in a minute`)
   }
 
+  /** Envelopes and events both count; a full relay is reported as such before a full group. */
   #checkQuota(relayGroup: RelayGroup, bytes: number): void {
     const total = this.#init.maxStorage ?? 1024 ** 3
     const perGroup = this.#init.maxGroupStorage ?? Math.floor(total / 4)
-    if (relayGroup.storedBytes + bytes > perGroup) {
-      throw new QuotaExceededError(`group ${relayGroup.group.id} is at its storage cap of ${perGroup} bytes`)
-    }
     if (this.#totalBytes + bytes > total) {
       throw new QuotaExceededError(`the relay is at its total storage cap of ${total} bytes`)
+    }
+    if (relayGroup.storedBytes + bytes > perGroup) {
+      throw new QuotaExceededError(`group ${relayGroup.group.id} is at its storage cap of ${perGroup} bytes`)
     }
   }
 
@@ -301,37 +461,84 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     this.safeDispatchEvent('reject', { detail: { group, from, reason: `${error.name}: ${error.message}` } })
   }
 
-  /** Deletes envelopes older than the retention period and recounts storage. */
+  /** Deletes envelopes older than the retention period, recounts storage, forgets old rate windows. */
   #prune(): void {
-    const retention = this.#init.retention ?? 30 * 24 * 60 * 60 * 1000
-    const removed = this.#store.deleteMessagesBefore(Date.now() - retention)
-    if (removed > 0) {
-      log('pruned %d envelopes past retention', removed)
-      this.#totalBytes = 0
-      for (const relayGroup of this.#groups.values()) {
-        relayGroup.storedBytes = this.#store.messageBytes(relayGroup.group.id)
-        this.#totalBytes += relayGroup.storedBytes
+    const now = Date.now()
+    for (const rates of [this.#rates, this.#groupRates]) {
+      for (const [peer, rate] of rates) if (now - rate.windowStart >= RATE_WINDOW_MS) rates.delete(peer)
+    }
+    try {
+      const retention = this.#init.retention ?? 30 * 24 * 60 * 60 * 1000
+      const removed = this.#store.deleteMessagesBefore(now - retention)
+      if (removed > 0) {
+        log('pruned %d envelopes past retention', removed)
+        this.#totalBytes = 0
+        for (const relayGroup of this.#groups.values()) {
+          const id = relayGroup.group.id
+          relayGroup.storedBytes = this.#store.messageBytes(id) + this.#store.eventBytes(id)
+          this.#totalBytes += relayGroup.storedBytes
+        }
       }
+    } catch (err) {
+      log.error('pruning the store failed: %s', (err as Error).message)
     }
   }
 
   // SyncReplica
 
-  /** @internal A relay holds any group a peer syncs with it, up to `maxGroups`. */
-  group(groupId: string, asServer: boolean): Group | undefined {
-    const existing = this.#groups.get(groupId)
+  /**
+   * @internal A relay takes up any group a peer syncs with it, up to `maxGroups`, at most
+   * `groupsPerMinute` new ones per peer. Until its genesis arrives the group is held in memory only,
+   * among at most `maxPendingGroups` such groups (the oldest is dropped for a new one).
+   */
+  group(groupId: string, asServer: boolean, remote = ''): Group | undefined {
+    const id = canonicalGroupId(groupId)
+    if (id === undefined) return undefined
+    const existing = this.#groups.get(id)
     if (existing !== undefined) return existing.group
-    if (!asServer || this.#groups.size >= (this.#init.maxGroups ?? 1000)) return undefined
-    let relayGroup: RelayGroup
-    try {
-      relayGroup = this.#openGroup(groupId)
-    } catch {
+    if (!asServer || this.#stopping) return undefined
+    const perMinute = this.#init.groupsPerMinute ?? 10
+    if (!this.#take(this.#groupRates, remote, perMinute)) {
+      this.#reject(
+        id,
+        remote,
+        new RateLimitedError(`peer ${remote} asked for more than ${perMinute} new groups in a minute`),
+      )
       return undefined
     }
-    this.#store.saveGroup({ id: groupId })
+    const maxGroups = this.#init.maxGroups ?? 1000
+    const maxPending = this.#init.maxPendingGroups ?? 64
+    if (this.#pending.size >= maxPending || this.#groups.size >= maxGroups) {
+      const oldest = this.#pending.values().next()
+      if (oldest.done === true) {
+        log('holding %d groups, the most it may; not taking up %s', this.#groups.size, id)
+        return undefined
+      }
+      this.#drop(oldest.value)
+    }
+    const relayGroup: RelayGroup = {
+      group: new Group({ identity: this.identity, groupId: id, ciphertextOnly: true }),
+      storedBytes: 0,
+    }
+    this.#groups.set(id, relayGroup)
+    this.#pending.add(id)
     this.#subscribe(relayGroup)
-    log('now holding group %s', groupId)
+    log('taking up group %s for %s; waiting for its genesis', id, remote)
     return relayGroup.group
+  }
+
+  /** Forgets a group whose genesis never came. */
+  #drop(id: string): void {
+    const relayGroup = this.#groups.get(id)
+    this.#pending.delete(id)
+    this.#groups.delete(id)
+    relayGroup?.removeValidator?.()
+    try {
+      this.#libp2p?.services.pubsub.unsubscribe(topicOf(id))
+    } catch (err) {
+      log('unsubscribing from %s failed: %s', id, (err as Error).message)
+    }
+    log('dropped group %s: no genesis came before newer requests', id)
   }
 
   /** @internal A relay wants every epoch's envelopes. */
@@ -354,22 +561,46 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       : subscriberHints(this.#libp2p, topicOf(group.id), remote, this.addrs())
   }
 
-  /** @internal */
+  /** @internal Never throws: a failure is logged. */
   acceptEvent(group: Group, bytes: Uint8Array, remote: string): void {
     const relayGroup = this.#groups.get(group.id)
-    if (relayGroup !== undefined) this.#acceptEvent(relayGroup, bytes, remote)
+    // a group dropped while its sync ran is not taken up again here
+    if (relayGroup === undefined || relayGroup.group !== group) return
+    try {
+      this.#acceptEvent(relayGroup, bytes, remote)
+    } catch (err) {
+      log.error('event of %s from %s failed: %s', group.id, remote, (err as Error).message)
+    }
   }
 
-  /** @internal */
+  /** @internal Never rejects: a failure is logged. */
   async acceptMessage(group: Group, bytes: Uint8Array, remote: string): Promise<void> {
     const relayGroup = this.#groups.get(group.id)
-    if (relayGroup !== undefined) await this.#acceptMessage(relayGroup, bytes, remote)
+    if (relayGroup === undefined || relayGroup.group !== group) return
+    try {
+      await this.#acceptMessage(relayGroup, bytes, remote)
+    } catch (err) {
+      log.error('envelope of %s from %s failed: %s', group.id, remote, (err as Error).message)
+    }
   }
 }
 
-/** Opens (creating on first use) the relay's identity and store; call {@link RelayNode.start}. */
+/**
+ * Locks `init.dataDir` for this process and opens (creating on first use) the relay's identity and store;
+ * call {@link RelayNode.start}.
+ *
+ * @throws {DataDirLockedError} another running p2pchat process uses the data directory
+ */
 export async function createRelayNode(init: RelayNodeInit): Promise<RelayNode> {
-  const identity = await loadOrCreateIdentity(init.dataDir)
-  const store = ChatStore.open(init.dataDir)
-  return new RelayNode(init, identity, store)
+  const lock = lockDataDir(init.dataDir)
+  let store: ChatStore | undefined
+  try {
+    const identity = await loadOrCreateIdentity(init.dataDir)
+    store = ChatStore.open(init.dataDir)
+    return new RelayNode(init, identity, store, lock)
+  } catch (err) {
+    store?.close()
+    lock.release()
+    throw err
+  }
 }

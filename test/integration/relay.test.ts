@@ -232,21 +232,34 @@ describe('relay limits', () => {
   /** Same length for every k below 100, so every envelope has the same size. */
   const text = (k: number): string => `limited message #${String(k).padStart(2, '0')}`
   let envelopeBytes: number
+  /** Membership events count against the caps too: those of "capped" (a genesis) and "other" (+ an add). */
+  let cappedEvents: number
+  let otherEvents: number
+  let maxStorage: number
   let relay: TestRelay
   let net: ChatNodes
 
   beforeAll(async () => {
-    const { group } = await Group.create({
+    const { group, event } = await Group.create({
       identity: await Identity.generate(),
-      name: 'size',
-      memberName: 'x',
+      name: 'capped',
+      memberName: 'ann',
     })
     envelopeBytes = (await group.seal(text(0))).bytes.length
-    relay = await createRelay({
-      maxGroupStorage: Math.floor(3.5 * envelopeBytes),
-      maxStorage: Math.floor(5.5 * envelopeBytes),
-      ratePerMinute: RATE,
+    cappedEvents = event.bytes.length
+    const other = await Group.create({
+      identity: await Identity.generate(),
+      name: 'other',
+      memberName: 'cat',
     })
+    // at most: cat may add dan before his join request (with his name) arrives, as "peer-" + 6 characters
+    const addDan = await other.group.add((await Identity.generate()).memberId, 'peer-xxxxxx')
+    otherEvents = other.event.bytes.length + addDan.bytes.length
+    // room for 3 envelopes of "capped" and 2 of "other" (not 4 of "capped"); the relay for those 5 and a half
+    const maxGroupStorage = Math.max(cappedEvents + 3 * envelopeBytes, otherEvents + 2 * envelopeBytes)
+    expect(maxGroupStorage).toBeLessThan(cappedEvents + 4 * envelopeBytes)
+    maxStorage = cappedEvents + otherEvents + Math.floor(5.5 * envelopeBytes)
+    relay = await createRelay({ maxGroupStorage, maxStorage, ratePerMinute: RATE })
     net = await createChatNodes(3, {
       names: ['ann', 'cat', 'dan'],
       bootstrap: () => relay.relay.addrs(),
@@ -315,11 +328,15 @@ describe('relay limits', () => {
     cat2.selectGroup(other)
     await cat2.send(text(52))
     expect(await rejection(other, cat2.peerId, /^QuotaExceededError: /)).toBe(
-      `QuotaExceededError: the relay is at its total storage cap of ${Math.floor(5.5 * envelopeBytes)} bytes`,
+      `QuotaExceededError: the relay is at its total storage cap of ${maxStorage} bytes`,
     )
     const stats = relay.relay.stats()
     expect(stats.messages).toBe(5)
-    expect(stats.storedBytes).toBe(5 * envelopeBytes)
+    const eventBytes = [capped, other]
+      .flatMap((id) => relay.relay.group(id, false)?.events() ?? [])
+      .reduce((sum, e) => sum + e.bytes.length, 0)
+    expect(eventBytes).toBeGreaterThan(cappedEvents + otherEvents - 10)
+    expect(stats.storedBytes).toBe(5 * envelopeBytes + eventBytes)
     expect(stats.rejected).toBeGreaterThanOrEqual(3)
   }, 60_000)
 })
