@@ -15,30 +15,24 @@ import {
   usage,
 } from './args.js'
 import { UsageError } from './errors.js'
-import { runInteractive } from './interactive.js'
+import { createInteractiveMode } from './interactive.js'
 import { type CliIO, processIO } from './io.js'
-import { runJsonMode } from './json-mode.js'
+import { createJsonMode } from './json-mode.js'
 import { runRelay } from './relay.js'
 import { openSession } from './session.js'
+import { userErrorMessage } from './user-errors.js'
 
 /** Exit statuses. */
 export const EXIT_OK = 0
-/** An expected failure the user can fix (a bad invite, an unknown group): one line on stderr. */
+/**
+ * An expected failure the user can fix (a bad invite, an unknown group, a port in use, a data directory
+ * in use by another process): one line on stderr.
+ */
 export const EXIT_FAILURE = 1
 /** A bad command line: one line plus usage on stderr. */
 export const EXIT_USAGE = 2
 /** A bug: the stack is printed. */
 export const EXIT_SOFTWARE = 70
-
-/** Names of errors that are the user's to fix, printed as one line without a stack. */
-const USER_ERRORS = new Set([
-  'InvalidInviteError',
-  'NotInGroupError',
-  'InvalidArgumentError',
-  'InvalidMemberIdError',
-  'InvalidTransportInitError',
-  'AccessDeniedError',
-])
 
 /** The package version, read from package.json. */
 export function version(): string {
@@ -86,17 +80,22 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
         )
     }
   } catch (err) {
-    const error = err as Error
-    if (USER_ERRORS.has(error.name)) {
-      io.stderr(`p2pchat: ${error.message}\n`)
+    const message = userErrorMessage(err)
+    if (message !== undefined) {
+      io.stderr(`p2pchat: ${message}\n`)
       return EXIT_FAILURE
     }
-    io.stderr(`p2pchat: unexpected error, please report it:\n${error.stack ?? String(error)}\n`)
+    io.stderr(`p2pchat: unexpected error, please report it:\n${(err as Error).stack ?? String(err)}\n`)
     return EXIT_SOFTWARE
   }
 }
 
 async function runStart(command: StartCommand, io: CliIO): Promise<number> {
-  const session = await openSession({ ...command, dataDir: command.dataDir ?? defaultDataDir(command.name) })
-  return command.json ? runJsonMode(session, io) : runInteractive(session, io)
+  const mode = command.json ? createJsonMode(io) : createInteractiveMode(io)
+  // the mode listens before the node starts, so it misses nothing (e.g. the --create notice)
+  const node = await openSession(
+    { ...command, dataDir: command.dataDir ?? defaultDataDir(command.name) },
+    (created) => mode.attach(created),
+  )
+  return mode.run(node)
 }

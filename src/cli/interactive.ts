@@ -10,7 +10,9 @@ import {
   shortId,
 } from './format.js'
 import type { CliIO } from './io.js'
+import type { StartMode } from './session.js'
 import { runUntilShutdown } from './shutdown.js'
+import { noCurrentEpochMessage } from './user-errors.js'
 
 /** Help shown by `/help` and for unknown commands. */
 export const INTERACTIVE_HELP = `Commands:
@@ -41,20 +43,23 @@ export function parseInput(line: string): InteractiveInput {
   return { kind: 'command', name, arg: space < 0 ? '' : trimmed.slice(space + 1).trim() }
 }
 
-/**
- * The terminal chat: a readline prompt that incoming lines never garble (each is printed above the
- * prompt, which is then redrawn with what the user had typed).
- */
-export async function runInteractive(node: ChatNode, io: CliIO): Promise<number> {
-  const noColour = detectNoColour({ isTTY: io.isTTY })
-  const groupName = (): string => node.status().group?.name ?? 'p2pchat'
-  const rl: Interface = createInterface({
-    input: io.stdin,
-    output: io.output,
-    terminal: io.isTTY,
-    prompt: `${groupName()}> `,
-  })
+/** A line of output raised while the node starts: shown after the greeting, if still relevant. */
+interface EarlyLine {
+  /** The message it shows, so it is not shown twice when the greeting's history has it. */
+  messageId?: string
+  /** The text to print, worked out when printed; `undefined` to drop it (another group's). */
+  render: () => string | undefined
+}
 
+/** How the terminal shows a node's state: names, colours, which group is on screen. */
+interface TerminalView {
+  groupName: () => string
+  options: () => FormatOptions
+  showMessage: (m: ChatMessage) => string
+  inActiveGroup: (group: string) => boolean
+}
+
+function terminalView(node: ChatNode, noColour: boolean): TerminalView {
   const names = (): Map<string, string> => {
     const map = new Map<string, string>()
     try {
@@ -66,10 +71,41 @@ export async function runInteractive(node: ChatNode, io: CliIO): Promise<number>
     return map
   }
   const options = (): FormatOptions => ({ noColour, namesInUse: names() })
+  return {
+    groupName: () => node.status().group?.name ?? 'p2pchat',
+    options,
+    showMessage: (m) =>
+      formatMessageLine(
+        { ts: m.ts, name: m.name, peerId: m.from, text: m.text, self: m.from === node.peerId },
+        options(),
+      ),
+    inActiveGroup: (group) => group === node.status().group?.id,
+  }
+}
+
+/**
+ * The terminal chat: a readline prompt that incoming lines never garble (each is printed above the
+ * prompt, which is then redrawn with what the user had typed).
+ *
+ * Events raised while the node starts ("* alice created team", what sync delivers early) are held and
+ * printed after the greeting. When stdout fails (its reader went away) the node stops cleanly.
+ *
+ * @example
+ * ```ts
+ * const mode = createInteractiveMode(io)
+ * const node = await openSession(command, (node) => mode.attach(node))
+ * return mode.run(node)
+ * ```
+ */
+export function createInteractiveMode(io: CliIO): StartMode {
+  const noColour = detectNoColour({ isTTY: io.isTTY })
+  let rl: Interface | undefined
+  /** Lines held until the greeting has been printed; `undefined` once it has. */
+  let held: EarlyLine[] | undefined = []
 
   /** Prints a line above the prompt without disturbing what the user is typing. */
   const print = (text: string): void => {
-    if (io.isTTY) {
+    if (io.isTTY && rl !== undefined) {
       clearLine(io.output, 0)
       cursorTo(io.output, 0)
       io.stdout(`${text}\n`)
@@ -78,73 +114,135 @@ export async function runInteractive(node: ChatNode, io: CliIO): Promise<number>
       io.stdout(`${text}\n`)
     }
   }
-  const ref = (p: PeerRef): { peerId: string; name: string } => ({ peerId: p.peerId, name: p.name })
-  const showMessage = (m: ChatMessage): string =>
-    formatMessageLine(
-      { ts: m.ts, name: m.name, peerId: m.from, text: m.text, self: m.from === node.peerId },
-      options(),
-    )
 
-  node.addEventListener('message:receive', ({ detail }) => {
-    if (detail.group === node.status().group?.id && detail.from !== node.peerId) print(showMessage(detail))
-  })
-  node.addEventListener('message:encrypted', ({ detail }) => {
-    if (detail.group !== node.status().group?.id) return
-    print(
-      formatEncryptedLine(
-        { bytes: detail.bytes, name: detail.name, peerId: detail.from, preview: detail.preview },
-        options(),
-      ),
-    )
-  })
-  node.addEventListener('membership:change', ({ detail }) => {
-    if (detail.group !== node.status().group?.id) return
-    const { change } = detail
-    if (change === null) {
-      print(`* members are now: ${detail.members.map((m) => sanitizeName(m.name)).join(', ')}`)
-    } else if (change.action === 'create') {
-      print(formatMembershipChange({ type: 'create', by: ref(change.by), groupName: groupName() }, options()))
-    } else {
-      print(
-        formatMembershipChange(
-          { type: change.action, by: ref(change.by), member: ref(change.member) },
-          options(),
-        ),
-      )
+  /** Prints now, or after the greeting while the session is still starting. */
+  const show = (line: EarlyLine): void => {
+    if (held !== undefined) {
+      held.push(line)
+      return
     }
-    rl.setPrompt(`${groupName()}> `)
-  })
-  node.addEventListener('join:request', ({ detail }) => {
-    if (detail.group !== node.status().group?.id) return
-    print(`* ${sanitizeName(detail.name)} (${shortId(detail.peerId)}) asks to join: /add ${detail.peerId}`)
-  })
+    const text = line.render()
+    if (text !== undefined) print(text)
+  }
 
+  return {
+    attach(node) {
+      const view = terminalView(node, noColour)
+      const ref = (p: PeerRef): { peerId: string; name: string } => ({ peerId: p.peerId, name: p.name })
+
+      node.addEventListener('message:receive', ({ detail }) => {
+        if (detail.from === node.peerId) return
+        show({
+          messageId: detail.id,
+          render: () => (view.inActiveGroup(detail.group) ? view.showMessage(detail) : undefined),
+        })
+      })
+      node.addEventListener('message:encrypted', ({ detail }) => {
+        show({
+          render: () =>
+            view.inActiveGroup(detail.group)
+              ? formatEncryptedLine(
+                  { bytes: detail.bytes, name: detail.name, peerId: detail.from, preview: detail.preview },
+                  view.options(),
+                )
+              : undefined,
+        })
+      })
+      node.addEventListener('membership:change', ({ detail }) => {
+        show({
+          render: () => {
+            if (!view.inActiveGroup(detail.group)) return undefined
+            rl?.setPrompt(`${view.groupName()}> `)
+            const { change } = detail
+            if (change === null) {
+              return `* members are now: ${detail.members.map((m) => sanitizeName(m.name)).join(', ')}`
+            }
+            if (change.action === 'create') {
+              return formatMembershipChange(
+                { type: 'create', by: ref(change.by), groupName: view.groupName() },
+                view.options(),
+              )
+            }
+            return formatMembershipChange(
+              { type: change.action, by: ref(change.by), member: ref(change.member) },
+              view.options(),
+            )
+          },
+        })
+      })
+      node.addEventListener('join:request', ({ detail }) => {
+        show({
+          render: () =>
+            view.inActiveGroup(detail.group)
+              ? `* ${sanitizeName(detail.name)} (${shortId(detail.peerId)}) asks to join: /add ${detail.peerId}`
+              : undefined,
+        })
+      })
+    },
+
+    run(node) {
+      const view = terminalView(node, noColour)
+      const prompt = createInterface({
+        input: io.stdin,
+        output: io.output,
+        terminal: io.isTTY,
+        prompt: `${view.groupName()}> `,
+      })
+      rl = prompt
+      const shown = greet(node, view, io)
+      const early = held ?? []
+      held = undefined
+      for (const line of early) {
+        if (line.messageId !== undefined && shown.has(line.messageId)) continue
+        const text = line.render()
+        if (text !== undefined) io.stdout(`${text}\n`)
+      }
+      io.stdout('Type /help for commands.\n')
+      return converse(node, prompt, view, io, print)
+    },
+  }
+}
+
+/**
+ * Prints who this peer is, its addresses, its group, and the last messages.
+ *
+ * @returns the ids of the messages printed
+ */
+function greet(node: ChatNode, view: TerminalView, io: CliIO): Set<string> {
+  const shown = new Set<string>()
   const status = node.status()
   io.stdout(`p2pchat: you are ${sanitizeName(node.name)} (${node.peerId})\n`)
   for (const addr of status.addrs) io.stdout(`  listening on ${addr}\n`)
   if (status.group === null) {
     io.stdout('You are in no group yet: restart with --create <name> or --join <invite>.\n')
-  } else {
-    io.stdout(`Group ${sanitizeName(status.group.name)} (${status.group.id})\n`)
-    if (status.member) {
-      const others = node.members().filter((m) => m.peerId !== node.peerId)
-      io.stdout(
-        `Members: ${node
-          .members()
-          .map((m) => sanitizeName(m.name))
-          .join(', ')}\n`,
-      )
-      if (others.length === 0) io.stdout(`Invite others with: ${node.invite()}\n`)
-    } else {
-      io.stdout(
-        `You are not a member of ${sanitizeName(status.group.name)} yet: a member must /add you. Until then you see only ciphertext.\n`,
-      )
-    }
-    for (const m of node.history(10)) io.stdout(`${showMessage(m)}\n`)
+    return shown
   }
-  io.stdout('Type /help for commands.\n')
+  io.stdout(`Group ${sanitizeName(status.group.name)} (${status.group.id})\n`)
+  if (status.member) {
+    const members = node.members()
+    io.stdout(`Members: ${members.map((m) => sanitizeName(m.name)).join(', ')}\n`)
+    if (members.every((m) => m.peerId === node.peerId)) io.stdout(`Invite others with: ${node.invite()}\n`)
+  } else {
+    io.stdout(
+      `You are not a member of ${sanitizeName(status.group.name)} yet: a member must /add you. Until then you see only ciphertext.\n`,
+    )
+  }
+  for (const m of node.history(10)) {
+    shown.add(m.id)
+    io.stdout(`${view.showMessage(m)}\n`)
+  }
+  return shown
+}
 
-  const run = async (line: string): Promise<'quit' | undefined> => {
+/** Reads commands and messages at the prompt until the user leaves, stdin ends, or stdout fails. */
+function converse(
+  node: ChatNode,
+  rl: Interface,
+  view: TerminalView,
+  io: CliIO,
+  print: (text: string) => void,
+): Promise<number> {
+  const handleLine = async (line: string): Promise<'quit' | undefined> => {
     const input = parseInput(line)
     try {
       switch (input.kind) {
@@ -161,7 +259,10 @@ export async function runInteractive(node: ChatNode, io: CliIO): Promise<number>
           return await command(input.name, input.arg)
       }
     } catch (err) {
-      print(`! ${(err as Error).message}`)
+      const error = err as Error
+      print(
+        `! ${error.name === 'NoCurrentEpochError' ? noCurrentEpochMessage(error.message) : error.message}`,
+      )
     }
     return undefined
   }
@@ -211,7 +312,7 @@ export async function runInteractive(node: ChatNode, io: CliIO): Promise<number>
           break
         }
         const messages = node.history(n)
-        print(messages.length === 0 ? 'No messages yet.' : messages.map(showMessage).join('\n'))
+        print(messages.length === 0 ? 'No messages yet.' : messages.map(view.showMessage).join('\n'))
         break
       }
       default:
@@ -225,14 +326,17 @@ export async function runInteractive(node: ChatNode, io: CliIO): Promise<number>
     rl.on('line', (line) => {
       // one command at a time, in order
       queue = queue.then(async () => {
-        if ((await run(line)) === 'quit') shutdown('quit')
+        if ((await handleLine(line)) === 'quit') shutdown('quit')
         else rl.prompt()
       })
     })
     rl.on('SIGINT', () => shutdown('SIGINT'))
     rl.on('close', () => shutdown('closed'))
+    // nobody can see the chat any more
+    const removeStdoutError = io.onStdoutError(() => shutdown('stdout closed'))
     rl.prompt()
     return async () => {
+      removeStdoutError()
       await queue
       rl.close()
       if (io.isTTY) io.stdout('\n')

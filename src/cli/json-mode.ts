@@ -3,9 +3,19 @@ import type { ChatNode } from '../node/index.js'
 import { InvalidParamsError } from './errors.js'
 import type { CliIO } from './io.js'
 import { createJsonRpcServer, type JsonRpcMethods, notification } from './json-rpc.js'
+import type { StartMode } from './session.js'
 import { runUntilShutdown } from './shutdown.js'
+import { noCurrentEpochMessage } from './user-errors.js'
 
-/** Errors whose message is for the client but whose kind has no JSON-RPC name of its own. */
+/**
+ * Errors whose message is for the client but whose kind has no JSON-RPC name of its own, reported as
+ * InvalidParams: e.g. `InvalidArgumentError` for adding someone who is already a member.
+ * `NoCurrentEpochError` (nothing can be sent until a rekey) is reported so too, with a message that
+ * says to retry.
+ */
+/** Longest request line accepted on stdin (a message is at most 64 KiB of text, escaped). */
+const MAX_REQUEST_LINE = 1024 * 1024
+
 const PARAMS_ERRORS = new Set([
   'InvalidArgumentError',
   'InvalidMemberIdError',
@@ -27,6 +37,8 @@ async function mapErrors<T>(run: () => Promise<T> | T): Promise<T> {
     return await run()
   } catch (err) {
     const error = err as Error
+    if (error.name === 'NoCurrentEpochError')
+      throw new InvalidParamsError(noCurrentEpochMessage(error.message))
     if (PARAMS_ERRORS.has(error.name)) throw new InvalidParamsError(error.message)
     throw err
   }
@@ -63,47 +75,89 @@ export function jsonRpcMethods(node: ChatNode, quit: () => void): JsonRpcMethods
 }
 
 /**
- * Runs the machine interface: JSON-RPC 2.0 requests on stdin, one per line; responses and
- * notifications on stdout, one per line, and nothing else there (logs go to stderr).
+ * The machine interface: JSON-RPC 2.0 requests on stdin, one per line; responses and notifications on
+ * stdout, one per line, and nothing else there (logs go to stderr).
+ *
+ * `ready` is always the first line: notifications raised while the node starts (the `membership`
+ * change of `--create`, what sync delivers early) are held until it is written, then sent in order.
+ * When stdout fails (EPIPE: the reader went away) the node stops cleanly and the exit status is 0.
+ *
+ * @example
+ * ```ts
+ * const mode = createJsonMode(io)
+ * const node = await openSession(command, (node) => mode.attach(node))
+ * return mode.run(node)
+ * ```
  */
-export async function runJsonMode(node: ChatNode, io: CliIO): Promise<number> {
+export function createJsonMode(io: CliIO): StartMode {
   const write = (line: string): void => io.stdout(`${line}\n`)
-  const notify = (method: string, params: object): void =>
-    write(notification(method, params as Record<string, unknown>))
+  /** Notification lines held until `ready` is written; `undefined` once it has been. */
+  let held: string[] | undefined = []
+  const notify = (method: string, params: object): void => {
+    const line = notification(method, params as Record<string, unknown>)
+    if (held === undefined) write(line)
+    else held.push(line)
+  }
 
-  node.addEventListener('message:receive', ({ detail }) => notify('message', detail))
-  node.addEventListener('message:encrypted', ({ detail }) => {
-    const { name: _name, ...rest } = detail
-    notify('encrypted', rest)
-  })
-  node.addEventListener('membership:change', ({ detail }) => notify('membership', detail))
-  node.addEventListener('join:request', ({ detail }) => notify('joinRequest', detail))
-  node.addEventListener('message:reject', ({ detail }) =>
-    io.stderr(`rejected from ${detail.from}: ${detail.reason}\n`),
-  )
+  return {
+    attach(node) {
+      node.addEventListener('message:receive', ({ detail }) => notify('message', detail))
+      node.addEventListener('message:encrypted', ({ detail }) => {
+        const { name: _name, ...rest } = detail
+        notify('encrypted', rest)
+      })
+      node.addEventListener('membership:change', ({ detail }) => notify('membership', detail))
+      node.addEventListener('join:request', ({ detail }) => notify('joinRequest', detail))
+      node.addEventListener('message:reject', ({ detail }) =>
+        io.stderr(`rejected from ${detail.from}: ${detail.reason}\n`),
+      )
+    },
 
-  return runUntilShutdown(node, io, (shutdown) => {
-    const server = createJsonRpcServer({
-      methods: jsonRpcMethods(node, () => shutdown('quit')),
-      write,
-      onError: (err) => io.stderr(`p2pchat: internal error: ${(err as Error).stack ?? String(err)}\n`),
-    })
-    const lines = createInterface({ input: io.stdin, terminal: false })
-    lines.on('line', (line) => void server.handleLine(line))
-    lines.on('close', () => {
-      void server.drain().then(() => shutdown('stdin closed'))
-    })
-    const status = node.status()
-    notify('ready', {
-      peerId: status.peerId,
-      name: status.name,
-      addrs: status.addrs,
-      group: status.group,
-      member: status.member,
-    })
-    return async () => {
-      lines.close()
-      await server.drain()
-    }
-  })
+    run(node) {
+      return runUntilShutdown(node, io, (shutdown) => {
+        // the reader is gone: nobody can see an answer any more, so stop as on stdin EOF
+        const removeStdoutError = io.onStdoutError(() => shutdown('stdout closed'))
+        const server = createJsonRpcServer({
+          methods: jsonRpcMethods(node, () => shutdown('quit')),
+          write,
+          onError: (err) => io.stderr(`p2pchat: internal error: ${(err as Error).stack ?? String(err)}\n`),
+        })
+        // readline buffers a line without bound: refuse input that never ends a line
+        let sinceNewline = 0
+        io.stdin.on('data', (chunk: Buffer | string) => {
+          const text = typeof chunk === 'string' ? chunk : chunk.toString('latin1')
+          const last = text.lastIndexOf('\n')
+          sinceNewline = last < 0 ? sinceNewline + text.length : text.length - last - 1
+          if (sinceNewline > MAX_REQUEST_LINE) {
+            io.stderr(`p2pchat: a request line is longer than ${MAX_REQUEST_LINE} bytes; closing\n`)
+            io.stdin.pause()
+            shutdown('request too long')
+          }
+        })
+        const lines = createInterface({ input: io.stdin, terminal: false })
+        lines.on('line', (line) => void server.handleLine(line))
+        lines.on('close', () => {
+          void server.drain().then(() => shutdown('stdin closed'))
+        })
+        const status = node.status()
+        write(
+          notification('ready', {
+            peerId: status.peerId,
+            name: status.name,
+            addrs: status.addrs,
+            group: status.group,
+            member: status.member,
+          }),
+        )
+        const early = held ?? []
+        held = undefined
+        for (const line of early) write(line)
+        return async () => {
+          removeStdoutError()
+          lines.close()
+          await server.drain()
+        }
+      })
+    },
+  }
 }

@@ -7,7 +7,7 @@ import { runUntilShutdown } from './shutdown.js'
 /**
  * `p2pchat relay`: runs the bootstrap/relay node until SIGINT/SIGTERM (or stdin EOF with `--json`).
  * Prints its full multiaddrs for users' `--bootstrap`; with `--json`, a `ready` notification and
- * periodic `stats` notifications instead.
+ * periodic `stats` notifications instead, and it also stops cleanly when stdout's reader goes away.
  */
 export async function runRelay(command: RelayCommand & { dataDir: string }, io: CliIO): Promise<number> {
   const relay = await createRelayNode({
@@ -38,11 +38,15 @@ export async function runRelay(command: RelayCommand & { dataDir: string }, io: 
     for (const addr of relay.addrs()) io.stdout(`  ${addr}\n`)
   }
   return runUntilShutdown(relay, io, (shutdown) => {
+    // without --json nothing more goes to stdout, so a closed stdout does not stop the relay
     if (!command.json) return () => {}
     const onEnd = (): void => shutdown('stdin closed')
     io.stdin.on('end', onEnd)
     io.stdin.resume()
+    // the reader of the stats is gone (EPIPE): stop as on stdin EOF
+    const removeStdoutError = io.onStdoutError(() => shutdown('stdout closed'))
     return () => {
+      removeStdoutError()
       // stop reading: a stdin still open (e.g. a supervisor's pipe) would keep the process alive
       io.stdin.off('end', onEnd)
       io.stdin.pause()

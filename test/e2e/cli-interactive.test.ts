@@ -292,3 +292,51 @@ describe
       expect(lines.join('\n')).not.toMatch(/error|\n\s+at /i)
     })
   })
+
+describe
+  .skipIf(tmuxMissing)
+  .sequential(`interactive mode, founding a group${tmuxMissing ? ` (skipped: ${SKIP_REASON})` : ''}`, () => {
+    let cli: CliGroup
+    let root: string
+    const term = new Terminal()
+
+    beforeAll(async () => {
+      cli = createCliGroup()
+      root = await cli.tempDir()
+      await term.start(join(root, 'tmux.conf'), [
+        NODE_BIN,
+        CLI_BIN,
+        'start',
+        '--name',
+        'carol',
+        '--create',
+        'club',
+        '--no-mdns',
+        '--listen',
+        '/ip4/127.0.0.1/tcp/0',
+        '--data-dir',
+        join(root, 'carol'),
+      ])
+    })
+    afterAll(async () => {
+      await term.kill()
+      await cli?.teardown()
+    })
+
+    it('says "* carol created club" after the greeting, before the prompt', async () => {
+      const lines = await term.waitFor((l) => l.at(-1) === 'club>' && l, 'the prompt', 15_000)
+      const greeting = lines.findIndex((line) => line.startsWith('p2pchat: you are carol'))
+      const created = lines.indexOf('* carol created club')
+      expect(greeting, lines.join('\n')).toBe(0)
+      expect(created, lines.join('\n')).toBeGreaterThan(greeting)
+      expect(created).toBeLessThan(lines.indexOf('Type /help for commands.'))
+      expect(count(lines, /created club/)).toBe(1)
+
+      await term.press('C-d')
+      const exit = await term.waitFor(
+        (l) => l.find((line) => line.startsWith(EXIT_MARK)),
+        'carol to exit after Ctrl-D',
+      )
+      expect(exit).toBe(`${EXIT_MARK}0]`)
+    })
+  })

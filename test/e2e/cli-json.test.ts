@@ -104,6 +104,20 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
     invite = result.invite
   })
 
+  it("ready is alice's first line, then the membership notification of her --create", async () => {
+    const created = await alice.waitForNotification('membership', (p) => p.change?.action === 'create', {
+      message: 'alice to be told that she created team',
+    })
+    expect(alice.stdoutLines[0]).toBeDefined()
+    expect(JSON.parse(alice.stdoutLines[0] as string)).toMatchObject({ method: 'ready' })
+    expect(alice.notifications.map((n) => n.method).slice(0, 2)).toEqual(['ready', 'membership'])
+    expect(created.params).toEqual({
+      group: aliceReady.group?.id,
+      members: [me(aliceReady)],
+      change: { action: 'create', by: me(aliceReady), member: me(aliceReady) },
+    })
+  })
+
   it('bob and carol join by invite as non-members, and alice sees their join requests', async () => {
     const bootstrap = aliceReady.addrs[0] as string
     ;[[bob, bobReady], [carol, carolReady]] = await Promise.all([
@@ -184,6 +198,13 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
     )
     const status = await bob.request<{ member: boolean }>('status')
     expect(status.member).toBe(true)
+
+    // adding him again is a mistake in the request (the node's InvalidArgumentError), not an unknown member
+    for (const member of ['bob', bobReady.peerId]) {
+      const again = await alice.call('add', { member })
+      expectError(again, -32602, 'InvalidParams')
+      expect(again.error?.message).toBe('bob is already a member')
+    }
   })
 
   it('bob, now a member, reads new messages and sends his own; carol still sees ciphertext', async () => {

@@ -11,6 +11,7 @@ import {
   usage,
 } from '../../src/cli/args.js'
 import { UsageError } from '../../src/cli/errors.js'
+import { isValidName, MAX_NAME_BYTES } from '../../src/membership/index.js'
 
 /** Run `fn`, expect a UsageError, and return it for further assertions. */
 function usageError(fn: () => unknown): UsageError {
@@ -91,7 +92,7 @@ describe('parseArgs: start', () => {
       "option '--name' must not be empty",
     )
     expect(usageError(() => parseArgs(['start', '--name', 'x'.repeat(65)])).message).toBe(
-      "option '--name' is too long: 65 characters, at most 64 allowed",
+      "option '--name' is too long: 65 bytes, at most 64 bytes are allowed",
     )
     expect(usageError(() => parseArgs(['start', '--name', 'ali\u001b[31mce'])).message).toMatch(
       /^option '--name' contains an unprintable character \(U\+001B\)/,
@@ -101,12 +102,45 @@ describe('parseArgs: start', () => {
     expect(usageError(() => parseArgs(['start', '--name', 'a\nb'])).message).toContain('U+000A')
   })
 
-  it('accepts names of up to 64 code points, spaces and emoji included, trimmed', () => {
-    const astral = '😀'.repeat(64) // 128 UTF-16 units, 64 code points
+  it('accepts names of up to 64 bytes of UTF-8, spaces and emoji included, trimmed', () => {
+    const astral = '😀'.repeat(16) // 16 code points, 32 UTF-16 units, 64 bytes
     expect(parseArgs(['start', '--name', astral])).toMatchObject({ name: astral })
+    expect(parseArgs(['start', '--name', 'x'.repeat(64)])).toMatchObject({ name: 'x'.repeat(64) })
+    // surrounding spaces do not count against the limit, since they are trimmed
+    expect(parseArgs(['start', '--name', ` ${'x'.repeat(64)} `])).toMatchObject({ name: 'x'.repeat(64) })
     expect(parseArgs(['start', '--name', '  Zoë Ng  '])).toMatchObject({ name: 'Zoë Ng' })
     const family = '👨\u200D👩\u200D👧'
     expect(parseArgs(['start', '--name', family])).toMatchObject({ name: family })
+  })
+
+  it('measures the limit in UTF-8 bytes, as the membership core does, not in characters', () => {
+    // 22 × 日 is 22 characters but 66 bytes: the core (isValidName) would refuse it later, or
+    // every peer would silently drop the join request, so parsing refuses it with a usage error
+    const cjk = '日'.repeat(22)
+    expect(isValidName(cjk)).toBe(false)
+    expect(usageError(() => parseArgs(['start', '--name', cjk])).message).toBe(
+      "option '--name' is too long: 22 characters take 66 bytes in UTF-8, at most 64 bytes are allowed",
+    )
+    expect(usageError(() => parseArgs(['start', '--name', '😀'.repeat(17)])).message).toContain(
+      '68 bytes in UTF-8',
+    )
+    const err = usageError(() => parseArgs(['start', '--name', 'a', '--create', 'é'.repeat(33)]))
+    expect(err.message).toBe(
+      "option '--create' is too long: 33 characters take 66 bytes in UTF-8, at most 64 bytes are allowed",
+    )
+    expect(err.command).toBe('start')
+    // at the limit, the core agrees
+    const fits = `${'日'.repeat(21)}x`
+    expect(Buffer.byteLength(fits)).toBe(MAX_NAME_BYTES)
+    expect(isValidName(fits)).toBe(true)
+    expect(parseArgs(['start', '--name', fits, '--create', fits])).toMatchObject({
+      name: fits,
+      group: { kind: 'create', groupName: fits },
+    })
+  })
+
+  it('the start usage states the limit in bytes', () => {
+    expect(usage('start')).toContain(`at most ${MAX_NAME_BYTES} bytes of UTF-8`)
   })
 
   it('validates the --create group name like a display name', () => {

@@ -1,0 +1,271 @@
+/**
+ * The two presentations of `p2pchat start` (`--json` and the terminal) over a fake chat node and
+ * in-memory streams: event ordering at start-up, error messages, and a stdout whose reader went away.
+ */
+import { PassThrough } from 'node:stream'
+import { TypedEventEmitter } from 'main-event'
+import { describe, expect, it } from 'vitest'
+import { createInteractiveMode } from '../../src/cli/interactive.js'
+import type { CliIO } from '../../src/cli/io.js'
+import { createJsonMode, jsonRpcMethods } from '../../src/cli/json-mode.js'
+import { createJsonRpcServer } from '../../src/cli/json-rpc.js'
+import { InvalidArgumentError, NoCurrentEpochError } from '../../src/membership/index.js'
+import type { ChatMessage, ChatNode, ChatNodeEvents, MembershipNotice } from '../../src/node/index.js'
+
+const ALICE = '12D3KooWJPsRuxqpgyxDLE5Gcs8PqbWjr1Mzyb4wJQU2QrcCVHng'
+const BOB = '12D3KooWG7gB6Ptt5NRToWDBa19Mawd8whnrNmDzxqLvgDCFCfXZ'
+const GROUP = { id: 'bafyreia3eacpdffdwys3le3z6xjlgwb6rfhdltzouymkabry4ptljk5n3m', name: 'team' }
+
+/** The part of a ChatNode the CLI modes use, with scripted answers. */
+class FakeNode extends TypedEventEmitter<ChatNodeEvents> {
+  readonly peerId = ALICE
+  readonly name = 'alice'
+  stopped = 0
+  group: typeof GROUP | null = GROUP
+  stored: ChatMessage[] = []
+  send: (text: string) => Promise<{ id: string; ts: number; recipients: number }> = async () => ({
+    id: 'm',
+    ts: 1,
+    recipients: 1,
+  })
+  add: (ref: string) => Promise<Array<{ peerId: string; name: string }>> = async () => this.members()
+
+  status() {
+    return {
+      peerId: ALICE,
+      name: 'alice',
+      group: this.group,
+      member: true,
+      addrs: ['/ip4/127.0.0.1/tcp/1'],
+      peers: 0,
+    }
+  }
+  members() {
+    return [{ peerId: ALICE, name: 'alice' }]
+  }
+  peers() {
+    return []
+  }
+  invite() {
+    return 'p2pchat1:invite'
+  }
+  history(limit: number) {
+    return this.stored.slice(-limit)
+  }
+  async remove() {
+    return this.members()
+  }
+  async stop() {
+    this.stopped++
+  }
+  asNode(): ChatNode {
+    return this as unknown as ChatNode
+  }
+  created(): void {
+    const alice = { peerId: ALICE, name: 'alice' }
+    const detail: MembershipNotice = {
+      group: GROUP.id,
+      members: [alice],
+      change: { action: 'create', by: alice, member: alice },
+    }
+    this.safeDispatchEvent('membership:change', { detail })
+  }
+  received(message: ChatMessage): void {
+    this.safeDispatchEvent('message:receive', { detail: message })
+  }
+}
+
+/** In-memory stdin/stdout/stderr; `breakStdout()` fails stdout like a pipe whose reader exited. */
+function fakeIO(): {
+  io: CliIO
+  stdin: PassThrough
+  out: () => string
+  err: () => string
+  breakStdout: () => void
+} {
+  const stdin = new PassThrough()
+  let out = ''
+  let err = ''
+  const handlers = new Set<(err: Error) => void>()
+  let broken = false
+  const io: CliIO = {
+    stdin,
+    stdout: (text) => {
+      if (!broken) out += text
+    },
+    stderr: (text) => {
+      err += text
+    },
+    isTTY: false,
+    onSignal: () => () => {},
+    onStdoutError: (handler) => {
+      handlers.add(handler)
+      return () => handlers.delete(handler)
+    },
+    output: new PassThrough(),
+  }
+  return {
+    io,
+    stdin,
+    out: () => out,
+    err: () => err,
+    breakStdout: () => {
+      broken = true
+      for (const handler of handlers) handler(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }))
+    },
+  }
+}
+
+/** Resolves once `check()` holds; fails with `message` after a second. */
+async function until(check: () => boolean, message: string): Promise<void> {
+  const deadline = Date.now() + 1000
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${message}`)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
+
+const lines = (text: string): Array<{ method?: string; params?: Record<string, unknown> }> =>
+  text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l))
+
+describe('--json mode', () => {
+  it('writes ready first, then the notifications raised while the node started, in order', async () => {
+    const node = new FakeNode()
+    const { io, stdin, out } = fakeIO()
+    const mode = createJsonMode(io)
+    mode.attach(node.asNode())
+    // what openSession does between attach and run: create the group, sync a message
+    node.created()
+    node.received({ group: GROUP.id, id: 'm1', from: BOB, name: 'bob', text: 'early', ts: 5 })
+    expect(out()).toBe('')
+
+    const exit = mode.run(node.asNode())
+    const sent = lines(out())
+    expect(sent.map((l) => l.method)).toEqual(['ready', 'membership', 'message'])
+    expect(sent[1]?.params?.change).toMatchObject({ action: 'create' })
+    expect(sent[2]?.params?.text).toBe('early')
+
+    // after ready, notifications go out at once
+    node.received({ group: GROUP.id, id: 'm2', from: BOB, name: 'bob', text: 'late', ts: 6 })
+    expect(lines(out()).at(-1)?.params?.text).toBe('late')
+
+    stdin.end()
+    expect(await exit).toBe(0)
+    expect(node.stopped).toBe(1)
+  })
+
+  it('stops the node cleanly with status 0 when stdout fails (EPIPE)', async () => {
+    const node = new FakeNode()
+    const { io, breakStdout, err } = fakeIO()
+    const mode = createJsonMode(io)
+    mode.attach(node.asNode())
+    const exit = mode.run(node.asNode())
+    breakStdout()
+    expect(await exit).toBe(0)
+    expect(node.stopped).toBe(1)
+    expect(err()).toBe('')
+  })
+})
+
+describe('--json error mapping', () => {
+  async function call(node: FakeNode, method: string, params: Record<string, unknown>) {
+    const written: string[] = []
+    const server = createJsonRpcServer({
+      methods: jsonRpcMethods(node.asNode(), () => {}),
+      write: (l) => written.push(l),
+    })
+    await server.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }))
+    return JSON.parse(written[0] ?? 'null') as {
+      error?: { code: number; message: string; data?: { name: string } }
+    }
+  }
+
+  it('adding someone who is already a member is InvalidParams, with the reason', async () => {
+    const node = new FakeNode()
+    node.add = async () => {
+      throw new InvalidArgumentError('bob is already a member')
+    }
+    const response = await call(node, 'add', { member: 'bob' })
+    expect(response.error).toEqual({
+      code: -32602,
+      message: 'bob is already a member',
+      data: { name: 'InvalidParams' },
+    })
+  })
+
+  it('sending with no usable group key is InvalidParams that says to retry', async () => {
+    const node = new FakeNode()
+    node.send = async () => {
+      throw new NoCurrentEpochError()
+    }
+    const response = await call(node, 'send', { text: 'hi' })
+    expect(response.error).toEqual({
+      code: -32602,
+      message: 'no usable group key yet: waiting for a member to rekey; try again shortly',
+      data: { name: 'InvalidParams' },
+    })
+  })
+})
+
+describe('interactive mode', () => {
+  it('prints "* alice created team" after the greeting, and a message from start-up only once', async () => {
+    const node = new FakeNode()
+    const { io, stdin, out } = fakeIO()
+    const mode = createInteractiveMode(io)
+    mode.attach(node.asNode())
+    node.created()
+    const early: ChatMessage = {
+      group: GROUP.id,
+      id: 'm1',
+      from: BOB,
+      name: 'bob',
+      text: 'synced early',
+      ts: 5,
+    }
+    node.stored.push(early)
+    node.received(early) // also in the history the greeting shows
+    node.received({ ...early, id: 'm2', text: 'another group', group: 'bafyother' })
+    expect(out()).toBe('')
+
+    const exit = mode.run(node.asNode())
+    const shown = out().split('\n')
+    const created = shown.indexOf('* alice created team')
+    expect(created, out()).toBeGreaterThan(shown.findIndex((l) => l.startsWith('p2pchat: you are alice')))
+    expect(created).toBeLessThan(shown.indexOf('Type /help for commands.'))
+    expect(shown.filter((l) => l.endsWith('bob: synced early'))).toHaveLength(1)
+    expect(out()).not.toContain('another group')
+
+    stdin.end()
+    expect(await exit).toBe(0)
+  })
+
+  it('explains a send refused for want of a group key', async () => {
+    const node = new FakeNode()
+    node.send = async () => {
+      throw new NoCurrentEpochError()
+    }
+    const { io, stdin, out } = fakeIO()
+    const mode = createInteractiveMode(io)
+    mode.attach(node.asNode())
+    const exit = mode.run(node.asNode())
+    stdin.write('hello\n')
+    await until(() => out().includes('! no usable group key'), 'the refusal to be printed')
+    expect(out()).toContain('! no usable group key yet: waiting for a member to rekey; try again shortly\n')
+    stdin.end()
+    expect(await exit).toBe(0)
+  })
+
+  it('stops the node cleanly when stdout fails', async () => {
+    const node = new FakeNode()
+    const { io, breakStdout } = fakeIO()
+    const mode = createInteractiveMode(io)
+    mode.attach(node.asNode())
+    const exit = mode.run(node.asNode())
+    breakStdout()
+    expect(await exit).toBe(0)
+    expect(node.stopped).toBe(1)
+  })
+})
