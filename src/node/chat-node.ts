@@ -3,7 +3,6 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { CID } from 'multiformats/cid'
 import type { Identity } from '../crypto/index.js'
 import {
   Group,
@@ -34,6 +33,7 @@ import {
   type TransportNode,
 } from './transport.js'
 import {
+  canonicalGroupId,
   decodeGossip,
   decodeInvite,
   decodeJoinRequest,
@@ -180,15 +180,6 @@ interface GroupRuntime {
 
 function newRuntime(group: Group): GroupRuntime {
   return { group, announcedJoinAt: 0, joinRequestsSeen: new Map(), joinRate: { windowStart: 0, count: 0 } }
-}
-
-/** The canonical spelling of a group id (a CID), or undefined if it is none. */
-function canonicalGroupId(groupId: string): string | undefined {
-  try {
-    return CID.parse(groupId).toString()
-  } catch {
-    return undefined
-  }
 }
 
 /**

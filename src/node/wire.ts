@@ -16,6 +16,15 @@ export type GossipFrame =
 export const MAX_GOSSIP_BYTES = MAX_EVENT_BYTES + 1024
 const MAX_JOIN_BYTES = 1024
 
+/** The canonical spelling of a group id (a CID), or undefined if it is none. */
+export function canonicalGroupId(groupId: string): string | undefined {
+  try {
+    return CID.parse(groupId).toString()
+  } catch {
+    return undefined
+  }
+}
+
 /** The gossipsub topic of a group. */
 export function topicOf(groupId: string): string {
   return `${GROUP_TOPIC_PREFIX}${groupId}`

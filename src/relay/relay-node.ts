@@ -1,6 +1,5 @@
 import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
-import { CID } from 'multiformats/cid'
 import type { Identity } from '../crypto/index.js'
 import { Group, type OpenedMessage, type ReceiveEventResult, type SignedEvent } from '../membership/index.js'
 import { NodeStoppedError } from '../node/errors.js'
@@ -19,7 +18,7 @@ import {
   type TopicValidationResult,
   type TransportNode,
 } from '../node/transport.js'
-import { decodeGossip, topicOf } from '../node/wire.js'
+import { canonicalGroupId, decodeGossip, topicOf } from '../node/wire.js'
 import { QuotaExceededError, RateLimitedError } from './errors.js'
 
 const log = logger('p2pchat:relay')
@@ -93,15 +92,6 @@ interface RateWindow {
 }
 
 const RATE_WINDOW_MS = 60_000
-
-/** The canonical spelling of a group id (a CID), or undefined if it is none. */
-function canonicalGroupId(groupId: string): string | undefined {
-  try {
-    return CID.parse(groupId).toString()
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * The optional bootstrap/relay node: a circuit-relay v2 server that also keeps, and serves over the sync
