@@ -13,6 +13,7 @@ import {
   type SignedEvent,
 } from '../membership/index.js'
 import { AmbiguousMemberError, NodeStoppedError, NotInGroupError, UnknownMemberError } from './errors.js'
+import { Lifecycle } from './lifecycle.js'
 import { type DataDirLock, lockDataDir } from './lock.js'
 import { ChatStore, loadOrCreateIdentity } from './store.js'
 import {
@@ -204,9 +205,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   #active: string | undefined
   #libp2p: TransportNode | undefined
   #syncTimer: ReturnType<typeof setInterval> | undefined
-  #stopping = false
-  #starting: Promise<void> | undefined
-  #stopped: Promise<void> | undefined
+  readonly #life = new Lifecycle(() => new NodeStoppedError())
   readonly #syncing = new Set<string>()
   readonly #abort = new AbortController()
 
@@ -262,15 +261,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
    * @throws {NodeStoppedError} the node was stopped
    */
   start(): Promise<void> {
-    if (this.#stopped !== undefined) return Promise.reject(new NodeStoppedError())
-    if (this.#starting === undefined) {
-      const starting = this.#start()
-      this.#starting = starting
-      starting.catch(() => {
-        if (this.#starting === starting) this.#starting = undefined
-      })
-    }
-    return this.#starting
+    return this.#life.start(() => this.#start())
   }
 
   async #start(): Promise<void> {
@@ -286,7 +277,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     })
     this.#libp2p = libp2p
     // stopped meanwhile: stop() waits for this start, then stops the node
-    if (this.#stopping) return
+    if (this.#life.stopping) return
     try {
       await handleSync(libp2p, this, this.#abort.signal)
     } catch (err) {
@@ -298,7 +289,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       }
       throw err
     }
-    if (this.#stopping) return
+    if (this.#life.stopping) return
     libp2p.addEventListener('peer:connect', (evt) => {
       const peerId = evt.detail.toString()
       this.#persist('a connected peer', () => this.#store.upsertPeer({ peerId }))
@@ -325,16 +316,14 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
    * stop.
    */
   stop(): Promise<void> {
-    this.#stopped ??= this.#stop()
-    return this.#stopped
+    return this.#life.stop(() => this.#stop())
   }
 
   async #stop(): Promise<void> {
-    this.#stopping = true
     this.#abort.abort()
     try {
       // a start in flight finishes first, so the node it creates is stopped too
-      await this.#starting?.catch(() => {})
+      await this.#life.startSettled()
       if (this.#syncTimer !== undefined) clearInterval(this.#syncTimer)
       for (const runtime of this.#groups.values()) {
         if (runtime.rekeyTimer !== undefined) clearTimeout(runtime.rekeyTimer)
@@ -669,7 +658,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       .then((recipients) => {
         // A subscriber we have just seen may not have its gossipsub stream open yet, so the request went
         // nowhere; nothing else would trigger another announcement, so try again shortly.
-        if (recipients > 0 || this.#stopping || runtime.announceRetry !== undefined) return
+        if (recipients > 0 || this.#life.stopping || runtime.announceRetry !== undefined) return
         runtime.announcedJoinAt = 0
         runtime.announceRetry = setTimeout(() => {
           runtime.announceRetry = undefined
@@ -684,7 +673,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
 
   async #publish(groupId: string, frame: GossipFrame): Promise<number> {
     const libp2p = this.#libp2p
-    if (libp2p === undefined || this.#stopping) return 0
+    if (libp2p === undefined || this.#life.stopping) return 0
     try {
       const result = await libp2p.services.pubsub.publish(topicOf(groupId), encodeGossip(frame))
       return result.recipients.length
@@ -904,13 +893,13 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
    */
   #scheduleRekey(runtime: GroupRuntime): void {
     const { group } = runtime
-    if (runtime.rekeyTimer !== undefined || this.#stopping || !group.needsRekey()) return
+    if (runtime.rekeyTimer !== undefined || this.#life.stopping || !group.needsRekey()) return
     const rank = group.rekeyRank()
     if (rank < 0) return
     const delay = rank * (this.#init.rekeyDelayMs ?? 3000) + 50
     runtime.rekeyTimer = setTimeout(() => {
       runtime.rekeyTimer = undefined
-      if (this.#stopping || !group.needsRekey() || !group.isMember()) return
+      if (this.#life.stopping || !group.needsRekey() || !group.isMember()) return
       group
         .rekey()
         .then((event) => this.#commitLocalEvent(runtime, event))
@@ -925,7 +914,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
    */
   #redialBootstrap(): void {
     const libp2p = this.#libp2p
-    if (libp2p === undefined || this.#stopping) return
+    if (libp2p === undefined || this.#life.stopping) return
     for (const addr of this.#init.bootstrap ?? []) {
       let target: ReturnType<typeof multiaddr>
       try {
@@ -962,12 +951,12 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   #syncWith(peer: PeerId, groupId: string): void {
     const libp2p = this.#libp2p
     const runtime = this.#groups.get(groupId)
-    if (libp2p === undefined || runtime === undefined || this.#stopping) return
+    if (libp2p === undefined || runtime === undefined || this.#life.stopping) return
     const key = `${peer.toString()}|${groupId}`
     if (this.#syncing.has(key)) return
     this.#syncing.add(key)
     const rounds = async (): Promise<void> => {
-      for (let round = 1; !this.#stopping; round++) {
+      for (let round = 1; !this.#life.stopping; round++) {
         const result = await syncWithPeer(libp2p, peer, this, runtime.group, this.#abort.signal)
         log('synced %s with %p: %d messages', groupId, peer, result.messagesReceived)
         if (!result.known || result.messagesReceived < MAX_SYNC_MESSAGES) return
@@ -979,7 +968,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     }
     rounds()
       .catch((err: unknown) => {
-        if (!this.#stopping) log('sync of %s with %p failed: %s', groupId, peer, (err as Error).message)
+        if (!this.#life.stopping) log('sync of %s with %p failed: %s', groupId, peer, (err as Error).message)
       })
       .finally(() => this.#syncing.delete(key))
   }
@@ -1016,7 +1005,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
 
   /** @internal */
   acceptPeers(_group: Group, peers: PeerHint[]): void {
-    if (this.#libp2p !== undefined && !this.#stopping) dialHints(this.#libp2p, peers, this.#abort.signal)
+    if (this.#libp2p !== undefined && !this.#life.stopping) dialHints(this.#libp2p, peers, this.#abort.signal)
   }
 
   /** @internal Never throws: a failure is logged. */

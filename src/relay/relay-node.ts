@@ -3,6 +3,7 @@ import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
 import { Group, type OpenedMessage, type ReceiveEventResult, type SignedEvent } from '../membership/index.js'
 import { NodeStoppedError } from '../node/errors.js'
+import { Lifecycle } from '../node/lifecycle.js'
 import { type DataDirLock, lockDataDir } from '../node/lock.js'
 import { ChatStore, loadOrCreateIdentity } from '../node/store.js'
 import {
@@ -123,9 +124,9 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
   #timers: Array<ReturnType<typeof setInterval>> = []
   #rejected = 0
   #totalBytes = 0
-  #stopping = false
-  #starting: Promise<void> | undefined
-  #stopped: Promise<void> | undefined
+  readonly #life = new Lifecycle(
+    () => new NodeStoppedError('this relay was stopped and cannot be started again'),
+  )
 
   /**
    * @param lock - the data directory lock taken by {@link createRelayNode}; released by {@link RelayNode.stop}
@@ -191,16 +192,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
    * @throws {NodeStoppedError} the relay was stopped
    */
   start(): Promise<void> {
-    if (this.#stopped !== undefined)
-      return Promise.reject(new NodeStoppedError('this relay was stopped and cannot be started again'))
-    if (this.#starting === undefined) {
-      const starting = this.#start()
-      this.#starting = starting
-      starting.catch(() => {
-        if (this.#starting === starting) this.#starting = undefined
-      })
-    }
-    return this.#starting
+    return this.#life.start(() => this.#start())
   }
 
   async #start(): Promise<void> {
@@ -214,7 +206,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     })
     this.#libp2p = libp2p
     // stopped meanwhile: stop() waits for this start, then stops the node
-    if (this.#stopping) return
+    if (this.#life.stopping) return
     try {
       await handleSync(libp2p, this, this.#abort.signal)
     } catch (err) {
@@ -226,7 +218,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       }
       throw err
     }
-    if (this.#stopping) return
+    if (this.#life.stopping) return
     for (const relayGroup of this.#groups.values()) this.#subscribe(relayGroup)
     this.#prune()
     const prune = setInterval(() => this.#prune(), 60_000)
@@ -247,15 +239,13 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
    * every call gets the same stop. The store is closed even if libp2p fails to stop.
    */
   stop(): Promise<void> {
-    this.#stopped ??= this.#stop()
-    return this.#stopped
+    return this.#life.stop(() => this.#stop())
   }
 
   async #stop(): Promise<void> {
-    this.#stopping = true
     this.#abort.abort()
     try {
-      await this.#starting?.catch(() => {})
+      await this.#life.startSettled()
       for (const timer of this.#timers) clearInterval(timer)
       for (const relayGroup of this.#groups.values()) relayGroup.removeValidator?.()
       await this.#libp2p?.stop()
@@ -324,13 +314,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
 
   #acceptEvent(relayGroup: RelayGroup, bytes: Uint8Array, from: string): TopicValidationResult {
     const { group } = relayGroup
-    try {
-      this.#checkRate(from)
-      this.#checkQuota(relayGroup, bytes.length)
-    } catch (err) {
-      this.#reject(group.id, from, err as Error)
-      return 'ignore'
-    }
+    if (!this.#admit(relayGroup, bytes.length, from)) return 'ignore'
     let result: ReceiveEventResult
     try {
       result = group.receiveEvent(bytes)
@@ -373,13 +357,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     from: string,
   ): Promise<TopicValidationResult> {
     const { group } = relayGroup
-    try {
-      this.#checkRate(from)
-      this.#checkQuota(relayGroup, bytes.length)
-    } catch (err) {
-      this.#reject(group.id, from, err as Error)
-      return 'ignore'
-    }
+    if (!this.#admit(relayGroup, bytes.length, from)) return 'ignore'
     let opened: OpenedMessage
     try {
       // checks signature, membership of the sender in the epoch (against the signed log), replays
@@ -425,6 +403,18 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     }
     rate.count++
     return rate.count <= limit
+  }
+
+  /** Applies the per-peer rate limit and the storage caps to `bytes` more from `from`; logs a refusal. */
+  #admit(relayGroup: RelayGroup, bytes: number, from: string): boolean {
+    try {
+      this.#checkRate(from)
+      this.#checkQuota(relayGroup, bytes)
+      return true
+    } catch (err) {
+      this.#reject(relayGroup.group.id, from, err as Error)
+      return false
+    }
   }
 
   #checkRate(from: string): void {
@@ -486,7 +476,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     if (id === undefined) return undefined
     const existing = this.#groups.get(id)
     if (existing !== undefined) return existing.group
-    if (!asServer || this.#stopping) return undefined
+    if (!asServer || this.#life.stopping) return undefined
     const perMinute = this.#init.groupsPerMinute ?? 10
     if (!this.#take(this.#groupRates, remote, perMinute)) {
       this.#reject(

@@ -1,0 +1,45 @@
+/**
+ * The start/stop bookkeeping a chat node and a relay share: every caller of `start` gets the same
+ * start (a failed one may be retried), every caller of `stop` the same stop, and nothing starts once a
+ * stop began.
+ */
+export class Lifecycle {
+  readonly #stoppedError: () => Error
+  #starting: Promise<void> | undefined
+  #stopped: Promise<void> | undefined
+  #stopping = false
+
+  constructor(stoppedError: () => Error) {
+    this.#stoppedError = stoppedError
+  }
+
+  /** True from the first call of {@link stop} on; background work checks it before doing more. */
+  get stopping(): boolean {
+    return this.#stopping
+  }
+
+  /** Runs `run` once for all concurrent callers; rejects after a stop. */
+  start(run: () => Promise<void>): Promise<void> {
+    if (this.#stopped !== undefined) return Promise.reject(this.#stoppedError())
+    if (this.#starting === undefined) {
+      const starting = run()
+      this.#starting = starting
+      starting.catch(() => {
+        if (this.#starting === starting) this.#starting = undefined
+      })
+    }
+    return this.#starting
+  }
+
+  /** Marks the lifecycle stopping and runs `run` once for every caller. */
+  stop(run: () => Promise<void>): Promise<void> {
+    this.#stopping = true
+    this.#stopped ??= run()
+    return this.#stopped
+  }
+
+  /** Resolves once a start in flight has settled, whatever its outcome, so what it built can be stopped. */
+  async startSettled(): Promise<void> {
+    await this.#starting?.catch(() => {})
+  }
+}
