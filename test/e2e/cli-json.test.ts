@@ -9,6 +9,7 @@ import {
   type CliGroup,
   type CliProcess,
   createCliGroup,
+  loopbackStartArgs,
   REPO_ROOT,
   type RpcResponse,
   runCli,
@@ -50,18 +51,7 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
     dataDir = join(root, name),
   ): Promise<[CliProcess, Ready]> {
     const proc = cli.spawn({
-      args: [
-        'start',
-        '--json',
-        '--no-mdns',
-        '--listen',
-        '/ip4/127.0.0.1/tcp/0',
-        '--name',
-        name,
-        '--data-dir',
-        dataDir,
-        ...extra,
-      ],
+      args: loopbackStartArgs(name, dataDir, extra),
     })
     procs.push(proc)
     const ready = await proc.waitForNotification('ready', () => true, {

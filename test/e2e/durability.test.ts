@@ -9,7 +9,13 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createChatNodes, NETWORK_TIMEOUT, waitForMembers, waitForSubscribers } from '../fixtures/chat.js'
-import { type CliGroup, type CliProcess, createCliGroup, type RpcResponse } from '../fixtures/cli.js'
+import {
+  type CliGroup,
+  type CliProcess,
+  createCliGroup,
+  loopbackStartArgs,
+  type RpcResponse,
+} from '../fixtures/cli.js'
 import { waitFor } from '../fixtures/wait-for.js'
 
 const ALICE = 0
@@ -54,18 +60,7 @@ describe('p2pchat survives kill -9 with everything it acknowledged', () => {
     extra: string[] = [],
   ): Promise<[CliProcess, Ready]> {
     const proc = cli.spawn({
-      args: [
-        'start',
-        '--json',
-        '--no-mdns',
-        '--listen',
-        '/ip4/127.0.0.1/tcp/0',
-        '--name',
-        name,
-        '--data-dir',
-        dataDir,
-        ...extra,
-      ],
+      args: loopbackStartArgs(name, dataDir, extra),
     })
     const ready = await proc.waitForNotification('ready', () => true, {
       message: `${name} to print its ready notification`,

@@ -9,7 +9,7 @@ import { rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Identity } from '../../src/crypto/index.js'
 import { Group } from '../../src/membership/index.js'
 import { type ChatNode, createChatNode } from '../../src/node/chat-node.js'
@@ -20,6 +20,7 @@ import { encodeGossip, encodeJoinRequest, topicOf } from '../../src/node/wire.js
 import { createRelayNode } from '../../src/relay/index.js'
 import {
   ChatRecord,
+  cleanupAfterEach,
   createChatNodes,
   NETWORK_TIMEOUT,
   tempDir,
@@ -30,17 +31,7 @@ import {
 import { testTransportInit } from '../fixtures/nodes.js'
 import { waitFor } from '../fixtures/wait-for.js'
 
-/** Cleanups of the current test, run after it whatever happened. */
-const cleanups: Array<() => Promise<unknown> | unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup()
-    } catch {
-      // a node a test stopped on purpose with a failure, say
-    }
-  }
-})
+const cleanups = cleanupAfterEach()
 
 async function dataDir(label: string): Promise<string> {
   const dir = await tempDir(label)

@@ -11,13 +11,14 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Identity } from '../../src/crypto/index.js'
 import { Group, type SignedEvent } from '../../src/membership/index.js'
 import { ChatStore } from '../../src/node/store.js'
 import { topicOf } from '../../src/node/wire.js'
 import { createRelayNode, type RelayNode } from '../../src/relay/index.js'
 import {
+  cleanupAfterEach,
   createChatNodes,
   createRelay,
   NETWORK_TIMEOUT,
@@ -27,16 +28,7 @@ import {
 } from '../fixtures/chat.js'
 import { waitFor } from '../fixtures/wait-for.js'
 
-const cleanups: Array<() => Promise<unknown> | unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup()
-    } catch {
-      // already stopped
-    }
-  }
-})
+const cleanups = cleanupAfterEach()
 
 async function relayWith(init: Parameters<typeof createRelay>[0] = {}): Promise<TestRelay> {
   const relay = await createRelay(init)
