@@ -14,6 +14,7 @@ export type SignatureDomain =
   | 'event:add'
   | 'event:remove'
   | 'event:rekey'
+  | 'event:rename'
   | 'envelope'
   | 'join-request'
 

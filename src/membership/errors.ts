@@ -59,6 +59,29 @@ export class InvalidEpochError extends Error {
   }
 }
 
+/**
+ * An add of someone who is already a member where the add was made. Accepting it would silently rename
+ * the member on every replica; a member changes its own name with a signed rename instead.
+ */
+export class AlreadyMemberError extends Error {
+  override readonly name = 'AlreadyMemberError'
+  constructor(message = 'the subject is already a member') {
+    super(message)
+  }
+}
+
+/**
+ * The group key sealed to this identity in an epoch does not open, or opens to a key that does not match
+ * the commitment its author signed: the author split or withheld the key. This member cannot use that
+ * epoch and rekeys.
+ */
+export class BadEpochKeyError extends Error {
+  override readonly name = 'BadEpochKeyError'
+  constructor(message = 'the epoch key sealed to this member does not open to the committed key') {
+    super(message)
+  }
+}
+
 /** A message under an epoch this replica does not know yet; it waits for the epoch's event. */
 export class UnknownEpochError extends Error {
   override readonly name = 'UnknownEpochError'

@@ -12,8 +12,11 @@ import {
 } from '../crypto/index.js'
 import { MalformedError, TooLargeError } from './errors.js'
 
-/** The kinds of membership event. Every event starts a new epoch and carries its sealed group key. */
-export type EventType = 'genesis' | 'add' | 'remove' | 'rekey'
+/**
+ * The kinds of membership event. Every event but a rename starts a new epoch and carries its sealed
+ * group key; a rename only changes its author's own display name.
+ */
+export type EventType = 'genesis' | 'add' | 'remove' | 'rekey' | 'rename'
 
 /** Wire format version of events; part of every signature domain via `p2pchat/v1/`. */
 export const EVENT_VERSION = 1
@@ -25,6 +28,8 @@ export const MAX_PARENTS = 64
 export const MAX_MEMBERS = 1000
 /** Upper bound on display names and group names, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 64
+/** Length of an epoch key commitment. */
+export const KEY_COMMITMENT_BYTES = 32
 
 /** One group key sealed by HPKE to one recipient. */
 export interface EventKey {
@@ -44,15 +49,23 @@ export interface EventPayload {
   author: Uint8Array
   /** Heads the author had seen, sorted by their bytes; empty only in the genesis. */
   parents: CID[]
-  /** The member added or removed; for the genesis, the founder. Absent in rekeys. */
+  /** The member added or removed; for the genesis, the founder. Absent in rekeys and renames. */
   subject?: Uint8Array
-  /** Display name of the subject (genesis and add). A label, never an identity. */
+  /**
+   * Display name of the subject (genesis and add), or the author's new name (rename). A label, never an
+   * identity.
+   */
   subjectName?: string
   /** Group name (genesis only). */
   groupName?: string
   /** 16 random bytes, so two groups with the same name and founder differ (genesis only). */
   nonce?: Uint8Array
-  /** The epoch's group key, sealed to each member of the epoch, sorted by recipient. */
+  /**
+   * Commitment to the epoch's group key (see `commitToKey` in group.ts). It is signed, so every
+   * recipient can check that it opened the same key as everyone else; absent in renames.
+   */
+  keyCommitment?: Uint8Array
+  /** The epoch's group key, sealed to each member of the epoch, sorted by recipient; empty in renames. */
   keys: EventKey[]
 }
 
@@ -82,11 +95,13 @@ const FIELDS: Record<EventType, readonly string[]> = {
     'subjectName',
     'groupName',
     'nonce',
+    'keyCommitment',
     'keys',
   ],
-  add: ['v', 'type', 'group', 'author', 'parents', 'subject', 'subjectName', 'keys'],
-  remove: ['v', 'type', 'group', 'author', 'parents', 'subject', 'keys'],
-  rekey: ['v', 'type', 'group', 'author', 'parents', 'keys'],
+  add: ['v', 'type', 'group', 'author', 'parents', 'subject', 'subjectName', 'keyCommitment', 'keys'],
+  remove: ['v', 'type', 'group', 'author', 'parents', 'subject', 'keyCommitment', 'keys'],
+  rekey: ['v', 'type', 'group', 'author', 'parents', 'keyCommitment', 'keys'],
+  rename: ['v', 'type', 'group', 'author', 'parents', 'subjectName', 'keys'],
 }
 
 function domainOf(type: EventType): SignatureDomain {
@@ -151,9 +166,11 @@ function validatePayload(value: unknown): EventPayload {
   const p = value as Record<string, unknown>
   if (p.v !== EVENT_VERSION) fail(`unsupported version ${String(p.v)}`)
   const type = p.type
-  if (type !== 'genesis' && type !== 'add' && type !== 'remove' && type !== 'rekey') fail('unknown type')
-  const allowed = FIELDS[type]
-  for (const key of Object.keys(p)) if (!allowed.includes(key)) fail(`unexpected field ${key}`)
+  if (typeof type !== 'string' || !Object.hasOwn(FIELDS, type)) fail('unknown type')
+  const allowed = FIELDS[type as EventType]
+  const present = Object.keys(p)
+  for (const key of present) if (!allowed.includes(key)) fail(`unexpected field ${key}`)
+  for (const key of allowed) if (!present.includes(key)) fail(`missing field ${key}`)
   if (!isMemberId(p.author)) fail('author is not an Ed25519 peer id')
   if (!Array.isArray(p.parents) || p.parents.length > MAX_PARENTS) fail('bad parents')
   for (const parent of p.parents) if (!(CID.asCID(parent) !== null)) fail('parent is not a CID')
@@ -173,12 +190,18 @@ function validatePayload(value: unknown): EventPayload {
     if (CID.asCID(p.group) === null) fail('group is not a CID')
     if (parents.length === 0) fail('no parents')
   }
-  if (type === 'genesis' || type === 'add') {
+  if (type === 'genesis' || type === 'add' || type === 'rename') {
     if (!isValidName(p.subjectName)) fail('bad subject name')
   }
   if (type === 'add' || type === 'remove') {
     if (!isMemberId(p.subject)) fail('subject is not an Ed25519 peer id')
   }
+  if (type === 'rename') {
+    // a rename changes a name, not the key: it starts no epoch
+    if (!Array.isArray(p.keys) || p.keys.length !== 0) fail('a rename carries no keys')
+    return p as unknown as EventPayload
+  }
+  if (!isBytes(p.keyCommitment, KEY_COMMITMENT_BYTES)) fail('bad key commitment')
   if (!Array.isArray(p.keys) || p.keys.length === 0 || p.keys.length > MAX_MEMBERS) fail('bad keys')
   let previous: Uint8Array | undefined
   for (const entry of p.keys as unknown[]) {

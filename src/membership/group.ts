@@ -15,6 +15,7 @@ import {
 import { decodeEnvelope, type Envelope, MAX_TEXT_BYTES, openEnvelope, sealEnvelope } from './envelope.js'
 import {
   AccessDeniedError,
+  BadEpochKeyError,
   InvalidArgumentError,
   NoCurrentEpochError,
   NotAMemberError,
@@ -38,11 +39,12 @@ import {
   type SignedEvent,
   signEvent,
 } from './event.js'
-import { type LogEntry, type MemberInfo, type MemberMap, MembershipLog } from './log.js'
+import { isEpoch, type LogEntry, type MemberInfo, type MemberMap, MembershipLog } from './log.js'
 
 const log = logger('p2pchat:group')
 const EPOCH_KEY_INFO = new TextEncoder().encode('p2pchat/v1/epoch-key')
 const MESSAGE_KEY_INFO = 'p2pchat/v1/message-key'
+const KEY_COMMITMENT_INFO = 'p2pchat/v1/epoch-key-commitment'
 
 /** Default grace window in which a superseded epoch is still accepted. */
 export const DEFAULT_GRACE_MS = 60_000
@@ -84,10 +86,28 @@ export interface CreateGroupInit extends GroupOptions {
 
 /** A membership change caused by one event, for "alice added bob" lines. */
 export interface MembershipChange {
-  action: 'create' | 'add' | 'remove'
+  action: 'create' | 'add' | 'remove' | 'rename'
   by: string
   member: string
   event: string
+}
+
+/** A member whose resolved display name changed. */
+export interface Rename {
+  member: string
+  from: string
+  to: string
+}
+
+/**
+ * The key sealed to this identity in an epoch is unusable: it does not open, or it opens to a key other
+ * than the one its author committed to, so this member cannot read or write under it.
+ */
+export interface EpochKeyProblem {
+  epoch: string
+  /** Who chose (and sealed) the bad key. */
+  author: string
+  reason: string
 }
 
 /** What receiving one event did. */
@@ -100,6 +120,8 @@ export interface ReceiveEventResult {
   pending: boolean
   /** Whether the resolved member list changed. */
   membersChanged: boolean
+  /** Members whose resolved display name changed (and who are members before and after). */
+  renamed: Rename[]
   /** Buffered envelopes whose epoch is now known; pass each to {@link Group.open} again. */
   released: Uint8Array[]
 }
@@ -163,8 +185,10 @@ export class Group {
   readonly #graceMs: number
   readonly #maxPendingMessages: number
   readonly #ciphertextOnly: boolean
-  /** epoch id → message key, or null when this identity is not a recipient */
+  /** epoch id → message key, or null when this identity is not a recipient or its key is bad */
   readonly #messageKeys = new Map<string, Promise<Uint8Array | null>>()
+  /** epoch id → why the key sealed to this identity is unusable */
+  readonly #badKeys = new Map<string, EpochKeyProblem>()
   /** epoch id → when it stopped being (or was learned as not) the current epoch */
   readonly #supersededAt = new Map<string, number>()
   #current: string | undefined
@@ -210,8 +234,8 @@ export class Group {
       groupName: init.name,
       nonce: new Uint8Array(randomBytes(16)),
     }
-    const keys = await sealEpochKey(base, [init.identity.memberIdBytes])
-    const event = signEvent(init.identity, { ...base, keys })
+    const sealed = await sealEpochKey(base, [init.identity.memberIdBytes])
+    const event = signEvent(init.identity, { ...base, ...sealed })
     const group = new Group({ ...init, groupId: event.id })
     group.receiveEvent(event.bytes)
     return { group, event }
@@ -360,6 +384,21 @@ export class Group {
     return this.#author('rekey', [...this.#log.members().keys()], {})
   }
 
+  /**
+   * Changes this member's own display name, with a signed event every replica shows. Nobody can rename
+   * someone else: an add of an existing member is refused everywhere.
+   *
+   * @throws {AccessDeniedError} this identity is not a member
+   * @throws {InvalidArgumentError} a bad name, or the name it already has
+   */
+  async rename(name: string): Promise<SignedEvent> {
+    this.#requireMember('change your name')
+    if (!isValidName(name)) throw new InvalidArgumentError('display name must be 1-64 printable characters')
+    if (this.#log.members().get(this.identity.memberId)?.name === name)
+      throw new InvalidArgumentError(`your name is already ${name}`)
+    return this.#author('rename', [], { subjectName: name })
+  }
+
   #requireMember(action: string): void {
     if (!this.ready) throw new AccessDeniedError(`Access denied: the group ${this.id} is not known yet`)
     if (!this.isMember()) {
@@ -385,8 +424,9 @@ export class Group {
         .sort((a, b) => compareBytes(a.bytes, b.bytes)),
       ...fields,
     }
-    const keys = await sealEpochKey(base, recipients.map(memberIdFromString))
-    const event = signEvent(this.identity, { ...base, keys })
+    const sealed =
+      type === 'rename' ? { keys: [] } : await sealEpochKey(base, recipients.map(memberIdFromString))
+    const event = signEvent(this.identity, { ...base, ...sealed })
     this.receiveEvent(event.bytes)
     return event
   }
@@ -403,7 +443,8 @@ export class Group {
     const before = this.#log.members()
     const result = this.#log.insert(event)
     const after = this.#log.members()
-    const membersChanged = !sameMembers(before, after)
+    const renamed = renamesBetween(before, after)
+    const membersChanged = !sameMembers(before, after) || renamed.length > 0
     const released: Uint8Array[] = []
     if (result.applied.length > 0) {
       this.#trackEpochs(result.applied)
@@ -415,7 +456,7 @@ export class Group {
         }
       }
     }
-    return { ...result, membersChanged, released }
+    return { ...result, membersChanged, renamed, released }
   }
 
   #trackEpochs(applied: SignedEvent[]): void {
@@ -438,6 +479,8 @@ export class Group {
    */
   describe(event: SignedEvent): MembershipChange | undefined {
     const { type } = event.payload
+    if (type === 'rename')
+      return { action: 'rename', by: event.author, member: event.author, event: event.id }
     if (type === 'rekey' || event.subject === undefined) return undefined
     return {
       action: type === 'genesis' ? 'create' : type,
@@ -460,7 +503,14 @@ export class Group {
     const epoch = this.#log.currentEpoch()
     if (epoch === undefined) throw new NoCurrentEpochError()
     const key = await this.#messageKey(epoch)
-    if (key === null) throw new NoCurrentEpochError('this member holds no key for the current epoch yet')
+    if (key === null) {
+      const bad = this.#badKeys.get(epoch.event.id)
+      throw new NoCurrentEpochError(
+        bad === undefined
+          ? 'this member holds no key for the current epoch yet'
+          : `the key of the current epoch, chosen by ${bad.author}, is unusable (${bad.reason}); waiting for a rekey`,
+      )
+    }
     const seq = this.#nextSeq++
     const bytes = sealEnvelope({
       identity: this.identity,
@@ -556,6 +606,18 @@ export class Group {
   }
 
   /**
+   * Checks the key sealed to this identity in the current epoch: undefined when it opens to the key its
+   * author committed to (or this identity holds none, or there is no current epoch), else what is wrong.
+   * A member that finds a problem cannot use the epoch and should rekey at once.
+   */
+  async currentKeyProblem(): Promise<EpochKeyProblem | undefined> {
+    const epoch = this.#log.currentEpoch()
+    if (epoch === undefined || this.#ciphertextOnly) return undefined
+    await this.#messageKey(epoch)
+    return this.#badKeys.get(epoch.event.id)
+  }
+
+  /**
    * Ends the grace window of every epoch that is not current. Call after replaying stored events on
    * restart: the window counts from when this replica learned of a change, and a restart must not
    * reopen it for a removed member's posts.
@@ -606,20 +668,29 @@ export class Group {
 
   async #openEpochKey(epoch: LogEntry): Promise<Uint8Array | null> {
     const { payload } = epoch.event
-    if (this.#ciphertextOnly) return null
+    if (this.#ciphertextOnly || !isEpoch(epoch)) return null
     const mine = payload.keys.find((k) => compareBytes(k.to, this.identity.memberIdBytes) === 0)
     if (mine === undefined) return null
+    let groupKey: Uint8Array
     try {
-      const groupKey = await openKey(this.identity, mine, EPOCH_KEY_INFO, keyContext(payload))
-      return hkdf(groupKey, MESSAGE_KEY_INFO)
+      groupKey = await openKey(this.identity, mine, EPOCH_KEY_INFO, keyContext(payload))
     } catch (err) {
-      if (err instanceof DecryptionError) {
-        // the author signed a key that does not open: treat the epoch as unreadable, loudly
-        log.error('epoch %s: sealed key does not open: %s', epoch.event.id, err.message)
-        return null
-      }
-      throw err
+      if (!(err instanceof DecryptionError)) throw err
+      return this.#badKey(epoch, 'the key sealed to this member does not open')
     }
+    // Each member opens its own seal, so without the signed commitment an author could give each member
+    // a different key (or garbage to one of them) and every replica would still accept the epoch.
+    if (compareBytes(commitToKey(groupKey), payload.keyCommitment as Uint8Array) !== 0) {
+      return this.#badKey(epoch, 'the key sealed to this member is not the key its author committed to')
+    }
+    return hkdf(groupKey, MESSAGE_KEY_INFO)
+  }
+
+  #badKey(epoch: LogEntry, reason: string): null {
+    const problem = { epoch: epoch.event.id, author: epoch.event.author, reason }
+    this.#badKeys.set(epoch.event.id, problem)
+    log.error('epoch %s by %s: %s', problem.epoch, problem.author, new BadEpochKeyError(reason).message)
+    return null
   }
 }
 
@@ -642,6 +713,17 @@ class SeqSet {
   }
 }
 
+function renamesBetween(before: MemberMap, after: MemberMap): Rename[] {
+  if (before === after) return []
+  const renamed: Rename[] = []
+  for (const [id, info] of after) {
+    const old = before.get(id)
+    if (old !== undefined && old.name !== info.name)
+      renamed.push({ member: id, from: old.name, to: info.name })
+  }
+  return renamed
+}
+
 function sameMembers(a: MemberMap, b: MemberMap): boolean {
   if (a === b) return true
   if (a.size !== b.size) return false
@@ -649,14 +731,29 @@ function sameMembers(a: MemberMap, b: MemberMap): boolean {
   return true
 }
 
-async function sealEpochKey(base: Omit<EventPayload, 'keys'>, recipients: Uint8Array[]): Promise<EventKey[]> {
+/**
+ * The signed commitment to an epoch's group key: a one-way, domain-separated derivation of it (HKDF), so
+ * it reveals nothing about the key, and two different keys give different commitments.
+ */
+export function commitToKey(groupKey: Uint8Array): Uint8Array {
+  return hkdf(groupKey, KEY_COMMITMENT_INFO)
+}
+
+/** A fresh group key for an event: its commitment, and the key sealed to each recipient, sorted by recipient. */
+async function sealEpochKey(
+  base: Omit<EventPayload, 'keys' | 'keyCommitment'>,
+  recipients: Uint8Array[],
+): Promise<{ keyCommitment: Uint8Array; keys: EventKey[] }> {
   const groupKey = randomKey()
-  const aad = keyContext(base)
+  const keyCommitment = commitToKey(groupKey)
+  // the seals are bound to the whole payload but the keys, the commitment included
+  const aad = keyContext({ ...base, keyCommitment })
   const sorted = [...recipients].sort(compareBytes)
-  return Promise.all(
+  const keys = await Promise.all(
     sorted.map(async (to) => {
       const sealed = await sealKey(to, groupKey, EPOCH_KEY_INFO, aad)
       return { to, enc: sealed.enc, ct: sealed.ct }
     }),
   )
+  return { keyCommitment, keys }
 }

@@ -1,5 +1,6 @@
 import { logger } from '@libp2p/logger'
 import {
+  AlreadyMemberError,
   InvalidEpochError,
   NotAMemberError,
   PendingLimitError,
@@ -33,8 +34,6 @@ export interface LogEntry {
   readonly index: number
   /** Members resolved over this event's causal closure; the event's epoch keys go to exactly these. */
   readonly membersAfter: MemberMap
-  /** For an add: whether its subject was not yet a member in the event's causal past. */
-  readonly addsNewMember: boolean
 }
 
 /** Options for {@link MembershipLog}. */
@@ -59,34 +58,37 @@ export interface InsertResult {
 
 interface Resolution {
   members: Map<string, MemberInfo>
+  /** Adds, rekeys and renames that count, and every removal (removals always take effect). */
   valid: Set<LogEntry>
-  /** Removals that take effect. */
-  effective: Set<LogEntry>
+  /** Events whose epoch key may become current: keyed, and not chosen by an author removed concurrently. */
+  validEpochs: Set<LogEntry>
 }
 
 /**
- * The membership log: a hash-linked DAG of signed add/remove/rekey events (a Merkle-CRDT), resolved
- * with the "strong remove" rule of DCGKA (Weidner et al. 2021) and p2panda-auth.
+ * The membership log: a hash-linked DAG of signed add/remove/rekey/rename events (a Merkle-CRDT),
+ * resolved by the rules below. They are stated, with their invariants and why they are what they are, in
+ * docs/ARCHITECTURE.md ("Resolution"); `test/unit/membership-properties.test.ts` checks them against a
+ * separate, plain reading.
  *
- * Rules, for a set S of events closed under parents:
- * - An event is admitted only if its author is a member in the event's own causal past (checked on
- *   insertion; this is deterministic because the causal past of an event never changes). A non-member's
- *   event is rejected outright.
- * - A removal r of A targets A and, transitively, every member newly added by a target in an add
- *   concurrent with r (not in r's causal past): what the removed member did concurrently is undone.
- * - A removal r' "challenges" r when r's author is a target of r' and the two are concurrent. A removal
- *   takes effect unless an effective removal challenges it; removals that challenge each other in a
- *   cycle (mutual removals, A→B→C→A) all take effect, so everyone in the cycle is removed.
- * - An add or rekey is void when an effective removal targets its author concurrently.
- * - A member m is in the group iff some valid add of m (or the genesis, for the founder) causally follows
- *   every effective removal of m. So a re-add concurrent with a removal leaves m removed; a re-add after
- *   it works.
- * - Timestamps play no part. A removed member can still sign events whose parents predate its removal
- *   (indistinguishable from a concurrent partition): those are void, except a removal of the member who
- *   removed it, which forms a mutual-removal cycle. The victims can be re-added afterwards.
+ * For a set S of events closed under parents:
+ * 1. An event is admitted only if its author is a member in the event's own causal past (fixed forever
+ *    once the event exists, so every replica decides alike). An add of someone who is a member there is
+ *    refused: a member's name changes only by its own rename.
+ * 2. Every removal takes effect. Nothing voids a removal, so a removal a replica has applied stays
+ *    applied, whatever arrives later.
+ * 3. A removal of A voids every add, rekey and rename of A concurrent with it (not in its causal past),
+ *    and the key of every removal A made concurrently: what a member did in parallel with being removed
+ *    grants nothing.
+ * 4. An add, rekey or rename counts only if its author is a member in its causal past by an add that
+ *    counts: whoever a voided add brought in is void too, and so on (no puppets).
+ * 5. A member m is in the group iff an add of m that counts (the genesis, for the founder) causally
+ *    follows every removal of m. A re-add concurrent with a removal leaves m removed; one after it works.
+ * 6. Timestamps play no part.
+ * Nothing un-voids: more events can only void more. So events by someone removed in parallel with them
+ * (a back-dated event, say) only ever take members away.
  *
- * Applying an event is incremental: an event on top of the current heads is O(members); only an event
- * concurrent with others makes the log re-resolve the part of the DAG involved.
+ * Applying an event on top of the current heads is O(members); only an event concurrent with others makes
+ * the log re-resolve.
  */
 export class MembershipLog {
   readonly groupId: string
@@ -170,18 +172,16 @@ export class MembershipLog {
     return this.#members
   }
 
-  /**
-   * Whether `entry` counts in the resolution of the whole log (it is not voided by a concurrent removal).
-   */
+  /** Whether `entry` counts in the resolution of the whole log (it is not voided by a concurrent removal). */
   isValid(entry: LogEntry): boolean {
     return this.#resolveAll().valid.has(entry)
   }
 
   /**
-   * The current epoch: among valid events whose keys went only to current members and whose author is a
-   * current member, the greatest by (depth, id). Every replica with the same events picks the same one. `undefined` when every epoch
-   * key reached someone who is no longer a member (for example after mutual removals): then nobody may
-   * send until a member issues a rekey.
+   * The current epoch: among valid epochs whose keys went only to current members and whose author is a
+   * current member, the greatest by (depth, id). Every replica with the same events picks the same one.
+   * `undefined` when every epoch key reached someone who is no longer a member (for example after mutual
+   * removals): then nobody may send until a member issues a rekey.
    */
   currentEpoch(): LogEntry | undefined {
     if (this.#current === null) {
@@ -194,12 +194,12 @@ export class MembershipLog {
         return true
       }
       const head = this.#heads.length === 1 ? (this.#heads[0] as LogEntry) : undefined
-      if (head !== undefined && safe(head)) {
+      if (head !== undefined && isEpoch(head) && safe(head)) {
         // the single head follows everything: it is valid and sealed to exactly the members
         this.#current = head
       } else {
         this.#current = undefined
-        for (const entry of this.#resolveAll().valid) {
+        for (const entry of this.#resolveAll().validEpochs) {
           if (this.#current !== undefined && compareEntries(entry, this.#current) <= 0) continue
           if (safe(entry)) this.#current = entry
         }
@@ -227,6 +227,7 @@ export class MembershipLog {
    * @throws {WrongGroupError} it names another group
    * @throws {NotAMemberError} its author is not a member in its own causal past
    * @throws {InvalidEpochError} its keys are not sealed to exactly the members after it
+   * @throws {AlreadyMemberError} it adds someone who is already a member in its causal past
    * @throws {PendingLimitError} its parents are unknown and the buffer is full
    */
   insert(event: SignedEvent): InsertResult {
@@ -358,12 +359,21 @@ export class MembershipLog {
         [author, { id: author, name: event.payload.subjectName as string, addedBy: event.id }],
       ])
     } else if (type === 'add' && subject !== undefined) {
+      if (before.has(subject)) {
+        // a second add would silently rename a member; only the member itself renames, signed
+        throw new AlreadyMemberError(`${subject} is already a member where add ${event.id} was made`)
+      }
       const next = new Map(before)
       next.set(subject, { id: subject, name: event.payload.subjectName as string, addedBy: event.id })
       after = next
     } else if (type === 'remove' && subject !== undefined && before.has(subject)) {
       const next = new Map(before)
       next.delete(subject)
+      after = next
+    } else if (type === 'rename') {
+      const next = new Map(before)
+      const info = before.get(author) as MemberInfo
+      next.set(author, { ...info, name: event.payload.subjectName as string })
       after = next
     }
     checkRecipients(event, after)
@@ -373,7 +383,6 @@ export class MembershipLog {
       depth: parents.reduce((d, p) => Math.max(d, p.depth + 1), 0),
       index: this.#order.length,
       membersAfter: after,
-      addsNewMember: type === 'add' && subject !== undefined && !before.has(subject),
     }
     if (type === 'genesis') this.#everAdded.add(author)
     if (type === 'add' && subject !== undefined) this.#everAdded.add(subject)
@@ -417,175 +426,98 @@ export class MembershipLog {
     return this.#resolution
   }
 
-  /** Strong-remove resolution of `entries`, a parent-closed set in topological order. */
+  /**
+   * Resolution of `entries`, a parent-closed set in topological order. A pure function of the set: the
+   * order in which events arrived plays no part.
+   */
   #resolve(entries: readonly LogEntry[]): Resolution {
     const ancestry = this.#ancestry
-    const removals: LogEntry[] = []
-    const newAdds: LogEntry[] = []
+    const removalsOf = new Map<string, LogEntry[]>()
     for (const entry of entries) {
-      const { type } = entry.event.payload
-      if (type === 'remove') removals.push(entry)
-      else if (type === 'add' && entry.addsNewMember) newAdds.push(entry)
+      if (entry.event.payload.type === 'remove') push(removalsOf, entry.event.subject as string, entry)
     }
-    // 1. targets: the removed member, plus whoever a target newly added concurrently, transitively
-    const targets = new Map<LogEntry, Set<string>>()
-    for (const removal of removals) {
-      const set = new Set([removal.event.subject as string])
-      for (const add of newAdds) {
-        if (set.has(add.event.author) && ancestry.concurrent(add, removal))
-          set.add(add.event.subject as string)
-      }
-      targets.set(removal, set)
-    }
-    const targetsOf = (removal: LogEntry): Set<string> => targets.get(removal) as Set<string>
-    // 2. which removals challenge which, and which take effect
-    const challengers = new Map<LogEntry, LogEntry[]>()
-    for (const removal of removals) {
-      const author = removal.event.author
-      challengers.set(
-        removal,
-        removals.filter(
-          (other) => other !== removal && targetsOf(other).has(author) && ancestry.concurrent(other, removal),
-        ),
-      )
-    }
-    const effective = effectiveRemovals(removals, challengers)
-    // 3. validity of everything else, then members
     const valid = new Set<LogEntry>()
-    const validAddsOf = new Map<string, LogEntry[]>()
-    const effectiveRemovalsOf = new Map<string, LogEntry[]>()
-    for (const removal of effective) push(effectiveRemovalsOf, removal.event.subject as string, removal)
+    const validEpochs = new Set<LogEntry>()
+    /** member → its adds that count (the genesis, for the founder) */
+    const addsOf = new Map<string, LogEntry[]>()
+    const renamesOf = new Map<string, LogEntry[]>()
+    // Topological order: whatever an entry's support rests on (adds in its causal past) is settled first.
     for (const entry of entries) {
-      const { type } = entry.event.payload
-      const author = entry.event.author
+      const { event } = entry
+      const { type } = event.payload
+      const author = event.author
       if (type === 'genesis') {
         valid.add(entry)
-        push(validAddsOf, author, entry)
-      } else if (type === 'remove') {
-        if (effective.has(entry)) valid.add(entry)
-      } else {
-        let voided = false
-        for (const removal of effective) {
-          if (targetsOf(removal).has(author) && ancestry.concurrent(removal, entry)) {
-            voided = true
-            break
-          }
-        }
-        if (voided) continue
-        valid.add(entry)
-        if (type === 'add') push(validAddsOf, entry.event.subject as string, entry)
+        validEpochs.add(entry)
+        push(addsOf, author, entry)
+        continue
       }
+      const removals = removalsOf.get(author) ?? []
+      // rule 3: its author is being removed in parallel with it
+      const removedMeanwhile = removals.some((r) => ancestry.concurrent(r, entry))
+      // rule 4: its author is a member in its past by an add that counts
+      const supported = (addsOf.get(author) ?? []).some(
+        (add) =>
+          ancestry.precedes(add, entry) &&
+          removals.every((r) => !ancestry.precedes(r, entry) || ancestry.precedes(r, add)),
+      )
+      if (type === 'remove') {
+        // rule 2: the removal stands; its key counts only if a member in good standing chose it
+        valid.add(entry)
+        if (supported && !removedMeanwhile) validEpochs.add(entry)
+        continue
+      }
+      if (removedMeanwhile || !supported) continue
+      valid.add(entry)
+      if (type === 'add') push(addsOf, event.subject as string, entry)
+      else if (type === 'rename') push(renamesOf, author, entry)
+      if (type !== 'rename') validEpochs.add(entry)
     }
+    // rule 5
     const members = new Map<string, MemberInfo>()
-    for (const [member, adds] of validAddsOf) {
-      const removalsOfMember = effectiveRemovalsOf.get(member) ?? []
+    for (const [member, adds] of addsOf) {
+      const removalsOfMember = removalsOf.get(member) ?? []
       let best: LogEntry | undefined
       for (const add of adds) {
         if (!removalsOfMember.every((r) => ancestry.precedes(r, add))) continue
         if (best === undefined || compareEntries(add, best) > 0) best = add
       }
-      if (best !== undefined) {
-        members.set(member, {
-          id: member,
-          name: best.event.payload.subjectName as string,
-          addedBy: best.event.id,
-        })
+      if (best === undefined) continue
+      // the name: the member's own latest rename since it was (re-)added, else the name it was added with
+      let named = best
+      for (const rename of renamesOf.get(member) ?? []) {
+        if (!ancestry.precedes(rename, best) && compareEntries(rename, named) > 0) named = rename
       }
+      members.set(member, {
+        id: member,
+        name: named.event.payload.subjectName as string,
+        addedBy: best.event.id,
+      })
     }
-    return { members, valid, effective }
+    return { members, valid, validEpochs }
   }
 
   /**
-   * Whether `epoch` is in the causal past of an effective removal of `member`: an epoch the member held
-   * before it was removed, the only kind under which its in-flight messages may still be accepted.
+   * Whether `epoch` is in the causal past of a removal of `member`: an epoch the member held before it
+   * was removed, the only kind under which its in-flight messages may still be accepted.
    */
   precedesRemovalOf(epoch: LogEntry, member: string): boolean {
-    for (const removal of this.#resolveAll().effective) {
-      if (removal.event.subject === member && this.#ancestry.precedes(epoch, removal)) return true
+    for (const entry of this.#order) {
+      const { event } = entry
+      if (
+        event.payload.type === 'remove' &&
+        event.subject === member &&
+        this.#ancestry.precedes(epoch, entry)
+      )
+        return true
     }
     return false
   }
 }
 
-/**
- * Decides which removals take effect: one takes effect unless an effective removal outside its cycle
- * challenges it. Strongly connected components are settled sinks first (Tarjan), and a component in
- * which some removals were voided from outside is settled again without them.
- */
-function effectiveRemovals(
-  removals: readonly LogEntry[],
-  challengers: ReadonlyMap<LogEntry, LogEntry[]>,
-): Set<LogEntry> {
-  const status = new Map<LogEntry, boolean>()
-  const settle = (nodes: readonly LogEntry[]): void => {
-    const inNodes = new Set(nodes)
-    for (const component of stronglyConnected(nodes, (r) =>
-      (challengers.get(r) ?? []).filter((c) => inNodes.has(c)),
-    )) {
-      const members = new Set(component)
-      const voided = component.filter((r) =>
-        (challengers.get(r) ?? []).some((c) => !members.has(c) && status.get(c) === true),
-      )
-      if (voided.length === 0) {
-        for (const r of component) status.set(r, true)
-        continue
-      }
-      for (const r of voided) status.set(r, false)
-      const rest = component.filter((r) => !voided.includes(r))
-      if (rest.length > 0) settle(rest)
-    }
-  }
-  settle(removals)
-  return new Set(removals.filter((r) => status.get(r) === true))
-}
-
-/** Tarjan's strongly connected components, in reverse topological order (sinks first), iteratively. */
-function stronglyConnected(nodes: readonly LogEntry[], edges: (node: LogEntry) => LogEntry[]): LogEntry[][] {
-  const index = new Map<LogEntry, number>()
-  const low = new Map<LogEntry, number>()
-  const onStack = new Set<LogEntry>()
-  const stack: LogEntry[] = []
-  const components: LogEntry[][] = []
-  let counter = 0
-  for (const root of nodes) {
-    if (index.has(root)) continue
-    const work: Array<{ node: LogEntry; next: LogEntry[]; i: number }> = []
-    const open = (node: LogEntry): void => {
-      index.set(node, counter)
-      low.set(node, counter)
-      counter++
-      stack.push(node)
-      onStack.add(node)
-      work.push({ node, next: edges(node), i: 0 })
-    }
-    open(root)
-    while (work.length > 0) {
-      const frame = work[work.length - 1] as { node: LogEntry; next: LogEntry[]; i: number }
-      if (frame.i < frame.next.length) {
-        const to = frame.next[frame.i++] as LogEntry
-        if (!index.has(to)) open(to)
-        else if (onStack.has(to))
-          low.set(frame.node, Math.min(low.get(frame.node) as number, index.get(to) as number))
-        continue
-      }
-      work.pop()
-      const parent = work[work.length - 1]
-      if (parent !== undefined) {
-        low.set(parent.node, Math.min(low.get(parent.node) as number, low.get(frame.node) as number))
-      }
-      if (low.get(frame.node) === index.get(frame.node)) {
-        const component: LogEntry[] = []
-        for (;;) {
-          const node = stack.pop() as LogEntry
-          onStack.delete(node)
-          component.push(node)
-          if (node === frame.node) break
-        }
-        components.push(component.sort((a, b) => a.index - b.index))
-      }
-    }
-  }
-  return components
+/** Whether an entry starts an epoch (carries a sealed group key); renames do not. */
+export function isEpoch(entry: LogEntry): boolean {
+  return entry.event.payload.type !== 'rename'
 }
 
 /** Deterministic total order used for tie-breaks: deeper first, then by id. */
@@ -602,6 +534,7 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 
 function checkRecipients(event: SignedEvent, members: MemberMap): void {
   const keys = event.payload.keys
+  if (event.payload.type === 'rename') return // a rename carries no keys (checked by the decoder)
   if (keys.length !== members.size) {
     throw new InvalidEpochError(`epoch ${event.id} seals ${keys.length} keys for ${members.size} members`)
   }

@@ -229,8 +229,11 @@ describe('relay limits', () => {
   const CAT = 1
   const DAN = 2
   const RATE = 12
-  /** Same length for every k below 100, so every envelope has the same size. */
-  const text = (k: number): string => `limited message #${String(k).padStart(2, '0')}`
+  /**
+   * Same length for every k below 100, so every envelope has the same size; long enough that two
+   * envelopes outweigh the membership events "other" has beyond those of "capped" (see beforeAll).
+   */
+  const text = (k: number): string => `limited message #${String(k).padStart(2, '0')} ${'.'.repeat(64)}`
   let envelopeBytes: number
   /** Membership events count against the caps too: those of "capped" (a genesis) and "other" (+ an add). */
   let cappedEvents: number

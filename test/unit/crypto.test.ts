@@ -32,6 +32,7 @@ const DOMAIN_SET: Record<SignatureDomain, true> = {
   'event:add': true,
   'event:remove': true,
   'event:rekey': true,
+  'event:rename': true,
   envelope: true,
   'join-request': true,
 }

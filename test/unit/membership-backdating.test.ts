@@ -28,9 +28,9 @@ async function removedMallory() {
 }
 
 describe('back-dated events by a removed member', () => {
-  it('cannot remove a bystander: the removal is void and bob stays', async () => {
+  it('can remove a bystander (removals always take effect), whom any member can add back for good', async () => {
     const { s, beforeRemoval, recipientsWithout } = await removedMallory()
-    const { alice, bob } = s.replicas
+    const { alice, bob, carol } = s.replicas
     const forged = await forgeEvent({
       on: alice,
       type: 'remove',
@@ -38,19 +38,25 @@ describe('back-dated events by a removed member', () => {
       subject: s.ids.bob,
       parents: beforeRemoval,
       recipients: recipientsWithout(s.ids.bob.memberId),
+      sealed: true,
     })
-    for (const r of [alice, bob]) r.receiveEvent(forged.bytes)
-    for (const r of [alice, bob]) {
-      expect(r.isMember(s.ids.bob.memberId)).toBe(true)
+    for (const r of [alice, bob, carol]) r.receiveEvent(forged.bytes)
+    for (const r of [alice, bob, carol]) {
+      expect(r.isMember(s.ids.bob.memberId)).toBe(false)
       expect(r.isMember(s.ids.mallory.memberId)).toBe(false)
+      // the key she chose for it is void: it never becomes current
       expect(r.currentEpoch()?.id).not.toBe(forged.id)
     }
+    // bob is back for good once re-added after her removal of him
+    await alice.add(s.ids.bob.memberId, 'bob')
+    exchangeAll([alice, bob, carol])
+    for (const r of [alice, bob, carol]) expect(r.isMember(s.ids.bob.memberId)).toBe(true)
   })
 
-  it('cannot act through a puppet it added concurrently: the puppet and its removal are void', async () => {
+  it('cannot act through a puppet it added concurrently: the puppet is never a member, its adds are void', async () => {
     const { s, beforeRemoval, oldMembers } = await removedMallory()
     const { alice, bob } = s.replicas
-    const puppet = await Identity.generate()
+    const [puppet, friend] = [await Identity.generate(), await Identity.generate()]
     const addPuppet = await forgeEvent({
       on: alice,
       type: 'add',
@@ -59,23 +65,30 @@ describe('back-dated events by a removed member', () => {
       parents: beforeRemoval,
       recipients: [...oldMembers, puppet.memberId],
     })
-    const puppetRemovesBob = await forgeEvent({
+    const puppetAddsFriend = await forgeEvent({
       on: alice,
-      type: 'remove',
+      type: 'add',
       author: puppet,
-      subject: s.ids.bob,
+      subject: friend,
       parents: [addPuppet.id],
-      recipients: [...oldMembers, puppet.memberId].filter((id) => id !== s.ids.bob.memberId),
+      recipients: [...oldMembers, puppet.memberId, friend.memberId],
+    })
+    const puppetRekeys = await forgeEvent({
+      on: alice,
+      type: 'rekey',
+      author: puppet,
+      parents: [puppetAddsFriend.id],
+      recipients: [...oldMembers, puppet.memberId, friend.memberId],
     })
     for (const r of [alice, bob]) {
-      r.receiveEvent(addPuppet.bytes)
-      r.receiveEvent(puppetRemovesBob.bytes)
-      expect(r.isMember(s.ids.bob.memberId)).toBe(true)
+      for (const e of [addPuppet, puppetAddsFriend, puppetRekeys]) r.receiveEvent(e.bytes)
       expect(r.isMember(puppet.memberId)).toBe(false)
+      expect(r.isMember(friend.memberId)).toBe(false)
+      expect(r.currentEpoch()?.members).not.toContain(puppet.memberId)
     }
   })
 
-  it('cannot re-add an existing member to drag them out with her', async () => {
+  it('cannot re-add an existing member under another name: the add is refused everywhere', async () => {
     const { s, beforeRemoval, oldMembers } = await removedMallory()
     const { alice } = s.replicas
     const readd = await forgeEvent({
@@ -83,14 +96,44 @@ describe('back-dated events by a removed member', () => {
       type: 'add',
       author: s.ids.mallory,
       subject: s.ids.carol,
-      subjectName: 'carol',
+      subjectName: 'not carol',
       parents: beforeRemoval,
       recipients: oldMembers,
     })
-    alice.receiveEvent(readd.bytes)
-    expect(alice.isMember(s.ids.carol.memberId)).toBe(true)
+    expect((await thrown(() => alice.receiveEvent(readd.bytes))).name).toBe('AlreadyMemberError')
+    expect(alice.members().find((m) => m.id === s.ids.carol.memberId)?.name).toBe('carol')
   })
 
+  it('cannot undo a removal by retaliating against its author (issue 7, item 2)', async () => {
+    // alice removes carol, then mallory; mallory signs remove(alice) on the heads from before both
+    const s = await createScenario({ names: [...names] })
+    const { alice, bob, carol } = s.replicas
+    const fork = alice.heads()
+    const before = [...alice.memberMap().keys()]
+    await alice.remove(s.ids.carol.memberId)
+    await alice.remove(s.ids.mallory.memberId)
+    exchangeAll(s.all)
+    const retaliation = await forgeEvent({
+      on: alice,
+      type: 'remove',
+      author: s.ids.mallory,
+      subject: s.ids.alice,
+      parents: fork,
+      recipients: before.filter((id) => id !== s.ids.alice.memberId),
+      sealed: true,
+    })
+    for (const r of s.all) r.receiveEvent(retaliation.bytes)
+    for (const r of s.all) {
+      // the retaliation takes effect (removals only take access away), and so do both of alice's removals
+      expect(r.members().map((m) => m.name)).toEqual(['bob'])
+    }
+    // bob rekeys: the new key goes to bob alone, so carol reads nothing bob sends from now on
+    const rekey = await bob.rekey()
+    expect(rekey.payload.keys).toHaveLength(1)
+    exchangeAll(s.all)
+    const sealed = await bob.seal('carol must not read this')
+    expect(await carol.open(sealed.bytes)).toMatchObject({ kind: 'encrypted' })
+  })
   it('cannot pick the next group key: her minted epoch never becomes current', async () => {
     const { s, beforeRemoval, removal, recipientsWithout } = await removedMallory()
     const { alice } = s.replicas
@@ -146,7 +189,7 @@ describe('back-dated events by a removed member', () => {
     expect((await thrown(() => bob.open(bytes))).name).toBe('NotAMemberError')
   })
 
-  it('can retaliate only against the member who removed her (a mutual-removal cycle), who can be re-added', async () => {
+  it('can remove the member who removed her, who can be re-added; she cannot post under that epoch', async () => {
     const { s, beforeRemoval, recipientsWithout } = await removedMallory()
     const { alice, bob, carol } = s.replicas
     const retaliation = await forgeEvent({

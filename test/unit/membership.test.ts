@@ -222,6 +222,57 @@ describe('membership: concurrent changes', () => {
     }
   })
 
+  it('resolves the same whatever order events arrive in, when a removed member added someone also added by another (issue 7, item 1)', async () => {
+    // X is removed by F while X adds P; Y adds P too, and P (through Y's add) adds Q. The old one-pass
+    // collection of a removal's "puppets" made Q's fate depend on whether X's add of P arrived before or
+    // after P's add of Q.
+    const s = await createScenario({ names: ['F', 'X', 'Y', 'P', 'Q'], members: ['F', 'X', 'Y'] })
+    const { F, X, Y, P } = s.replicas
+    const removeX = await F.remove(s.ids.X.memberId)
+    const yAddsP = await Y.add(s.ids.P.memberId, 'P')
+    const xAddsP = await X.add(s.ids.P.memberId, 'P by X')
+    deliver(Y, P)
+    const pAddsQ = await P.add(s.ids.Q.memberId, 'Q')
+    const shared = F.events().filter((e) => e.id !== removeX.id)
+    const orders = [
+      [...shared, removeX, yAddsP, pAddsQ, xAddsP],
+      [...shared, removeX, yAddsP, xAddsP, pAddsQ],
+      [...shared, xAddsP, yAddsP, pAddsQ, removeX],
+    ]
+    const views = orders.map((order) => {
+      const fresh = s.freshReplica(s.ids.F)
+      for (const e of order) fresh.receiveEvent(e.bytes)
+      return membersOf(s, fresh)
+    })
+    for (const v of views) expect(v).toEqual(views[0])
+    // X's add of P is void (X was being removed), but P was a member through Y's add, so its add of Q counts
+    expect(views[0]).toEqual(['F', 'P', 'Q', 'Y'])
+  })
+
+  it('a removed member cannot make a legitimate member its puppet by back-dating an add of it', async () => {
+    const s = await createScenario({ names: ['F', 'M', 'S', 'T'], members: ['F', 'M'] })
+    const { F } = s.replicas
+    const fork = F.heads()
+    await F.remove(s.ids.M.memberId)
+    await F.add(s.ids.S.memberId, 'S')
+    const sReplica = s.replicas.S
+    deliver(F, sReplica)
+    await sReplica.add(s.ids.T.memberId, 'T')
+    deliver(sReplica, F)
+    // M signs "add S" on the state before its removal, so S looks added by M in parallel with it
+    const fake = await forgeEvent({
+      on: F,
+      type: 'add',
+      author: s.ids.M,
+      subject: s.ids.S,
+      parents: fork,
+      recipients: [s.ids.F, s.ids.M, s.ids.S].map((i) => i.memberId),
+    })
+    F.receiveEvent(fake.bytes)
+    expect(membersOf(s, F)).toEqual(['F', 'S', 'T'])
+    expect(F.memberMap().get(s.ids.S.memberId)?.name).toBe('S')
+  })
+
   it('a non-member has rank -1 and cannot rekey', async () => {
     const s = await createScenario({ names: ['F', 'X'], members: ['F'] })
     expect(s.replicas.X.rekeyRank()).toBe(-1)
@@ -605,5 +656,59 @@ describe('membership: long histories', () => {
     expect(reversed.receiveEvent(genesis.bytes).applied).toHaveLength(2000)
     expect(new Map(reversed.members().map((m) => [m.id, m.name]))).toEqual(expected)
     expect(reversed.heads()).toEqual([parent.id])
+  })
+})
+
+describe('membership: names (issue 7, item 4)', () => {
+  it('a member cannot rename another by adding it again: the add is refused everywhere', async () => {
+    const s = await createScenario({ names: ['alice', 'bob', 'eve'] })
+    const { alice, bob } = s.replicas
+    // the local API refuses, and so does every replica when a dishonest client signs it anyway
+    expect((await thrown(() => alice.add(s.ids.eve.memberId, 'evelyn'))).name).toBe('InvalidArgumentError')
+    const forged = await forgeEvent({
+      on: alice,
+      type: 'add',
+      author: s.ids.alice,
+      subject: s.ids.eve,
+      subjectName: 'evelyn',
+      recipients: [...alice.memberMap().keys()],
+    })
+    expect((await thrown(() => bob.receiveEvent(forged.bytes))).name).toBe('AlreadyMemberError')
+    expect(bob.memberMap().get(s.ids.eve.memberId)?.name).toBe('eve')
+  })
+
+  it('a member renames itself with a signed event that every replica shows', async () => {
+    const s = await createScenario({ names: ['alice', 'bob', 'eve'] })
+    const { alice, eve } = s.replicas
+    const rename = await eve.rename('evelyn')
+    expect(eve.describe(rename)).toMatchObject({ action: 'rename', by: s.ids.eve.memberId })
+    const received = alice.receiveEvent(rename.bytes)
+    expect(received.membersChanged).toBe(true)
+    expect(received.renamed).toEqual([{ member: s.ids.eve.memberId, from: 'eve', to: 'evelyn' }])
+    exchangeAll(s.all)
+    for (const r of s.all) expect(r.memberMap().get(s.ids.eve.memberId)?.name).toBe('evelyn')
+    // a rename changes no key: the current epoch stays
+    expect(alice.currentEpoch()?.id).not.toBe(rename.id)
+    expect(alice.needsRekey()).toBe(false)
+    expect((await thrown(() => eve.rename('evelyn'))).name).toBe('InvalidArgumentError')
+  })
+
+  it('a rename is the member’s own: a re-add after a removal names it afresh, a later rename again', async () => {
+    const s = await createScenario({ names: ['alice', 'eve'] })
+    const { alice, eve } = s.replicas
+    await eve.rename('evelyn')
+    exchangeAll(s.all)
+    await alice.remove(s.ids.eve.memberId)
+    await alice.add(s.ids.eve.memberId, 'eve again')
+    exchangeAll(s.all)
+    expect(alice.memberMap().get(s.ids.eve.memberId)?.name).toBe('eve again')
+    await eve.rename('E')
+    exchangeAll(s.all)
+    for (const r of s.all) expect(r.memberMap().get(s.ids.eve.memberId)?.name).toBe('E')
+  })
+
+  it('a non-member cannot rename', async () => {
+    const s = await createScenario({ names: ['alice', 'x'], members: ['alice'] })
+    expect((await thrown(() => s.replicas.x.rename('y'))).name).toBe('AccessDeniedError')
   })
 })

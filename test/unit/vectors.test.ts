@@ -31,6 +31,7 @@ import {
   type SignedEvent,
   signEvent,
 } from '../../src/membership/event.js'
+import { commitToKey } from '../../src/membership/group.js'
 import { Group } from '../../src/membership/index.js'
 
 const VECTORS_DIR = new URL('../vectors/', import.meta.url)
@@ -50,6 +51,7 @@ const DOMAIN_SET: Record<SignatureDomain, true> = {
   'event:add': true,
   'event:remove': true,
   'event:rekey': true,
+  'event:rename': true,
   envelope: true,
   'join-request': true,
 }
@@ -93,12 +95,13 @@ async function fixedIdentities(): Promise<Record<Who, Identity>> {
 }
 
 async function fixedKeys(
-  base: Omit<EventPayload, 'keys'>,
+  base: Omit<EventPayload, 'keys' | 'keyCommitment'>,
   groupKey: Uint8Array,
   to: Identity[],
-): Promise<EventKey[]> {
+): Promise<{ keyCommitment: Uint8Array; keys: EventKey[] }> {
   const recipients = to.map((i) => i.memberIdBytes).sort(compareBytes)
-  const aad = keyContext(base)
+  const keyCommitment = commitToKey(groupKey)
+  const aad = keyContext({ ...base, keyCommitment })
   const keys: EventKey[] = []
   for (const [index, recipient] of recipients.entries()) {
     const sealed = await sealKey(recipient, groupKey, EPOCH_KEY_INFO, aad, {
@@ -106,7 +109,7 @@ async function fixedKeys(
     })
     keys.push({ to: recipient, ...sealed })
   }
-  return keys
+  return { keyCommitment, keys }
 }
 
 /** The fixed history: alice founds a group, adds bob, removes bob. */
@@ -127,7 +130,7 @@ async function fixedEvents(
   }
   const genesis = signEvent(alice, {
     ...genesisBase,
-    keys: await fixedKeys(genesisBase, GENESIS.groupKey, [alice]),
+    ...(await fixedKeys(genesisBase, GENESIS.groupKey, [alice])),
   })
   const addBase = {
     v: EVENT_VERSION,
@@ -138,7 +141,7 @@ async function fixedEvents(
     subject: bob.memberIdBytes,
     subjectName: ADD.subjectName,
   }
-  const add = signEvent(alice, { ...addBase, keys: await fixedKeys(addBase, ADD.groupKey, [alice, bob]) })
+  const add = signEvent(alice, { ...addBase, ...(await fixedKeys(addBase, ADD.groupKey, [alice, bob])) })
   const removeBase = {
     v: EVENT_VERSION,
     type: 'remove' as const,
@@ -149,7 +152,7 @@ async function fixedEvents(
   }
   const remove = signEvent(alice, {
     ...removeBase,
-    keys: await fixedKeys(removeBase, REMOVE.groupKey, [alice]),
+    ...(await fixedKeys(removeBase, REMOVE.groupKey, [alice])),
   })
   return { genesis, add, remove }
 }
@@ -333,6 +336,9 @@ describe('test vectors', () => {
         ) as Who
         const groupKey = await openKey(ids[who], key, EPOCH_KEY_INFO, keyContext(event.payload))
         expect(hex(groupKey), `${name} key for ${who}`).toBe(stored[name].groupKey)
+        expect(hex(commitToKey(groupKey)), `${name} commitment`).toBe(
+          hex(event.payload.keyCommitment as Uint8Array),
+        )
       }
     }
     expect(decoded.add.subject).toBe(ids.bob.memberId)
