@@ -1054,6 +1054,7 @@ function isPeerId(ref: string): boolean {
  * and returns a node that is not yet networking; call {@link ChatNode.start}.
  *
  * @throws {DataDirLockedError} another running p2pchat process uses the data directory
+ * @throws {InsecureIdentityKeyError} `identity.key` is readable or writable by other users
  */
 export async function createChatNode(init: ChatNodeInit): Promise<ChatNode> {
   const lock = lockDataDir(init.dataDir)

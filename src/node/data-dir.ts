@@ -1,7 +1,12 @@
-import { closeSync, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, fchmodSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { logger } from '@libp2p/logger'
+import { InsecureIdentityKeyError } from './errors.js'
 
 const log = logger('p2pchat:node:data-dir')
+
+/** Permission bits that let users other than the owner read or write a file. */
+const OTHERS_READ_WRITE = 0o066
 
 /**
  * Creates a data directory (and missing parents) with mode 0700. The database in it holds decrypted
@@ -38,4 +43,30 @@ export function makePrivateFile(path: string, { create }: { create: boolean }): 
     closeSync(fd)
   }
   return true
+}
+
+/**
+ * Reads a private key file, refusing one that users other than its owner can read (they could act as
+ * this member) or write (they could replace it), as ssh refuses such a key. Returns undefined when the
+ * file does not exist. Windows is not checked: its POSIX mode bits do not reflect who may read a file.
+ *
+ * @throws {InsecureIdentityKeyError} the file is readable or writable by group or others
+ */
+export function readPrivateKeyFile(path: string): Uint8Array | undefined {
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  try {
+    const mode = fstatSync(fd).mode & 0o777
+    if (process.platform !== 'win32' && (mode & OTHERS_READ_WRITE) !== 0) {
+      throw new InsecureIdentityKeyError(resolve(path), mode)
+    }
+    return new Uint8Array(readFileSync(fd))
+  } finally {
+    closeSync(fd)
+  }
 }

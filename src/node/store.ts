@@ -1,10 +1,10 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
 import { logger } from '@libp2p/logger'
 import { Identity } from '../crypto/index.js'
 import type { Group } from '../membership/index.js'
-import { makeDataDir, makePrivateFile } from './data-dir.js'
+import { makeDataDir, makePrivateFile, readPrivateKeyFile } from './data-dir.js'
 
 const log = logger('p2pchat:node:store')
 
@@ -89,11 +89,14 @@ function toMessage(row: Row): StoredMessage {
 /**
  * Loads the identity key from `dir/identity.key`, creating it (mode 0600, in a directory of mode 0700) on
  * first use.
+ *
+ * @throws {InsecureIdentityKeyError} the key file is readable or writable by group or others
  */
 export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
   makeDataDir(dir)
   const path = join(dir, 'identity.key')
-  if (existsSync(path)) return Identity.fromProtobuf(new Uint8Array(readFileSync(path)))
+  const stored = readPrivateKeyFile(path)
+  if (stored !== undefined) return Identity.fromProtobuf(stored)
   const identity = await Identity.generate()
   // created with its mode, never widened first: 'wx' fails rather than write into a file someone made
   writeFileSync(path, identity.toProtobuf(), { mode: 0o600, flag: 'wx' })

@@ -1,13 +1,14 @@
 /**
  * What a node keeps on its own disk: the data directory is its owner's alone (decrypted messages and the
- * private key are in it).
+ * private key are in it), and an identity key other users can read is refused.
  */
 
 import { chmodSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { describe, expect, it } from 'vitest'
-import { createChatNode, loadOrCreateIdentity } from '../../src/node/index.js'
+import { createChatNode, InsecureIdentityKeyError, loadOrCreateIdentity } from '../../src/node/index.js'
+import { createRelayNode } from '../../src/relay/index.js'
 import { cleanupAfterEach, tempDir, testChatInit } from '../fixtures/chat.js'
 
 const cleanups = cleanupAfterEach()
@@ -61,6 +62,44 @@ describe('data directory permissions', () => {
       'p2pchat.db': '600',
       'p2pchat.db-wal': '600',
       'p2pchat.db-shm': '600',
+    })
+  })
+})
+
+describe('an identity key other users can read or write', () => {
+  it('is refused by a chat node and by a relay, with the chmod that fixes it', async () => {
+    const dataDir = await scratch('exposed')
+    const identity = await loadOrCreateIdentity(dataDir)
+    const keyFile = join(dataDir, 'identity.key')
+
+    chmodSync(keyFile, 0o644)
+    const readable = {
+      name: InsecureIdentityKeyError.name,
+      message: `${keyFile} is readable by other users; run: chmod 600 ${keyFile}`,
+    }
+    await expect(createChatNode(testChatInit(dataDir, 'alice'))).rejects.toMatchObject(readable)
+    await expect(createRelayNode({ dataDir })).rejects.toMatchObject(readable)
+
+    chmodSync(keyFile, 0o620)
+    await expect(createChatNode(testChatInit(dataDir, 'alice'))).rejects.toMatchObject({
+      name: InsecureIdentityKeyError.name,
+      message: `${keyFile} is writable by other users; run: chmod 600 ${keyFile}`,
+    })
+
+    // the refusal left the data directory unlocked, and the fix it names works
+    chmodSync(keyFile, 0o600)
+    const node = await createChatNode(testChatInit(dataDir, 'alice'))
+    cleanups.push(() => node.stop())
+    expect(node.peerId).toBe(identity.memberId)
+  })
+
+  it('quotes a path with spaces in the chmod it suggests', async () => {
+    const dataDir = join(await scratch('quoted'), "bob's data")
+    await loadOrCreateIdentity(dataDir)
+    const keyFile = join(dataDir, 'identity.key')
+    chmodSync(keyFile, 0o640)
+    await expect(createChatNode(testChatInit(dataDir, 'bob'))).rejects.toMatchObject({
+      message: `${keyFile} is readable by other users; run: chmod 600 '${keyFile.replaceAll("'", "'\\''")}'`,
     })
   })
 })
