@@ -26,7 +26,10 @@ export interface StoredMessage {
   bytes: Uint8Array
   /** Decrypted text, when this peer could read it. Never set by a relay. */
   text: string | null
-  /** Sender's timestamp from the decrypted body, when readable. */
+  /**
+   * Sender's timestamp from the decrypted body, when readable; its arrival time instead when it claimed
+   * a time more than 5 minutes ahead of this peer's clock (see `shownTime`).
+   */
   ts: number | null
 }
 
@@ -262,11 +265,14 @@ export class ChatStore {
     ).map(toMessage)
   }
 
-  /** The newest `limit` readable messages, oldest first, ordered by sender time then arrival. */
+  /**
+   * The last `limit` readable messages to arrive, in the order they arrived. Not by sender time: a
+   * sender's clock may be wrong, and one that claims a far future would stay the newest message forever.
+   */
   history(groupId: string, limit: number): StoredMessage[] {
     const rows = this.#statement(
-      `SELECT * FROM (SELECT * FROM messages WHERE group_id = ? AND text IS NOT NULL ORDER BY ts DESC, n DESC LIMIT ?)
-       ORDER BY ts, n`,
+      `SELECT * FROM (SELECT * FROM messages WHERE group_id = ? AND text IS NOT NULL ORDER BY n DESC LIMIT ?)
+       ORDER BY n`,
     ).all(groupId, limit) as Row[]
     return rows.map(toMessage)
   }

@@ -1,15 +1,25 @@
 /**
- * What a node keeps on its own disk: the data directory is its owner's alone (decrypted messages and the
- * private key are in it), and an identity key other users can read is refused.
+ * What a node keeps on its own disk and how it shows it back: the data directory is its owner's alone
+ * (decrypted messages and the private key are in it), an identity key other users can read is refused,
+ * and history comes back in the order messages arrived, with a sender's far-future time clamped.
  */
 
 import { chmodSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { describe, expect, it } from 'vitest'
+import type { Group } from '../../src/membership/index.js'
 import { createChatNode, InsecureIdentityKeyError, loadOrCreateIdentity } from '../../src/node/index.js'
+import { encodeGossip, topicOf } from '../../src/node/wire.js'
 import { createRelayNode } from '../../src/relay/index.js'
-import { cleanupAfterEach, tempDir, testChatInit } from '../fixtures/chat.js'
+import {
+  cleanupAfterEach,
+  createChatNodes,
+  tempDir,
+  testChatInit,
+  waitForGroupMesh,
+  waitForMembers,
+} from '../fixtures/chat.js'
 
 const cleanups = cleanupAfterEach()
 
@@ -102,4 +112,63 @@ describe('an identity key other users can read or write', () => {
       message: `${keyFile} is readable by other users; run: chmod 600 '${keyFile.replaceAll("'", "'\\''")}'`,
     })
   })
+})
+
+describe('history order and sender clocks', () => {
+  it('shows history in arrival order, and a far-future sender time as the arrival time, live and later', async () => {
+    const net = await createChatNodes(2, { names: ['alice', 'bob'] })
+    cleanups.push(net.teardown)
+    const alice = net.node(0)
+    const bob = net.node(1)
+    const { id: groupId } = await alice.createGroup('clocks')
+    await bob.joinGroup(alice.invite())
+    await alice.add(bob.peerId)
+    await waitForMembers(bob, groupId, [alice.peerId, bob.peerId])
+    await waitForGroupMesh([alice, bob], groupId)
+
+    await alice.send('first')
+    // bob's clock is wrong: his messages claim times ahead of alice's. They are sealed by his own replica
+    // (so they are valid) with the time given, and published as his node would publish them
+    const bobGroup = bob.group(groupId) as Group
+    const fromBob = async (text: string, ts: number): Promise<void> => {
+      const sealed = await bobGroup.seal(text, ts)
+      await bob.libp2p?.services.pubsub.publish(
+        topicOf(groupId),
+        encodeGossip({ kind: 'message', data: sealed.bytes }),
+      )
+    }
+    const sentAt = Date.now()
+    await fromBob('from the year 250000', Date.UTC(250000, 0, 1))
+    await net.record(0).waitForText(groupId, 'from the year 250000')
+    await fromBob('ten minutes fast', Date.now() + 10 * 60_000)
+    await net.record(0).waitForText(groupId, 'ten minutes fast')
+    const slightlyFast = Date.now() + 2 * 60_000
+    await fromBob('two minutes fast', slightlyFast)
+    await net.record(0).waitForText(groupId, 'two minutes fast')
+    const receivedBy = Date.now()
+    await alice.send('last')
+
+    const live = net.record(0).messages(groupId)
+    expect(live.map((m) => m.text)).toEqual([
+      'first',
+      'from the year 250000',
+      'ten minutes fast',
+      'two minutes fast',
+      'last',
+    ])
+    // more than 5 minutes ahead: shown at arrival; less: the sender's time, as it is
+    for (const text of ['from the year 250000', 'ten minutes fast']) {
+      const ts = live.find((m) => m.text === text)?.ts
+      expect(ts, text).toBeGreaterThanOrEqual(sentAt)
+      expect(ts, text).toBeLessThanOrEqual(receivedBy)
+    }
+    expect(live.find((m) => m.text === 'two minutes fast')?.ts).toBe(slightlyFast)
+
+    // history: the same messages, in the same order, with the same times, also after a restart
+    const shown = live.map(({ text, ts }) => ({ text, ts }))
+    expect(alice.history(10).map(({ text, ts }) => ({ text, ts }))).toEqual(shown)
+    expect(alice.history(2).map((m) => m.text)).toEqual(['two minutes fast', 'last'])
+    const restarted = await net.restart(0)
+    expect(restarted.history(10).map(({ text, ts }) => ({ text, ts }))).toEqual(shown)
+  }, 60_000)
 })
