@@ -5,9 +5,11 @@
  * @packageDocumentation
  */
 
+import { InsecureIdentityKeyError } from '../node/errors.js'
+
 /**
  * `.name`s of errors that are the user's to fix (a bad invite, an unknown group, a data directory in
- * use by another process), printed as one line without a stack.
+ * use by another process, an identity key other users can read), printed as one line without a stack.
  */
 export const USER_ERRORS: ReadonlySet<string> = new Set([
   'InvalidInviteError',
@@ -18,6 +20,8 @@ export const USER_ERRORS: ReadonlySet<string> = new Set([
   'AccessDeniedError',
   // a second process on the same data directory (src/node)
   'DataDirLockedError',
+  // identity.key readable or writable by other users; the message has the chmod that fixes it
+  InsecureIdentityKeyError.name,
 ])
 
 /** What the errors Node.js raises for `listen()` mean, in words a user can act on. */

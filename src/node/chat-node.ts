@@ -15,6 +15,7 @@ import {
 import { AmbiguousMemberError, NodeStoppedError, NotInGroupError, UnknownMemberError } from './errors.js'
 import { Lifecycle } from './lifecycle.js'
 import { type DataDirLock, lockDataDir } from './lock.js'
+import { shownTime } from './sender-time.js'
 import { ChatStore, loadOrCreateIdentity } from './store.js'
 import {
   dialHints,
@@ -492,7 +493,10 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     }
   }
 
-  /** The newest `limit` readable messages of the selected group, oldest first. */
+  /**
+   * The last `limit` readable messages of the selected group to arrive, in the order they arrived here
+   * (the order `message:receive` reported them), each with its sender's time.
+   */
   history(limit = 50): ChatMessage[] {
     const { group } = this.#requireGroup()
     return this.#store.history(group.id, limit).map((m) => ({
@@ -501,7 +505,8 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       from: m.sender,
       name: this.#nameOf(m.sender, group) ?? '',
       text: m.text ?? '',
-      ts: m.ts ?? m.receivedAt,
+      // an older p2pchat stored sender times as they came
+      ts: m.ts === null ? m.receivedAt : shownTime(m.ts, m.receivedAt),
     }))
   }
 
@@ -765,16 +770,31 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       }
     }
     const name = this.#nameOf(opened.sender, group) ?? ''
+    const receivedAt = Date.now()
+    let ts: number | null = null
+    if (opened.kind === 'message') {
+      // stored as shown, so history later shows the time this notification does
+      ts = shownTime(opened.ts, receivedAt)
+      if (ts !== opened.ts) {
+        log(
+          'clamped the time of message %s of %s from %s: %d ms ahead of ours, shown at its arrival instead',
+          opened.id,
+          group.id,
+          opened.sender,
+          opened.ts - receivedAt,
+        )
+      }
+    }
     const stored = {
       groupId: group.id,
       id: opened.id,
       sender: opened.sender,
       seq: opened.seq,
       epoch: opened.epoch,
-      receivedAt: Date.now(),
+      receivedAt,
       bytes,
       text: opened.kind === 'message' ? opened.text : null,
-      ts: opened.kind === 'message' ? opened.ts : null,
+      ts,
     }
     let added: boolean
     try {
@@ -793,7 +813,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
           from: opened.sender,
           name,
           text: opened.text,
-          ts: opened.ts,
+          ts: ts ?? receivedAt,
         },
       })
     } else {
@@ -1054,6 +1074,7 @@ function isPeerId(ref: string): boolean {
  * and returns a node that is not yet networking; call {@link ChatNode.start}.
  *
  * @throws {DataDirLockedError} another running p2pchat process uses the data directory
+ * @throws {InsecureIdentityKeyError} `identity.key` is readable or writable by other users
  */
 export async function createChatNode(init: ChatNodeInit): Promise<ChatNode> {
   const lock = lockDataDir(init.dataDir)

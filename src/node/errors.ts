@@ -162,3 +162,38 @@ export class NodeStoppedError extends Error {
     super(message)
   }
 }
+
+/**
+ * `identity.key` can be read or written by users other than its owner. Whoever reads it can act as this
+ * member; whoever writes it can swap in a key of their own. So the node refuses to start, as ssh refuses
+ * such a private key, and the message says how to fix it.
+ *
+ * @example
+ * ```ts
+ * new InsecureIdentityKeyError('/home/a/.local/share/p2pchat/alice/identity.key', 0o644).message
+ * // → '/home/a/.local/share/p2pchat/alice/identity.key is readable by other users; run: chmod 600 /home/a/.local/share/p2pchat/alice/identity.key'
+ * ```
+ */
+export class InsecureIdentityKeyError extends Error {
+  static override readonly name = 'InsecureIdentityKeyError'
+  override readonly name = 'InsecureIdentityKeyError'
+  /** Path of the key file. */
+  readonly path: string
+  /** Its permission bits, e.g. `0o644`. */
+  readonly mode: number
+  constructor(path: string, mode: number, message?: string) {
+    const access = [(mode & 0o044) !== 0 ? 'readable' : '', (mode & 0o022) !== 0 ? 'writable' : '']
+      .filter((word) => word !== '')
+      .join(' and ')
+    // a caller may pass other bits (execute, say): still say something true
+    const what = access === '' ? 'accessible' : access
+    super(message ?? `${path} is ${what} by other users; run: chmod 600 ${shellWord(path)}`)
+    this.path = path
+    this.mode = mode
+  }
+}
+
+/** `text` as one word for a POSIX shell: as is when that is safe, else single-quoted. */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`
+}

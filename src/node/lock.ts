@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { logger } from '@libp2p/logger'
+import { makeDataDir } from './data-dir.js'
 import { DataDirLockedError } from './errors.js'
 
 const log = logger('p2pchat:node:lock')
@@ -27,12 +28,13 @@ export interface DataDirLock {
  * @throws {DataDirLockedError} a running process holds it
  */
 export function lockDataDir(dataDir: string): DataDirLock {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  makeDataDir(dataDir)
   const path = resolve(join(dataDir, LOCK_FILE))
   // written aside, then linked into place: link fails if the lock exists (as O_EXCL would), and a lock
   // file is never seen half written
   const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}`
-  writeFileSync(temp, `${process.pid}\n`, { mode: 0o600 })
+  // 'wx': the mode applies only to a file this call creates
+  writeFileSync(temp, `${process.pid}\n`, { mode: 0o600, flag: 'wx' })
   try {
     return acquire(dataDir, path, temp)
   } finally {

@@ -1,9 +1,10 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
 import { logger } from '@libp2p/logger'
 import { Identity } from '../crypto/index.js'
 import type { Group } from '../membership/index.js'
+import { makeDataDir, makePrivateFile, readPrivateKeyFile } from './data-dir.js'
 
 const log = logger('p2pchat:node:store')
 
@@ -25,7 +26,10 @@ export interface StoredMessage {
   bytes: Uint8Array
   /** Decrypted text, when this peer could read it. Never set by a relay. */
   text: string | null
-  /** Sender's timestamp from the decrypted body, when readable. */
+  /**
+   * Sender's timestamp from the decrypted body, when readable; its arrival time instead when it claimed
+   * a time more than 5 minutes ahead of this peer's clock (see `shownTime`).
+   */
   ts: number | null
 }
 
@@ -86,15 +90,19 @@ function toMessage(row: Row): StoredMessage {
 }
 
 /**
- * Loads the identity key from `dir/identity.key`, creating it (mode 0600) on first use.
+ * Loads the identity key from `dir/identity.key`, creating it (mode 0600, in a directory of mode 0700) on
+ * first use.
+ *
+ * @throws {InsecureIdentityKeyError} the key file is readable or writable by group or others
  */
 export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  makeDataDir(dir)
   const path = join(dir, 'identity.key')
-  if (existsSync(path)) return Identity.fromProtobuf(new Uint8Array(readFileSync(path)))
+  const stored = readPrivateKeyFile(path)
+  if (stored !== undefined) return Identity.fromProtobuf(stored)
   const identity = await Identity.generate()
+  // created with its mode, never widened first: 'wx' fails rather than write into a file someone made
   writeFileSync(path, identity.toProtobuf(), { mode: 0o600, flag: 'wx' })
-  chmodSync(path, 0o600)
   return identity
 }
 
@@ -111,12 +119,20 @@ export class ChatStore {
     this.#db = db
   }
 
-  /** Opens (creating if needed) `dir/p2pchat.db`. Pass `':memory:'` as `dir` for tests. */
+  /**
+   * Opens (creating if needed) `dir/p2pchat.db`, readable by its owner only. Pass `':memory:'` as `dir`
+   * for tests.
+   */
   static open(dir: string): ChatStore {
     let path = ':memory:'
     if (dir !== ':memory:') {
-      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      makeDataDir(dir)
       path = join(dir, 'p2pchat.db')
+      // SQLite creates a new database 0644 (less the umask) and gives its -wal and -shm files the mode of
+      // the database, so the database is created 0600 before SQLite opens it. Files an older p2pchat
+      // created 0644 are restricted too, the -wal and -shm a crash left behind included.
+      makePrivateFile(path, { create: true })
+      for (const suffix of ['-wal', '-shm']) makePrivateFile(`${path}${suffix}`, { create: false })
     }
     const db = new DatabaseSync(path)
     db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
@@ -249,11 +265,14 @@ export class ChatStore {
     ).map(toMessage)
   }
 
-  /** The newest `limit` readable messages, oldest first, ordered by sender time then arrival. */
+  /**
+   * The last `limit` readable messages to arrive, in the order they arrived. Not by sender time: a
+   * sender's clock may be wrong, and one that claims a far future would stay the newest message forever.
+   */
   history(groupId: string, limit: number): StoredMessage[] {
     const rows = this.#statement(
-      `SELECT * FROM (SELECT * FROM messages WHERE group_id = ? AND text IS NOT NULL ORDER BY ts DESC, n DESC LIMIT ?)
-       ORDER BY ts, n`,
+      `SELECT * FROM (SELECT * FROM messages WHERE group_id = ? AND text IS NOT NULL ORDER BY n DESC LIMIT ?)
+       ORDER BY n`,
     ).all(groupId, limit) as Row[]
     return rows.map(toMessage)
   }

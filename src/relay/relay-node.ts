@@ -570,6 +570,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
  * call {@link RelayNode.start}.
  *
  * @throws {DataDirLockedError} another running p2pchat process uses the data directory
+ * @throws {InsecureIdentityKeyError} `identity.key` is readable or writable by other users
  */
 export async function createRelayNode(init: RelayNodeInit): Promise<RelayNode> {
   const lock = lockDataDir(init.dataDir)

@@ -1,14 +1,24 @@
 /**
- * How the real CLI fails: a name the core would refuse, a port already in use, and a reader that goes
- * away (`p2pchat start --json | head -1`). Each is one line on stderr (or none) and a distinct exit
+ * How the real CLI fails: a name the core would refuse, a port already in use, an identity key other
+ * users can read, and a reader that goes away (`p2pchat start --json | head -1`). Each is one line on stderr (or none) and a distinct exit
  * status, never a stack trace.
  */
 import { spawn } from 'node:child_process'
+import { chmodSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI_BIN, type CliGroup, createCliGroup, NODE_BIN, REPO_ROOT, runCli } from '../fixtures/cli.js'
+import { loadOrCreateIdentity } from '../../src/node/index.js'
+import {
+  CLI_BIN,
+  type CliGroup,
+  createCliGroup,
+  loopbackStartArgs,
+  NODE_BIN,
+  REPO_ROOT,
+  runCli,
+} from '../fixtures/cli.js'
 
 /** Rejects with `message` if `promise` has not settled after `ms`. */
 function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
@@ -104,6 +114,27 @@ describe('p2pchat start and relay: failures a user can fix', () => {
     expect(await first.request('status')).toMatchObject({ name: 'sam' })
     first.closeStdin()
     expect(await first.waitForExit()).toEqual({ code: 0, signal: null })
+  })
+
+  it('an identity key other users can read is one line with the fix and exit status 1, for start and for relay', async () => {
+    const peer = join(root, 'exposed-peer')
+    const relayDir = join(root, 'exposed-relay')
+    for (const dir of [peer, relayDir]) {
+      await loadOrCreateIdentity(dir)
+      chmodSync(join(dir, 'identity.key'), 0o644)
+    }
+    const refused = (dir: string): string => {
+      const key = join(dir, 'identity.key')
+      return `p2pchat: ${key} is readable by other users; run: chmod 600 ${key}\n`
+    }
+    expect(await runCli(loopbackStartArgs('pat', peer))).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: refused(peer),
+    })
+    expect(
+      await runCli(['relay', '--json', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', relayDir]),
+    ).toMatchObject({ code: 1, stdout: '', stderr: refused(relayDir) })
   })
 
   it('when the reader of --json output goes away (| head -1), the peer stops cleanly with status 0', async () => {

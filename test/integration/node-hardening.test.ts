@@ -5,7 +5,7 @@
  * late already has, and typed errors for user mistakes.
  */
 
-import { rm, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -33,11 +33,7 @@ import { waitFor } from '../fixtures/wait-for.js'
 
 const cleanups = cleanupAfterEach()
 
-async function dataDir(label: string): Promise<string> {
-  const dir = await tempDir(label)
-  cleanups.push(() => rm(dir, { recursive: true, force: true }))
-  return dir
-}
+const dataDir = (label: string): Promise<string> => tempDir(label, cleanups)
 
 async function openNode(dir: string, name: string, overrides = {}): Promise<ChatNode> {
   const node = await createChatNode(testChatInit(dir, name, overrides))

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { listenErrorMessage, noCurrentEpochMessage, userErrorMessage } from '../../src/cli/user-errors.js'
+import { InsecureIdentityKeyError } from '../../src/node/errors.js'
 
 /** An error with a given `.name`, as the node and libp2p throw them. */
 function named(name: string, message: string, extra: Record<string, unknown> = {}): Error {
@@ -83,6 +84,13 @@ describe('userErrorMessage', () => {
         named('DataDirLockedError', 'another p2pchat is using /home/al/.local/share/p2pchat/al'),
       ),
     ).toBe('another p2pchat is using /home/al/.local/share/p2pchat/al')
+  })
+
+  it('tells the user how to fix an identity key other users can read', () => {
+    const key = '/home/al/.local/share/p2pchat/al/identity.key'
+    expect(userErrorMessage(new InsecureIdentityKeyError(key, 0o644))).toBe(
+      `${key} is readable by other users; run: chmod 600 ${key}`,
+    )
   })
 
   it('returns undefined for bugs, so the caller prints the stack', () => {

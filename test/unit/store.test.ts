@@ -1,6 +1,6 @@
 /**
- * The node's store on its own (SQLite in memory): what it reports to sync about the messages it has, and
- * how it behaves once closed while network input is still arriving.
+ * The node's store on its own (SQLite in memory): what it reports to sync about the messages it has, the
+ * order history comes back in, and how it behaves once closed while network input is still arriving.
  */
 import { describe, expect, it } from 'vitest'
 import { ChatStore, inRanges, type StoredMessage } from '../../src/node/store.js'
@@ -99,6 +99,26 @@ describe('ChatStore: what a sync peer is told', () => {
     ])
     expect(inRanges(undefined, 0)).toBe(false)
     expect(inRanges([], 0)).toBe(false)
+  })
+})
+
+describe('ChatStore history', () => {
+  it('returns the last messages to arrive in arrival order, whatever times their senders claim', () => {
+    const readable = (sender: string, seq: number, ts: number): StoredMessage => ({
+      ...message(sender, seq),
+      text: `${sender} ${seq}`,
+      ts,
+    })
+    const store = storeWith([
+      readable('alice', 0, 1_000),
+      // a sender whose clock is far ahead, and one whose clock is behind
+      readable('mallory', 0, Date.UTC(250000, 0, 1)),
+      readable('bob', 0, 500),
+      message('carol', 0), // not readable here: not history
+      readable('alice', 1, 2_000),
+    ])
+    expect(store.history(GROUP, 10).map((m) => m.text)).toEqual(['alice 0', 'mallory 0', 'bob 0', 'alice 1'])
+    expect(store.history(GROUP, 2).map((m) => m.text)).toEqual(['bob 0', 'alice 1'])
   })
 })
 
