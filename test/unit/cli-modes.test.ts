@@ -10,10 +10,17 @@ import type { CliIO } from '../../src/cli/io.js'
 import { createJsonMode, jsonRpcMethods } from '../../src/cli/json-mode.js'
 import { createJsonRpcServer } from '../../src/cli/json-rpc.js'
 import { InvalidArgumentError, NoCurrentEpochError } from '../../src/membership/index.js'
-import type { ChatMessage, ChatNode, ChatNodeEvents, MembershipNotice } from '../../src/node/index.js'
+import {
+  type ChatMessage,
+  type ChatNode,
+  type ChatNodeEvents,
+  type MembershipNotice,
+  UnverifiedNameError,
+} from '../../src/node/index.js'
 
 const ALICE = '12D3KooWJPsRuxqpgyxDLE5Gcs8PqbWjr1Mzyb4wJQU2QrcCVHng'
 const BOB = '12D3KooWG7gB6Ptt5NRToWDBa19Mawd8whnrNmDzxqLvgDCFCfXZ'
+const CAROL = '12D3KooWRm3AETnJHPfMnTvBuQKiUfGnNdzkn7wp3xQk'
 const GROUP = { id: 'bafyreia3eacpdffdwys3le3z6xjlgwb6rfhdltzouymkabry4ptljk5n3m', name: 'team' }
 
 /** The part of a ChatNode the CLI modes use, with scripted answers. */
@@ -194,6 +201,23 @@ describe('--json error mapping', () => {
       message: 'bob is already a member',
       data: { name: 'InvalidParams' },
     })
+  })
+
+  it('adding by a name only join requesters claimed adds nobody and lists them as candidates', async () => {
+    const node = new FakeNode()
+    const added: string[] = []
+    node.add = async (ref) => {
+      if (ref === 'carol') throw new UnverifiedNameError('carol', [{ peerId: CAROL, name: 'carol' }])
+      added.push(ref)
+      return node.members()
+    }
+    const response = await call(node, 'add', { member: 'carol' })
+    expect(response.error).toEqual({
+      code: -32000,
+      message: expect.stringContaining(CAROL),
+      data: { name: 'UnverifiedName', candidates: [{ peerId: CAROL, name: 'carol' }] },
+    })
+    expect(added).toEqual([])
   })
 
   it('sending with no usable group key is InvalidParams that says to retry', async () => {
