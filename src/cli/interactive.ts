@@ -1,5 +1,5 @@
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline'
-import type { ChatMessage, ChatNode, PeerRef } from '../node/index.js'
+import { type ChatMessage, type ChatNode, type PeerRef, UnverifiedNameError } from '../node/index.js'
 import {
   detectNoColour,
   type FormatOptions,
@@ -20,7 +20,7 @@ export const INTERACTIVE_HELP = `Commands:
   /members           who is in the group
   /peers             peers connected now
   /invite            an invite to give to someone (they run: p2pchat start --name <them> --join <invite>)
-  /add <name|id>     add a member (a name works when exactly one known peer has it)
+  /add <id|name>     add a member by peer id; a name only claimed in a join request asks you first
   /remove <name|id>  remove a member
   /history [n]       the last n messages (default 20)
   /quit              leave (Ctrl-D and Ctrl-C work too)
@@ -102,6 +102,40 @@ export function createInteractiveMode(io: CliIO): StartMode {
   let rl: Interface | undefined
   /** Lines held until the greeting has been printed; `undefined` once it has. */
   let held: EarlyLine[] | undefined = []
+  /** The prompt with the group's name; a question takes its place while it is open. */
+  let groupPrompt = 'p2pchat> '
+  /** Answers the question open on the prompt line, if any. */
+  let pendingAnswer: ((line: string) => void) | undefined
+
+  /** Sets the group's prompt, shown at once unless a question is on the prompt line. */
+  const setGroupPrompt = (text: string): void => {
+    groupPrompt = text
+    if (pendingAnswer === undefined) rl?.setPrompt(text)
+  }
+
+  const questions: Questions = {
+    ask: (text) =>
+      new Promise((resolve) => {
+        pendingAnswer = (line) => {
+          pendingAnswer = undefined
+          rl?.setPrompt(groupPrompt)
+          resolve(line)
+        }
+        if (io.isTTY && rl !== undefined) {
+          // as the prompt, the question is redrawn below every line printed while it is open
+          rl.setPrompt(text)
+          rl.prompt(true)
+        } else {
+          // without a terminal nothing redraws it, so it gets a line of its own
+          io.stdout(`${text}\n`)
+        }
+      }),
+    answer: (line) => {
+      if (pendingAnswer === undefined) return false
+      pendingAnswer(line)
+      return true
+    },
+  }
 
   /** Prints a line above the prompt without disturbing what the user is typing. */
   const print = (text: string): void => {
@@ -152,7 +186,7 @@ export function createInteractiveMode(io: CliIO): StartMode {
         show({
           render: () => {
             if (!view.inActiveGroup(detail.group)) return undefined
-            rl?.setPrompt(`${view.groupName()}> `)
+            setGroupPrompt(`${view.groupName()}> `)
             const { change } = detail
             if (change === null) {
               return `* members are now: ${detail.members.map((m) => sanitizeName(m.name)).join(', ')}`
@@ -182,13 +216,18 @@ export function createInteractiveMode(io: CliIO): StartMode {
 
     run(node) {
       const view = terminalView(node, noColour)
+      groupPrompt = `${view.groupName()}> `
       const prompt = createInterface({
         input: io.stdin,
         output: io.output,
         terminal: io.isTTY,
-        prompt: `${view.groupName()}> `,
+        prompt: groupPrompt,
       })
       rl = prompt
+      // a command still running when the input ends prints without a prompt to redraw
+      prompt.on('close', () => {
+        rl = undefined
+      })
       const shown = greet(node, view, io)
       const early = held ?? []
       held = undefined
@@ -198,7 +237,7 @@ export function createInteractiveMode(io: CliIO): StartMode {
         if (text !== undefined) io.stdout(`${text}\n`)
       }
       io.stdout('Type /help for commands.\n')
-      return converse(node, prompt, view, io, print)
+      return converse(node, prompt, view, io, print, questions)
     },
   }
 }
@@ -234,6 +273,22 @@ function greet(node: ChatNode, view: TerminalView, io: CliIO): Set<string> {
   return shown
 }
 
+/**
+ * Questions asked on the prompt line. While one is open it is the prompt, so a line printed above it
+ * redraws it with what the user has typed so far, and the next line typed answers it.
+ */
+interface Questions {
+  /** Shows `text` and resolves with the next line typed (`''` when the session ends first). */
+  ask(text: string): Promise<string>
+  /** Gives a typed line to the open question; `false` when none is open. */
+  answer(line: string): boolean
+}
+
+/** Whether a reply to a `[y/N]` question is yes; anything else, an empty line included, is no. */
+function isYes(reply: string): boolean {
+  return /^y(es)?$/i.test(reply.trim())
+}
+
 /** Reads commands and messages at the prompt until the user leaves, stdin ends, or stdout fails. */
 function converse(
   node: ChatNode,
@@ -241,7 +296,37 @@ function converse(
   view: TerminalView,
   io: CliIO,
   print: (text: string) => void,
+  questions: Questions,
 ): Promise<number> {
+  /**
+   * `/add`. A peer id, or a name the group's signed events give one peer, adds at once. A name only
+   * claimed in join requests could be anyone's: the user checks the peer id and confirms, or, when
+   * several peers claimed it, picks one by peer id.
+   */
+  const add = async (ref: string): Promise<void> => {
+    try {
+      await node.add(ref)
+    } catch (err) {
+      if ((err as Error).name !== UnverifiedNameError.name) throw err
+      const { displayName, candidates } = err as UnverifiedNameError
+      const name = sanitizeName(displayName)
+      const [only] = candidates
+      if (only === undefined || candidates.length > 1) {
+        const list = candidates.map((c) => `  ${sanitizeName(c.name)} (${shortId(c.peerId)}) ${c.peerId}`)
+        print(
+          `${candidates.length} peers asked to join as ${name}, and anyone can claim a name: ask them which peer id is theirs, then /add <peer id>\n${list.join('\n')}`,
+        )
+        return
+      }
+      print(
+        `${name} is only the name a peer asked to join with, and anyone can claim it: check the peer id with them.`,
+      )
+      const reply = await questions.ask(`Add ${name} (${shortId(only.peerId)}, ${only.peerId})? [y/N] `)
+      if (isYes(reply)) await node.add(only.peerId)
+      else print('Not added.')
+    }
+  }
+
   const handleLine = async (line: string): Promise<'quit' | undefined> => {
     const input = parseInput(line)
     try {
@@ -302,7 +387,7 @@ function converse(
           break
         }
         // the membership notice prints "* you added bob"
-        await (name === 'add' ? node.add(arg) : node.remove(arg))
+        await (name === 'add' ? add(arg) : node.remove(arg))
         break
       }
       case 'history': {
@@ -323,20 +408,28 @@ function converse(
 
   return runUntilShutdown(node, io, (shutdown) => {
     let queue = Promise.resolve()
+    let closed = false
     rl.on('line', (line) => {
+      // the answer to the question on the prompt line, which the command waiting in the queue reads
+      if (questions.answer(line)) return
       // one command at a time, in order
       queue = queue.then(async () => {
         if ((await handleLine(line)) === 'quit') shutdown('quit')
-        else rl.prompt()
+        else if (!closed) rl.prompt()
       })
     })
     rl.on('SIGINT', () => shutdown('SIGINT'))
-    rl.on('close', () => shutdown('closed'))
+    rl.on('close', () => {
+      closed = true
+      shutdown('closed')
+    })
     // nobody can see the chat any more
     const removeStdoutError = io.onStdoutError(() => shutdown('stdout closed'))
     rl.prompt()
     return async () => {
       removeStdoutError()
+      // a question nobody will answer now is a no, so the command waiting for it can finish
+      questions.answer('')
       await queue
       rl.close()
       if (io.isTTY) io.stdout('\n')

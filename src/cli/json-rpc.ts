@@ -51,7 +51,9 @@ export const JsonRpcErrorCode = {
  *
  * - `AccessDenied`: the caller's peer is not allowed to do this (e.g. remove a member without being one)
  * - `UnknownMember`: no member matches the given name or peer id
- * - `AmbiguousMember`: several members match the given name; use a peer id
+ * - `AmbiguousMember`: several members match the given name; use a peer id (`data.candidates`)
+ * - `UnverifiedName`: the name is known only from join requests, where anyone can claim any name; nobody
+ *   was added, and `data.candidates` lists who asked, to add by peer id
  * - `InvalidParams`: the params are missing a field or have the wrong type (code -32602)
  * - `NotInGroup`: this peer is not (or no longer) a member of a group
  */
@@ -59,6 +61,7 @@ export type ApplicationErrorName =
   | 'AccessDenied'
   | 'UnknownMember'
   | 'AmbiguousMember'
+  | 'UnverifiedName'
   | 'InvalidParams'
   | 'NotInGroup'
 
@@ -73,10 +76,18 @@ const KNOWN_ERROR_NAMES: Readonly<Record<string, ApplicationErrorName>> = {
   UnknownMemberError: 'UnknownMember',
   AmbiguousMember: 'AmbiguousMember',
   AmbiguousMemberError: 'AmbiguousMember',
+  UnverifiedName: 'UnverifiedName',
+  UnverifiedNameError: 'UnverifiedName',
   InvalidParams: 'InvalidParams',
   InvalidParamsError: 'InvalidParams',
   NotInGroup: 'NotInGroup',
   NotInGroupError: 'NotInGroup',
+}
+
+/** A peer a name may mean, as sent in `error.data.candidates`: only the two fields clients are promised. */
+function candidateOf(value: unknown): { peerId: unknown; name: unknown } {
+  const { peerId, name } = isRecord(value) ? value : {}
+  return { peerId, name }
 }
 
 /** The result of {@link parseRequestLine}: the request, or the error response line to send back. */
@@ -191,14 +202,21 @@ export function notification(method: string, params?: JsonRpcParams): string {
  *
  * An error whose `rpcName` is a non-empty string, or whose `name` is one p2pchat knows
  * (`AccessDeniedError`, `UnknownMemberError`, ...), becomes an application error with its own message
- * and `data.name`; `InvalidParams` uses code -32602, the others -32000. Anything else is a bug:
+ * and `data.name`; `InvalidParams` uses code -32602, the others -32000. An error that lists the peers a
+ * name may mean (a `candidates` array of `{ peerId, name }`) sends it as `data.candidates`, so the client
+ * can go on by peer id without parsing the message. Anything else is a bug:
  * -32603 with a generic message, so internals do not leak to the client.
  *
  * @returns the error object, and whether it was expected (`false` for internal errors)
  */
 export function toErrorObject(err: unknown): { error: JsonRpcErrorObject; expected: boolean } {
   if (err instanceof Error || isRecord(err)) {
-    const { rpcName, name, message } = err as { rpcName?: unknown; name?: unknown; message?: unknown }
+    const { rpcName, name, message, candidates } = err as {
+      rpcName?: unknown
+      name?: unknown
+      message?: unknown
+      candidates?: unknown
+    }
     const reported =
       typeof rpcName === 'string' && rpcName !== ''
         ? rpcName
@@ -209,7 +227,10 @@ export function toErrorObject(err: unknown): { error: JsonRpcErrorObject; expect
       const code =
         reported === 'InvalidParams' ? JsonRpcErrorCode.InvalidParams : JsonRpcErrorCode.ApplicationError
       const text = typeof message === 'string' && message !== '' ? message : reported
-      return { error: { code, message: text, data: { name: reported } }, expected: true }
+      const data = Array.isArray(candidates)
+        ? { name: reported, candidates: candidates.map(candidateOf) }
+        : { name: reported }
+      return { error: { code, message: text, data }, expected: true }
     }
   }
   return { error: { code: JsonRpcErrorCode.InternalError, message: 'Internal error' }, expected: false }

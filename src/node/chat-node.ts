@@ -12,7 +12,13 @@ import {
   type ReceiveEventResult,
   type SignedEvent,
 } from '../membership/index.js'
-import { AmbiguousMemberError, NodeStoppedError, NotInGroupError, UnknownMemberError } from './errors.js'
+import {
+  AmbiguousMemberError,
+  NodeStoppedError,
+  NotInGroupError,
+  UnknownMemberError,
+  UnverifiedNameError,
+} from './errors.js'
 import { Lifecycle } from './lifecycle.js'
 import { type DataDirLock, lockDataDir } from './lock.js'
 import { shownTime } from './sender-time.js'
@@ -539,9 +545,13 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   }
 
   /**
-   * Adds a member by peer id or by display name (when exactly one known peer has it).
+   * Adds a member by peer id, or by a display name the group's signed events give to exactly one peer
+   * (a former member). A name known only from join requests adds nobody: anyone can ask to join as
+   * "carol", so the error lists who asked, for the caller to add by peer id.
    *
    * @throws {NotInGroupError | AccessDeniedError | UnknownMemberError | AmbiguousMemberError}
+   * @throws {UnverifiedNameError} only join requesters (or peers stored from their requests) carry the
+   * name; its `candidates` are `[{ peerId, name }]`
    * @throws {InvalidArgumentError} the peer is already a member
    */
   async add(ref: string): Promise<PeerRef[]> {
@@ -589,32 +599,54 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     if (byName.length > 1) {
       throw new AmbiguousMemberError(
         `several members are called ${ref}; use a peer id: ${byName.map((m) => m.id).join(', ')}`,
-        byName.map((m) => m.id),
+        byName.map((m) => ({ peerId: m.id, name: m.name })),
       )
     }
     throw new UnknownMemberError(`${ref} is not a member of ${group.name}`)
   }
 
-  /** Finds the peer a user means by `ref`: a peer id, or a name exactly one known peer carries. */
+  /**
+   * Finds the peer a user means by `ref`: a peer id, or a name. A name resolves on its own only when the
+   * group's signed membership events give it to exactly one peer (a former member re-added by name).
+   * Names from join requests and the peers table are claims anyone can make, so they only produce
+   * candidates for the user to confirm by peer id.
+   *
+   * @throws {AmbiguousMemberError} the events give the name to several peers, or to one while other
+   * peers claim it too
+   * @throws {UnverifiedNameError} only join requesters (or stored peers) claim the name
+   * @throws {UnknownMemberError} no peer is known by the name
+   */
   #resolvePeer(ref: string, group: Group): PeerRef {
     if (isPeerId(ref)) return { peerId: ref, name: this.#nameOf(ref, group) ?? `peer-${ref.slice(-6)}` }
-    const candidates = new Map<string, string>()
-    // the peers table is read once; requesters carry the name they asked with
-    for (const peer of this.#store.peers()) if (peer.name === ref) candidates.set(peer.peerId, ref)
+    const verified = new Set<string>()
     for (const event of group.events()) {
-      if (event.subject !== undefined && event.payload.subjectName === ref) candidates.set(event.subject, ref)
+      // the last name the events give a peer is the one it goes by
+      if (
+        event.subject !== undefined &&
+        event.payload.subjectName === ref &&
+        group.nameOf(event.subject) === ref
+      )
+        verified.add(event.subject)
     }
+    const claimed = new Set<string>()
+    // the peers table is read once; requesters carry the name they asked with
+    for (const peer of this.#store.peers()) if (peer.name === ref) claimed.add(peer.peerId)
     for (const runtime of this.#groups.values()) {
       for (const [peerId, request] of runtime.joinRequestsSeen) {
-        if (request.name === ref && (this.#nameOf(peerId, group, false) ?? ref) === ref)
-          candidates.set(peerId, ref)
+        if (request.name === ref && (this.#nameOf(peerId, group, false) ?? ref) === ref) claimed.add(peerId)
       }
     }
-    const ids = [...candidates.keys()]
-    if (ids.length === 1) return { peerId: ids[0] as string, name: ref }
-    if (ids.length > 1) {
-      throw new AmbiguousMemberError(`several peers are called ${ref}; use a peer id: ${ids.join(', ')}`, ids)
+    for (const peerId of verified) claimed.delete(peerId)
+    const candidates = [...verified, ...claimed].map((peerId) => ({ peerId, name: ref }))
+    const [only] = candidates
+    if (only !== undefined && candidates.length === 1 && verified.size === 1) return only
+    if (verified.size > 0) {
+      throw new AmbiguousMemberError(
+        `several peers are called ${ref}; use a peer id: ${candidates.map((c) => c.peerId).join(', ')}`,
+        candidates,
+      )
     }
+    if (candidates.length > 0) throw new UnverifiedNameError(ref, candidates)
     throw new UnknownMemberError(
       `no peer called ${ref} is known; ask them for their peer id (shown at start)`,
     )

@@ -123,15 +123,64 @@ export class UnknownMemberError extends Error {
   override readonly name = 'UnknownMemberError'
 }
 
+/** A peer a name may refer to: its id and the name it is known by. */
+export interface NameCandidate {
+  peerId: string
+  name: string
+}
+
 /** A display name matches more than one known peer; the peer id must be used. */
 export class AmbiguousMemberError extends Error {
+  static override readonly name = 'AmbiguousMemberError'
   override readonly name = 'AmbiguousMemberError'
-  /** The peer ids that carry the name. */
-  readonly candidates: string[]
-  constructor(message: string, candidates: string[]) {
+  /** The peers that carry the name. */
+  readonly candidates: NameCandidate[]
+  constructor(message: string, candidates: NameCandidate[]) {
     super(message)
     this.candidates = candidates
   }
+}
+
+/**
+ * A display name is known only from what peers said about themselves (their join requests, and the
+ * peers table those fill), not from the group's signed membership events. Anyone can ask to join under
+ * any name, so such a name adds nobody: the caller shows the candidates and adds one by peer id, after
+ * checking it with the person.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await node.add('carol')
+ * } catch (err) {
+ *   if ((err as Error).name !== UnverifiedNameError.name) throw err
+ *   const [only] = (err as UnverifiedNameError).candidates
+ *   if (only !== undefined && (await confirm(only))) await node.add(only.peerId)
+ * }
+ * ```
+ */
+export class UnverifiedNameError extends Error {
+  static override readonly name = 'UnverifiedNameError'
+  override readonly name = 'UnverifiedNameError'
+  /** The name that was asked for. */
+  readonly displayName: string
+  /** The peers that claimed the name, at least one. */
+  readonly candidates: NameCandidate[]
+  constructor(
+    displayName: string,
+    candidates: NameCandidate[],
+    message = unverifiedMessage(displayName, candidates),
+  ) {
+    super(message)
+    this.displayName = displayName
+    this.candidates = candidates
+  }
+}
+
+function unverifiedMessage(name: string, candidates: NameCandidate[]): string {
+  const ids = candidates.map((c) => c.peerId).join(', ')
+  return candidates.length === 1
+    ? `${name} is only the name a peer asked to join with, and anyone can claim a name: check its peer id with them and add it by peer id: ${ids}`
+    : `${candidates.length} peers asked to join as ${name}, and anyone can claim a name: check with them which peer id is theirs and add it by peer id: ${ids}`
 }
 
 /**

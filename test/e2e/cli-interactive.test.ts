@@ -14,6 +14,7 @@ import {
   type CliGroup,
   type CliProcess,
   createCliGroup,
+  loopbackStartArgs,
   NODE_BIN,
   REPO_ROOT,
 } from '../fixtures/cli.js'
@@ -135,6 +136,8 @@ describe
     let alice: CliProcess
     let aliceId: string
     let bobId: string
+    let invite: string
+    let aliceAddr: string
     const term = new Terminal()
 
     beforeAll(async () => {
@@ -160,7 +163,8 @@ describe
         timeout: 15_000,
       })
       aliceId = ready.params.peerId
-      const { invite } = await alice.request<{ invite: string }>('invite')
+      aliceAddr = ready.params.addrs[0]
+      ;({ invite } = await alice.request<{ invite: string }>('invite'))
       await term.start(join(root, 'tmux.conf'), [
         NODE_BIN,
         CLI_BIN,
@@ -173,7 +177,7 @@ describe
         '--listen',
         '/ip4/127.0.0.1/tcp/0',
         '--bootstrap',
-        ready.params.addrs[0],
+        aliceAddr,
         '--data-dir',
         join(root, 'bob'),
       ])
@@ -241,7 +245,7 @@ describe
     })
 
     it('an incoming message is printed above the prompt without garbling a partly typed line', async () => {
-      await alice.request('add', { member: 'bob' })
+      await alice.request('add', { member: bobId })
       await term.waitFor((l) => l.includes('* alice added bob'), 'bob to see alice add him')
 
       await term.type('half a thou')
@@ -278,6 +282,57 @@ describe
       )
       expect(line).toContain(`alice (…${aliceId.slice(-4)})`)
       expect(line).toContain(`bob (…${bobId.slice(-4)})`)
+    })
+
+    it('/add of a name only a join request gave asks first, undisturbed by incoming lines; only y adds', async () => {
+      // a stranger asks to join as "carol": nothing proves it is the carol bob means
+      const stranger = cli.spawn({
+        args: loopbackStartArgs('carol', join(root, 'carol'), ['--join', invite, '--bootstrap', aliceAddr]),
+      })
+      const strangerId = (
+        await stranger.waitForNotification('ready', () => true, {
+          message: 'the stranger to start',
+          timeout: 15_000,
+        })
+      ).params.peerId as string
+      await term.waitFor(
+        (l) => l.includes(`* carol (…${strangerId.slice(-4)}) asks to join: /add ${strangerId}`),
+        "bob to see the stranger's join request",
+        15_000,
+      )
+      const question = `Add carol (…${strangerId.slice(-4)}, ${strangerId})? [y/N]`
+      const members = async (): Promise<string[]> =>
+        (await alice.request<{ members: Array<{ peerId: string }> }>('members')).members.map((m) => m.peerId)
+
+      await term.enter('/add carol')
+      await term.waitFor((l) => l.at(-1) === question, 'the question on the prompt line')
+      // a message arriving while bob types his answer is printed above the question, which is redrawn
+      await term.type('n')
+      await term.waitFor((l) => l.at(-1) === `${question} n`, 'the partly typed answer')
+      await alice.request('send', { text: 'while you decide' })
+      const lines = await term.waitFor(
+        (l) => l.some((line) => / alice: while you decide$/.test(line)) && l,
+        "alice's message to appear while the question is open",
+      )
+      expect(lines.slice(lines.findIndex((line) => / alice: while you decide$/.test(line)) + 1)).toEqual([
+        `${question} n`,
+      ])
+      const cursor = await term.cursor()
+      expect((await term.screen())[cursor.y]).toBe(`${question} n`)
+      expect(cursor.x).toBe(`${question} n`.length)
+      await term.press('Enter')
+      await term.waitFor(
+        (l) => l.at(-2) === 'Not added.' && l.at(-1) === PROMPT.trimEnd(),
+        'bob to add nobody',
+      )
+      expect(await members()).not.toContain(strangerId)
+
+      // asked again, bob says yes: the peer he checked is added by its peer id
+      await term.enter('/add carol')
+      await term.waitFor((l) => l.at(-1) === question, 'the question again')
+      await term.enter('y')
+      await term.waitFor((l) => l.includes('* bob added carol'), 'bob to add carol')
+      expect(await members()).toContain(strangerId)
     })
 
     it('Ctrl-D on an empty line exits cleanly with status 0', async () => {

@@ -170,9 +170,15 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
     }
   })
 
-  it('alice adds bob by name, and every peer sees the same membership change', async () => {
+  it("bob's name from his join request adds nobody; alice adds him by peer id, and every peer sees it", async () => {
+    // anyone can ask to join as "bob": the name alone is refused, with who asked under it
+    const claimed = await alice.call('add', { member: 'bob' })
+    expectError(claimed, -32000, 'UnverifiedName')
+    expect(claimed.error?.data?.candidates).toEqual([me(bobReady)])
+    expect((await alice.request<{ members: Peer[] }>('members')).members).toEqual([me(aliceReady)])
+
     const marks = [alice, bob, carol].map((p) => p.mark())
-    const result = await alice.request<{ members: Peer[] }>('add', { member: 'bob' })
+    const result = await alice.request<{ members: Peer[] }>('add', { member: bobReady.peerId })
     const members = byId([me(aliceReady), me(bobReady)])
     expect(byId(result.members)).toEqual(members)
     await Promise.all(
@@ -189,7 +195,8 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
     const status = await bob.request<{ member: boolean }>('status')
     expect(status.member).toBe(true)
 
-    // adding him again is a mistake in the request (the node's InvalidArgumentError), not an unknown member
+    // adding him again is a mistake in the request (the node's InvalidArgumentError), not an unknown member;
+    // his name now comes from the group's own signed add event, so it resolves
     for (const member of ['bob', bobReady.peerId]) {
       const again = await alice.call('add', { member })
       expectError(again, -32602, 'InvalidParams')
@@ -227,7 +234,7 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
     expect(carol.received('message')).toEqual([])
   })
 
-  it('adding by a name two peers share is ambiguous; unknown names are refused', async () => {
+  it('a name two join requesters claim lists both as candidates; unknown names are refused', async () => {
     // a second peer calling itself carol asks to join
     const [impostor, impostorReady] = await start(
       'carol',
@@ -238,10 +245,13 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
       message: "alice to see the second carol's join request",
     })
 
-    const ambiguous = await alice.call('add', { member: 'carol' })
-    expectError(ambiguous, -32000, 'AmbiguousMember')
-    expect(ambiguous.error?.message).toContain(carolReady.peerId)
-    expect(ambiguous.error?.message).toContain(impostorReady.peerId)
+    const claimed = await alice.call('add', { member: 'carol' })
+    expectError(claimed, -32000, 'UnverifiedName')
+    expect(byId((claimed.error?.data?.candidates ?? []) as Peer[])).toEqual(
+      byId([me(carolReady), me(impostorReady)]),
+    )
+    expect(claimed.error?.message).toContain(carolReady.peerId)
+    expect(claimed.error?.message).toContain(impostorReady.peerId)
 
     expectError(await alice.call('add', { member: 'nobody' }), -32000, 'UnknownMember')
     expectError(await alice.call('remove', { member: 'nobody' }), -32000, 'UnknownMember')

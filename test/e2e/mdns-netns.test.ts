@@ -74,7 +74,8 @@ describe.sequential('p2pchat on namespaced networks', () => {
       timeout: 15_000,
     })
     const mark = member.mark()
-    await by.request('add', { member: member.label })
+    // by peer id: the name in a join request is only a claim
+    await by.request('add', { member: ready.peerId })
     await member.waitForNotification(
       'membership',
       (p) => p.change?.action === 'add' && p.change.member.peerId === ready.peerId,

@@ -10,6 +10,7 @@ import { randomNonce } from '../../src/crypto/index.js'
 import { sealEnvelope } from '../../src/membership/envelope.js'
 import { decodeEnvelope, type Group } from '../../src/membership/index.js'
 import type { ChatNode } from '../../src/node/chat-node.js'
+import { UnverifiedNameError } from '../../src/node/errors.js'
 import { type FrameChannel, SYNC_PROTOCOL, type SyncReplica, syncAsInitiator } from '../../src/node/sync.js'
 import { createFrameStream } from '../../src/node/sync-protocol.js'
 import { encodeGossip, topicOf } from '../../src/node/wire.js'
@@ -90,7 +91,7 @@ describe('chat between five nodes on one host', () => {
       .sort()
   }
 
-  it('creates a group, sees join requests, adds by name and by peer id (even offline), removes', async () => {
+  it('creates a group, sees join requests, adds by peer id (even offline), not by a claimed name, removes', async () => {
     const [alice, bob, carol] = [node(ALICE), node(BOB), node(CAROL)]
     const { id: groupId } = await alice.createGroup('team')
     await record(ALICE).waitForChange(groupId, { action: 'create', by: id(ALICE), member: id(ALICE) })
@@ -110,8 +111,13 @@ describe('chat between five nodes on one host', () => {
     })
     expect(bob.status().member).toBe(false)
 
-    // by display name (known from the join request)
-    await alice.add('bob')
+    // the name in a join request is only a claim: it adds nobody, and the error says who claimed it
+    await expect(alice.add('bob')).rejects.toMatchObject({
+      name: UnverifiedNameError.name,
+      candidates: [{ peerId: id(BOB), name: 'bob' }],
+    })
+    expect(alice.members()).toEqual([{ peerId: id(ALICE), name: 'alice' }])
+    await alice.add(id(BOB))
     for (const i of [ALICE, BOB]) {
       const seen = await record(i).waitForChange(groupId, { action: 'add', by: id(ALICE), member: id(BOB) })
       expect(seen.detail.change).toMatchObject({ by: { name: 'alice' }, member: { name: 'bob' } })

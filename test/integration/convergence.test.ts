@@ -106,7 +106,7 @@ describe('concurrent membership changes across a partition', () => {
     })
   }
 
-  /** `by` adds `joiner`, who joins with `by`'s invite, by the name in its join request. */
+  /** `by` adds `joiner`, who joins with `by`'s invite, by peer id once it has seen the join request. */
   async function admit(groupId: string, by: number, joiner: number): Promise<void> {
     node(by).selectGroup(groupId)
     await node(joiner).joinGroup(node(by).invite())
@@ -115,7 +115,7 @@ describe('concurrent membership changes across a partition', () => {
       { timeout: NETWORK_TIMEOUT, message: `${NAMES[by]} to see ${NAMES[joiner]}'s join request` },
     )
     node(by).selectGroup(groupId)
-    await node(by).add(NAMES[joiner] as string)
+    await node(by).add(id(joiner))
   }
 
   /** `founder` creates a group and admits `members`; resolves once all agree. */
@@ -322,7 +322,7 @@ describe('concurrent membership changes across a partition', () => {
 
   it('both sides adding the same newcomer converge to one membership for them', async () => {
     const groupId = await formGroup('split-double-add', FAY, [AMY, BEN, CAL])
-    // xan asks to join while everyone is still connected, so both sides know the name
+    // xan asks to join while everyone is still connected, so both sides add him under the name he asked with
     await node(XAN).joinGroup(node(FAY).invite())
     for (const i of [AMY, BEN]) {
       await waitFor(
@@ -332,7 +332,7 @@ describe('concurrent membership changes across a partition', () => {
     }
     await partition([FAY, AMY, XAN], [BEN, CAL])
     for (const i of [AMY, BEN]) node(i).selectGroup(groupId)
-    await Promise.all([node(AMY).add('xan'), node(BEN).add('xan')])
+    await Promise.all([node(AMY).add(id(XAN)), node(BEN).add(id(XAN))])
     for (const i of [FAY, AMY, XAN, BEN, CAL]) {
       await waitForMembers(node(i), groupId, [FAY, AMY, BEN, CAL, XAN].map(id))
     }

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest'
 import { Identity } from '../../src/crypto/index.js'
 import { Group } from '../../src/membership/index.js'
 import { type ChatNode, createChatNode } from '../../src/node/chat-node.js'
+import { UnverifiedNameError } from '../../src/node/errors.js'
 import { ChatStore } from '../../src/node/store.js'
 import { syncWithPeer } from '../../src/node/sync.js'
 import { createTransport, type TransportNode } from '../../src/node/transport.js'
@@ -168,22 +169,81 @@ describe('adding', () => {
   })
 })
 
+/**
+ * alice (started, on `dir`) founds a group, and a bare libp2p peer, which can publish anything, is
+ * subscribed to its topic and sees alice there.
+ */
+async function groupWithBarePeer(dir: string): Promise<{
+  alice: ChatNode
+  record: ChatRecord
+  groupId: string
+  topic: string
+  peer: TransportNode
+}> {
+  const alice = await openNode(dir, 'alice')
+  const record = new ChatRecord(alice)
+  await alice.start()
+  const { id: groupId } = await alice.createGroup('team')
+  const peer = await createTransport(await testTransportInit({ bootstrap: alice.addrs() }))
+  cleanups.push(() => peer.stop())
+  const topic = topicOf(groupId)
+  peer.services.pubsub.subscribe(topic)
+  await waitForSubscribers(alice, groupId, [peer.peerId.toString()])
+  await waitFor(() => peer.services.pubsub.getSubscribers(topic).length > 0, {
+    timeout: NETWORK_TIMEOUT,
+    message: 'the bare peer to see alice subscribed',
+  })
+  return { alice, record, groupId, topic, peer }
+}
+
+describe('adding by a name', () => {
+  it('never adds a peer by the name it gave in a join request; a former member is re-added by name', async () => {
+    const dir = await dataDir('squat')
+    const { alice, record, groupId, topic, peer: stranger } = await groupWithBarePeer(dir)
+    // a stranger asks to join as "carol": a name is only a claim
+    const squatter = await Identity.generate()
+    await waitFor(
+      async () => {
+        if (record.joinRequests.some((r) => r.detail.peerId === squatter.memberId)) return true
+        // asked again (with a fresh timestamp, so not a duplicate) until alice's gossip stream carries it,
+        // as a real requester does
+        const data = encodeJoinRequest(squatter, groupId, 'carol')
+        await stranger.services.pubsub.publish(topic, encodeGossip({ kind: 'join', data }))
+        return false
+      },
+      {
+        timeout: NETWORK_TIMEOUT,
+        interval: 250,
+        message: "alice to see the stranger's join request as carol",
+      },
+    )
+    const claim = {
+      name: UnverifiedNameError.name,
+      candidates: [{ peerId: squatter.memberId, name: 'carol' }],
+    }
+    const onlyAlice = [{ peerId: alice.peerId, name: 'alice' }]
+    await expect(alice.add('carol')).rejects.toMatchObject(claim)
+    expect(alice.members()).toEqual(onlyAlice)
+
+    // after a restart the name is known only from the peers table, which join requests fill: still a claim
+    await alice.stop()
+    const again = await openNode(dir, 'alice')
+    await expect(again.add('carol')).rejects.toMatchObject(claim)
+    expect(again.members()).toEqual(onlyAlice)
+
+    // by peer id it works, and the signed add event names the member carol from then on
+    const carol = { peerId: squatter.memberId, name: 'carol' }
+    expect(await again.add(squatter.memberId)).toContainEqual(carol)
+    await again.remove(squatter.memberId)
+    expect(again.members()).toEqual(onlyAlice)
+    expect(await again.add('carol')).toContainEqual(carol)
+  })
+})
+
 describe('join request flood', () => {
   it('shows and stores at most 30 new requesters a minute per group', async () => {
     const dir = await dataDir('flood')
-    const alice = await openNode(dir, 'alice')
-    const record = new ChatRecord(alice)
-    await alice.start()
-    const { id: groupId } = await alice.createGroup('team')
-    const attacker = await createTransport(await testTransportInit({ bootstrap: alice.addrs() }))
-    cleanups.push(() => attacker.stop())
-    const topic = topicOf(groupId)
-    attacker.services.pubsub.subscribe(topic)
-    await waitForSubscribers(alice, groupId, [attacker.peerId.toString()])
-    await waitFor(() => attacker.services.pubsub.getSubscribers(topic).length > 0, {
-      timeout: NETWORK_TIMEOUT,
-      message: 'the attacker to see alice subscribed',
-    })
+    const { record, groupId, topic, peer: attacker } = await groupWithBarePeer(dir)
 
     const FLOOD = 80
     for (let k = 0; k < FLOOD; k++) {

@@ -77,7 +77,7 @@ describe('relay between peers that can only reach the relay', () => {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see bob's join request through the relay",
     })
-    await alice.add('bob')
+    await alice.add(bob.peerId)
     const change = await net
       .record(BOB)
       .waitForChange(groupId, { action: 'add', by: alice.peerId, member: bob.peerId })

@@ -135,7 +135,7 @@ describe('two relays', () => {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see bob's join request through a relay",
     })
-    await alice.add('bob')
+    await alice.add(bob.peerId)
     await waitForMembers(bob, groupId, [alice.peerId, bob.peerId])
 
     const bothUp = await chat('both relays up')

@@ -10,10 +10,18 @@ import type { CliIO } from '../../src/cli/io.js'
 import { createJsonMode, jsonRpcMethods } from '../../src/cli/json-mode.js'
 import { createJsonRpcServer } from '../../src/cli/json-rpc.js'
 import { InvalidArgumentError, NoCurrentEpochError } from '../../src/membership/index.js'
-import type { ChatMessage, ChatNode, ChatNodeEvents, MembershipNotice } from '../../src/node/index.js'
+import {
+  type ChatMessage,
+  type ChatNode,
+  type ChatNodeEvents,
+  type MembershipNotice,
+  UnverifiedNameError,
+} from '../../src/node/index.js'
 
 const ALICE = '12D3KooWJPsRuxqpgyxDLE5Gcs8PqbWjr1Mzyb4wJQU2QrcCVHng'
 const BOB = '12D3KooWG7gB6Ptt5NRToWDBa19Mawd8whnrNmDzxqLvgDCFCfXZ'
+const CAROL = '12D3KooWRm3AETnJHPfMnTvBuQKiUfGnNdzkn7wp3xQk'
+const IMPOSTOR = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'
 const GROUP = { id: 'bafyreia3eacpdffdwys3le3z6xjlgwb6rfhdltzouymkabry4ptljk5n3m', name: 'team' }
 
 /** The part of a ChatNode the CLI modes use, with scripted answers. */
@@ -196,6 +204,23 @@ describe('--json error mapping', () => {
     })
   })
 
+  it('adding by a name only join requesters claimed adds nobody and lists them as candidates', async () => {
+    const node = new FakeNode()
+    const added: string[] = []
+    node.add = async (ref) => {
+      if (ref === 'carol') throw new UnverifiedNameError('carol', [{ peerId: CAROL, name: 'carol' }])
+      added.push(ref)
+      return node.members()
+    }
+    const response = await call(node, 'add', { member: 'carol' })
+    expect(response.error).toEqual({
+      code: -32000,
+      message: expect.stringContaining(CAROL),
+      data: { name: 'UnverifiedName', candidates: [{ peerId: CAROL, name: 'carol' }] },
+    })
+    expect(added).toEqual([])
+  })
+
   it('sending with no usable group key is InvalidParams that says to retry', async () => {
     const node = new FakeNode()
     node.send = async () => {
@@ -256,6 +281,96 @@ describe('interactive mode', () => {
     expect(out()).toContain('! no usable group key yet: waiting for a member to rekey; try again shortly\n')
     stdin.end()
     expect(await exit).toBe(0)
+  })
+
+  describe('/add of a name only join requesters claimed', () => {
+    /**
+     * A terminal session over a node where "carol" is claimed by `claimants`: `added` records what the
+     * node really adds; `end()` ends the input and resolves with the exit status.
+     */
+    function session(claimants: string[]) {
+      const node = new FakeNode()
+      const added: string[] = []
+      node.add = async (ref) => {
+        if (ref === 'carol')
+          throw new UnverifiedNameError(
+            'carol',
+            claimants.map((peerId) => ({ peerId, name: 'carol' })),
+          )
+        added.push(ref)
+        return node.members()
+      }
+      const { io, stdin, out } = fakeIO()
+      const mode = createInteractiveMode(io)
+      mode.attach(node.asNode())
+      const exit = mode.run(node.asNode())
+      const end = (): Promise<number> => {
+        stdin.end()
+        return exit
+      }
+      return { node, added, out, type: (line: string) => stdin.write(`${line}\n`), end }
+    }
+
+    async function answer(reply: string): Promise<{ added: string[]; out: string }> {
+      const { node, added, out, type, end } = session([CAROL])
+      type('/add carol')
+      await until(() => out().includes('? [y/N]'), 'the question')
+      // a message arriving while the question is open does not answer it
+      node.received({ group: GROUP.id, id: 'm1', from: BOB, name: 'bob', text: 'meanwhile', ts: 5 })
+      type(reply)
+      await until(() => added.length > 0 || out().includes('Not added.'), 'the answer to be acted on')
+      expect(await end()).toBe(0)
+      return { added, out: out() }
+    }
+
+    it('asks, showing the short id and the peer id, and adds by peer id on y or yes', async () => {
+      for (const reply of ['y', 'Y', 'yes', ' YES ']) {
+        const { added, out } = await answer(reply)
+        expect(out).toContain(`Add carol (…${CAROL.slice(-4)}, ${CAROL})? [y/N]`)
+        expect(out).toContain('bob: meanwhile')
+        expect(added, reply).toEqual([CAROL])
+      }
+    })
+
+    it('adds nobody on any other answer', async () => {
+      for (const reply of ['', 'n', 'no', 'sure', 'y carol', 'yy']) {
+        const { added, out } = await answer(reply)
+        expect(added, JSON.stringify(reply)).toEqual([])
+        expect(out).toContain('Not added.')
+      }
+    })
+
+    it('lists several claimants to add by peer id, and asks nothing', async () => {
+      const { added, out, type, end } = session([CAROL, IMPOSTOR])
+      type('/add carol')
+      await until(() => out().includes(IMPOSTOR), 'the list of claimants')
+      expect(out()).toContain('2 peers asked to join as carol')
+      expect(out()).toContain(`carol (…${CAROL.slice(-4)}) ${CAROL}`)
+      expect(out()).toContain(`carol (…${IMPOSTOR.slice(-4)}) ${IMPOSTOR}`)
+      expect(out()).not.toContain('[y/N]')
+      // the next line is a message, not an answer
+      type('y')
+      expect(await end()).toBe(0)
+      expect(added).toEqual([])
+    })
+
+    it('adds by peer id without asking', async () => {
+      const { added, out, type, end } = session([CAROL])
+      type(`/add ${CAROL}`)
+      await until(() => added.length > 0, 'the add')
+      expect(await end()).toBe(0)
+      expect(added).toEqual([CAROL])
+      expect(out()).not.toContain('[y/N]')
+    })
+
+    it('takes an open question as a no when the input ends', async () => {
+      const { added, out, type, end } = session([CAROL])
+      type('/add carol')
+      await until(() => out().includes('? [y/N]'), 'the question')
+      expect(await end()).toBe(0)
+      expect(added).toEqual([])
+      expect(out()).toContain('Not added.')
+    })
   })
 
   it('stops the node cleanly when stdout fails', async () => {

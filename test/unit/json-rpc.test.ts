@@ -11,6 +11,7 @@ import {
   resultResponse,
   toErrorObject,
 } from '../../src/cli/json-rpc.js'
+import { AmbiguousMemberError, UnverifiedNameError } from '../../src/node/errors.js'
 
 /** The error response a rejected line produced, parsed. */
 function rejection(line: string): { id: unknown; error: { code: number; message: string } } {
@@ -158,6 +159,28 @@ describe('toErrorObject', () => {
       const err = Object.assign(new Error('m'), { name })
       expect(toErrorObject(err).error).toEqual({ code: -32000, message: 'm', data: { name: reported } })
     }
+  })
+
+  it('sends the peers a name may mean as data.candidates, with only their peer id and name', () => {
+    const carol = { peerId: '12D3KooWcarol', name: 'carol' }
+    const candidates = [carol]
+    // a field beyond the two promised ones is not sent
+    const unverified = new UnverifiedNameError('carol', [
+      { ...carol, addrs: ['/ip4/10.0.0.1'] } as typeof carol,
+    ])
+    expect(toErrorObject(unverified).error).toEqual({
+      code: -32000,
+      message: unverified.message,
+      data: { name: 'UnverifiedName', candidates },
+    })
+    const ambiguous = new AmbiguousMemberError('two carols', [
+      ...candidates,
+      { peerId: '12D3KooWo', name: 'carol' },
+    ])
+    expect(toErrorObject(ambiguous).error.data).toEqual({
+      name: 'AmbiguousMember',
+      candidates: ambiguous.candidates,
+    })
   })
 
   it('prefers rpcName, and reports InvalidParams as -32602', () => {
