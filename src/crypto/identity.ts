@@ -16,6 +16,7 @@ export type SignatureDomain =
   | 'event:rekey'
   | 'envelope'
   | 'join-request'
+  | 'invite'
 
 const SIGNATURE_VERSION = 'p2pchat/v1/'
 const encoder = new TextEncoder()

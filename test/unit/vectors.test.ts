@@ -52,6 +52,7 @@ const DOMAIN_SET: Record<SignatureDomain, true> = {
   'event:rekey': true,
   envelope: true,
   'join-request': true,
+  invite: true,
 }
 const DOMAINS = Object.keys(DOMAIN_SET) as SignatureDomain[]
 
