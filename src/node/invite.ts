@@ -31,8 +31,8 @@ const OLD_INVITE_PREFIXES = ['p2pchat1:']
  * stays one pasteable line.
  */
 export const MAX_INVITE_ADDRS = 4
-/** Longest invite text accepted; a real one is far shorter (names are at most 64 bytes each). */
-const MAX_INVITE_CHARS = 2048
+/** Longest invite text accepted: well above the longest real one (three 64-byte names, 4 addresses). */
+const MAX_INVITE_CHARS = 4096
 const PAYLOAD_FIELDS = ['a', 'f', 'g', 'i', 'n', 'fn', 'in'].sort()
 const CODE_P2P = 421
 const CODE_P2P_CIRCUIT = 290
@@ -154,7 +154,7 @@ function isDialableWithoutPeerId(components: ReturnType<Multiaddr['getComponents
 
 function damaged(reason: string): InvalidInviteError {
   return new InvalidInviteError(
-    `the invite is damaged (${reason}): copy it again in full, as one line, or ask for a new one (/invite)`,
+    `the invite is damaged (${reason}): copy it again in full, as one line, or ask the inviter for a new one`,
   )
 }
 
@@ -192,7 +192,7 @@ export function decodeInvite(text: string): Invite {
     throw new InvalidInviteError(
       old === undefined
         ? `that is not an invite: an invite starts with ${INVITE_PREFIX}`
-        : `that invite (${old}) is from an older p2pchat and carries no signature: ask a member for a new one (/invite in this version)`,
+        : `that invite (${old}) is from an older p2pchat and carries no signature: ask a member running this version for a new one`,
     )
   }
   const body = token.slice(INVITE_PREFIX.length)
@@ -254,7 +254,8 @@ function decodePayload(payload: Uint8Array): Invite {
   if (group === null) throw damaged('the group id is not a CID')
   if (!isValidName(p.n) || !isValidName(p.fn) || !isValidName(p.in)) throw damaged('a name is not valid')
   if (!isMemberId(p.f) || !isMemberId(p.i)) throw damaged('a peer id is not valid')
-  if (!Array.isArray(p.a) || p.a.length > MAX_INVITE_ADDRS) throw damaged('too many addresses')
+  if (!Array.isArray(p.a)) throw damaged('the addresses are not a list')
+  if (p.a.length > MAX_INVITE_ADDRS) throw damaged('too many addresses')
   const inviter = memberIdToString(p.i)
   const addrs = p.a.map((entry: unknown) => {
     let addr: Multiaddr
