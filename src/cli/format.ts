@@ -323,3 +323,49 @@ export function formatMembershipChange(change: MembershipChange, options: Format
         : `* ${by} removed ${peerLabel(change.member, options)}`
   }
 }
+
+/** A peer as a name and a fingerprint: `alice (…VHng)`, so a look-alike name shows as someone else. */
+export function nameWithId(peer: { peerId: string; name: string }): string {
+  return `${sanitizeName(peer.name)} (${shortId(peer.peerId)})`
+}
+
+/**
+ * Who founded the group and who invited this peer, for the greeting of a peer that joined by invite:
+ * `Founded by alice (…VHng); invited by bob (…CfXZ)`.
+ */
+export function formatInvitedBy(
+  founder: { peerId: string; name: string } | null,
+  inviter: { peerId: string; name: string },
+): string {
+  return founder === null
+    ? `Invited by ${nameWithId(inviter)}`
+    : `Founded by ${nameWithId(founder)}; invited by ${nameWithId(inviter)}`
+}
+
+/** What a forged invite claimed and what the group really is, as {@link formatForgedInvite} shows it. */
+export interface ForgedInviteLine {
+  inviter: { peerId: string; name: string }
+  claimed: { groupName: string; founder: { peerId: string; name: string } }
+  actual: { groupName: string; founder: { peerId: string; name: string } }
+}
+
+/**
+ * The warning for an invite the group's genesis contradicts. The group id is the hash of the genesis,
+ * so the genesis is right and the inviter lied: the user must not take the group for the one it claimed
+ * to be.
+ *
+ * @example
+ * ```ts
+ * formatForgedInvite({ inviter, claimed, actual })
+ * // → '!! FORGED INVITE: bob (…CfXZ) said this group is team, founded by alice (…VHng), but it is team,
+ * //    founded by alice (…Q7mR). It is not the group the invite claimed: do not trust it; /quit to leave.'
+ * ```
+ */
+export function formatForgedInvite(line: ForgedInviteLine): string {
+  const { inviter, claimed, actual } = line
+  return (
+    `!! FORGED INVITE: ${nameWithId(inviter)} said this group is ${sanitizeName(claimed.groupName)}, ` +
+    `founded by ${nameWithId(claimed.founder)}, but it is ${sanitizeName(actual.groupName)}, ` +
+    `founded by ${nameWithId(actual.founder)}. It is not the group the invite claimed: do not trust it; /quit to leave.`
+  )
+}

@@ -4,6 +4,8 @@ import {
   detectNoColour,
   type FormatOptions,
   formatEncryptedLine,
+  formatForgedInvite,
+  formatInvitedBy,
   formatMembershipChange,
   formatMessageLine,
   sanitizeName,
@@ -204,6 +206,9 @@ export function createInteractiveMode(io: CliIO): StartMode {
           },
         })
       })
+      node.addEventListener('invite:forged', ({ detail }) => {
+        show({ render: () => (view.inActiveGroup(detail.group) ? formatForgedInvite(detail) : undefined) })
+      })
       node.addEventListener('join:request', ({ detail }) => {
         show({
           render: () =>
@@ -257,6 +262,9 @@ function greet(node: ChatNode, view: TerminalView, io: CliIO): Set<string> {
     return shown
   }
   io.stdout(`Group ${sanitizeName(status.group.name)} (${status.group.id})\n`)
+  // names alone can be copied: the fingerprints tell this group's alice from a look-alike's
+  if (status.group.inviter !== null)
+    io.stdout(`${formatInvitedBy(status.group.founder, status.group.inviter)}\n`)
   if (status.member) {
     const members = node.members()
     io.stdout(`Members: ${members.map((m) => sanitizeName(m.name)).join(', ')}\n`)

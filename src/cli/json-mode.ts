@@ -22,6 +22,7 @@ const PARAMS_ERRORS = new Set([
   'TooLargeError',
   'NoCurrentEpochError',
   'InvalidInviteError',
+  'GroupNotReadyError',
 ])
 
 function stringParam(params: Record<string, unknown>, key: string): string {
@@ -108,6 +109,7 @@ export function createJsonMode(io: CliIO): StartMode {
       })
       node.addEventListener('membership:change', ({ detail }) => notify('membership', detail))
       node.addEventListener('join:request', ({ detail }) => notify('joinRequest', detail))
+      node.addEventListener('invite:forged', ({ detail }) => notify('inviteForged', detail))
       node.addEventListener('message:reject', ({ detail }) =>
         io.stderr(`rejected from ${detail.from}: ${detail.reason}\n`),
       )

@@ -17,6 +17,7 @@ export type SignatureDomain =
   | 'event:rename'
   | 'envelope'
   | 'join-request'
+  | 'invite'
 
 const SIGNATURE_VERSION = 'p2pchat/v1/'
 const encoder = new TextEncoder()

@@ -14,11 +14,13 @@ import {
 } from '../membership/index.js'
 import {
   AmbiguousMemberError,
+  GroupNotReadyError,
   NodeStoppedError,
   NotInGroupError,
   UnknownMemberError,
   UnverifiedNameError,
 } from './errors.js'
+import { decodeInvite, encodeInvite, forgedClaim, type GroupOrigin, type Invite } from './invite.js'
 import { Lifecycle } from './lifecycle.js'
 import { type DataDirLock, lockDataDir } from './lock.js'
 import { shownTime } from './sender-time.js'
@@ -43,10 +45,8 @@ import {
 import {
   canonicalGroupId,
   decodeGossip,
-  decodeInvite,
   decodeJoinRequest,
   encodeGossip,
-  encodeInvite,
   encodeJoinRequest,
   type GossipFrame,
   topicOf,
@@ -125,12 +125,27 @@ export interface JoinRequestNotice {
   name: string
 }
 
+/**
+ * The genesis of a group this peer joined by invite contradicts the invite: its inviter lied about who
+ * founded the group (or what it is called), so the group is not the one the invite made it look like.
+ */
+export interface InviteForgedNotice {
+  group: string
+  /** Who signed the invite. */
+  inviter: PeerRef
+  /** What the invite said. */
+  claimed: GroupOrigin
+  /** What the genesis, which the group id is the hash of, says. */
+  actual: GroupOrigin
+}
+
 /** Events of a {@link ChatNode}. */
 export interface ChatNodeEvents {
   'message:receive': CustomEvent<ChatMessage>
   'message:encrypted': CustomEvent<EncryptedNotice>
   'membership:change': CustomEvent<MembershipNotice>
   'join:request': CustomEvent<JoinRequestNotice>
+  'invite:forged': CustomEvent<InviteForgedNotice>
   'peer:connect': CustomEvent<string>
   'peer:disconnect': CustomEvent<string>
   /** A message was rejected or could not be handled; for logs. */
@@ -151,11 +166,21 @@ export interface GroupSummary {
   name: string
 }
 
+/** The selected group, as {@link ChatStatus} shows it. */
+export interface GroupStatus extends GroupSummary {
+  /** The founder: from the genesis once it is here, until then as the invite claims; null if neither. */
+  founder: PeerRef | null
+  /** Who signed the invite this peer joined with; null for a group it founded. */
+  inviter: PeerRef | null
+  /** The genesis contradicts that invite: the inviter lied (see {@link InviteForgedNotice}). */
+  inviteForged: boolean
+}
+
 /** Node status, as `status` in the JSON interface. */
 export interface ChatStatus {
   peerId: string
   name: string
-  group: GroupSummary | null
+  group: GroupStatus | null
   member: boolean
   addrs: string[]
   peers: number
@@ -184,6 +209,12 @@ interface GroupRuntime {
   joinRequestsSeen: Map<string, { at: number; name: string }>
   /** Rate window of new join requests. */
   joinRate: { windowStart: number; count: number }
+  /** The invite this peer joined with, if it joined by one. */
+  invite?: Invite
+  /** Founder and name from the genesis, once it is known. */
+  origin?: GroupOrigin
+  /** The forged invite last reported (as JSON), so that one is reported once, not at start and join. */
+  forgedReported?: string
 }
 
 function newRuntime(group: Group): GroupRuntime {
@@ -252,7 +283,15 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
         this.#store.restoreGroup(group, (err) =>
           log.error('stored event of %s does not apply: %s', stored.id, err.message),
         )
-        this.#groups.set(group.id, newRuntime(group))
+        const runtime = newRuntime(group)
+        if (stored.invite !== null) {
+          try {
+            runtime.invite = decodeInvite(stored.invite)
+          } catch {
+            // an invite of an older format: the group still opens, only its inviter is not shown
+          }
+        }
+        this.#groups.set(group.id, runtime)
       } catch (err) {
         log.error('skipping stored group %s: %s', stored.id.slice(0, 80), (err as Error).message)
       }
@@ -315,6 +354,8 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     this.#syncTimer.unref()
     // a rekey that was due when this node stopped is not left for the next event to trigger
     for (const runtime of this.#groups.values()) this.#scheduleRekey(runtime)
+    // a forged invite found in an earlier session is still one: warn at every start
+    for (const runtime of this.#groups.values()) this.#checkInvite(runtime)
   }
 
   /**
@@ -454,8 +495,11 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       runtime = newRuntime(group)
       this.#groups.set(group.id, runtime)
     }
+    runtime.invite = invite
     this.#store.saveGroup({ id: invite.groupId, name: invite.groupName, invite: inviteText.trim() })
     this.selectGroup(invite.groupId)
+    // joining again a group whose genesis is here already: the new invite is checked now
+    this.#checkInvite(runtime)
     if (this.#libp2p !== undefined) {
       this.#subscribe(runtime)
       for (const addr of invite.addrs) {
@@ -467,16 +511,52 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     return { id: invite.groupId, name: invite.groupName }
   }
 
-  /** An invite to the selected group, carrying this peer's addresses. */
+  /**
+   * An invite to the selected group, signed by this peer, naming the group's founder and carrying this
+   * peer's addresses.
+   *
+   * @throws {NotInGroupError}
+   * @throws {GroupNotReadyError} the group's genesis has not arrived yet, so its founder is not known
+   */
   invite(): string {
-    const { group } = this.#requireGroup()
-    return encodeInvite({
-      groupId: group.id,
-      groupName: group.name ?? this.#storedName(group.id),
-      inviter: this.peerId,
-      addrs: this.addrs()
-        .filter((a) => !a.includes('/p2p-circuit') || a.includes('/p2p/'))
-        .slice(0, 8),
+    const runtime = this.#requireGroup()
+    const origin = this.#originOf(runtime)
+    if (origin === undefined) throw new GroupNotReadyError()
+    return encodeInvite(this.identity, {
+      groupId: runtime.group.id,
+      ...origin,
+      inviter: { peerId: this.peerId, name: this.name },
+      addrs: this.addrs(),
+    })
+  }
+
+  /** The group's name and founder as its genesis fixes them; `undefined` until the genesis is here. */
+  #originOf(runtime: GroupRuntime): GroupOrigin | undefined {
+    if (runtime.origin !== undefined) return runtime.origin
+    const genesis = runtime.group.events().find((e) => e.payload.type === 'genesis')
+    const { groupName, subjectName } = genesis?.payload ?? {}
+    if (genesis === undefined || groupName === undefined || subjectName === undefined) return undefined
+    runtime.origin = { groupName, founder: { peerId: genesis.author, name: subjectName } }
+    return runtime.origin
+  }
+
+  /** Warns when the genesis is here and contradicts the invite this peer joined with. */
+  #checkInvite(runtime: GroupRuntime): void {
+    const { invite } = runtime
+    const actual = this.#originOf(runtime)
+    if (invite === undefined || actual === undefined) return
+    const claimed = forgedClaim(invite, actual)
+    if (claimed === undefined || runtime.forgedReported === JSON.stringify(invite)) return
+    runtime.forgedReported = JSON.stringify(invite)
+    log.error(
+      'forged invite for %s: %s said the founder is %s, the genesis says %s',
+      runtime.group.id,
+      invite.inviter.peerId,
+      claimed.founder.peerId,
+      actual.founder.peerId,
+    )
+    this.safeDispatchEvent('invite:forged', {
+      detail: { group: runtime.group.id, inviter: invite.inviter, claimed, actual },
     })
   }
 
@@ -488,14 +568,27 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
 
   /** Status for the JSON interface and `/status`. */
   status(): ChatStatus {
-    const group = this.activeGroup
+    const runtime = this.#active === undefined ? undefined : this.#groups.get(this.#active)
+    const group = runtime?.group
     return {
       peerId: this.peerId,
       name: this.name,
-      group: group === undefined ? null : { id: group.id, name: group.name ?? this.#storedName(group.id) },
+      group: runtime === undefined ? null : this.#groupStatus(runtime),
       member: group?.isMember() ?? false,
       addrs: this.addrs(),
       peers: this.#libp2p?.getPeers().length ?? 0,
+    }
+  }
+
+  #groupStatus(runtime: GroupRuntime): GroupStatus {
+    const { group, invite } = runtime
+    const origin = this.#originOf(runtime)
+    return {
+      id: group.id,
+      name: group.name ?? this.#storedName(group.id),
+      founder: origin?.founder ?? invite?.founder ?? null,
+      inviter: invite?.inviter ?? null,
+      inviteForged: invite !== undefined && origin !== undefined && forgedClaim(invite, origin) !== undefined,
     }
   }
 
@@ -767,6 +860,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
         if (event.payload.type === 'genesis')
           this.#store.saveGroup({ id: group.id, name: group.name ?? null })
       })
+      if (event.payload.type === 'genesis') this.#checkInvite(runtime)
     }
     for (const { error } of result.rejected) this.#reject(group, from, error)
     if (result.membersChanged) this.#emitMembership(group, result.applied.at(-1))

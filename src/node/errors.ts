@@ -110,6 +110,19 @@ export class InvalidInviteError extends Error {
   }
 }
 
+/**
+ * The group's genesis has not arrived yet, so what it fixes (its founder) is not known: e.g. an invite
+ * made by a peer that has just joined and not yet synced with a member.
+ */
+export class GroupNotReadyError extends Error {
+  override readonly name = 'GroupNotReadyError'
+  constructor(
+    message = "the group's founding event has not arrived yet: try again once connected to a member",
+  ) {
+    super(message)
+  }
+}
+
 /** The node has no group selected (none created or joined yet, or `--group` matched none). */
 export class NotInGroupError extends Error {
   override readonly name = 'NotInGroupError'

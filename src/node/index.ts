@@ -9,7 +9,9 @@ export type {
   ChatNodeInit,
   ChatStatus,
   EncryptedNotice,
+  GroupStatus,
   GroupSummary,
+  InviteForgedNotice,
   JoinRequestNotice,
   MembershipNotice,
   PeerRef,
@@ -17,10 +19,12 @@ export type {
 } from './chat-node.js'
 export { ChatNode, createChatNode } from './chat-node.js'
 export * from './errors.js'
+export type { GroupOrigin, Invite, InvitePeer } from './invite.js'
+export { decodeInvite, encodeInvite, forgedClaim, INVITE_PREFIX, MAX_INVITE_ADDRS } from './invite.js'
 export type { SeqRanges, StoredGroup, StoredMessage, StoredPeer } from './store.js'
 export { ChatStore, loadOrCreateIdentity } from './store.js'
 export { SYNC_PROTOCOL } from './sync.js'
 export type { TransportInit, TransportNode } from './transport.js'
 export { createTransport } from './transport.js'
-export type { Invite, JoinRequest } from './wire.js'
-export { decodeInvite, encodeInvite, topicOf } from './wire.js'
+export type { JoinRequest } from './wire.js'
+export { topicOf } from './wire.js'

@@ -1,9 +1,8 @@
 import * as dagCbor from '@ipld/dag-cbor'
-import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { type Identity, publicKeyOfMember, verifySignature } from '../crypto/index.js'
 import { isValidName, MAX_ENVELOPE_BYTES, MAX_EVENT_BYTES, memberIdToString } from '../membership/index.js'
-import { InvalidInviteError, MalformedFrameError } from './errors.js'
+import { MalformedFrameError } from './errors.js'
 import { GROUP_TOPIC_PREFIX } from './transport.js'
 
 /** What travels on a group's gossipsub topic. */
@@ -99,50 +98,5 @@ export function decodeJoinRequest(bytes: Uint8Array): JoinRequest {
   } catch (err) {
     if ((err as Error).name === 'InvalidSignatureError') throw err
     throw new MalformedFrameError('malformed join request')
-  }
-}
-
-/** What an invite carries: the group to join and where its members were last seen. */
-export interface Invite {
-  groupId: string
-  groupName: string
-  /** The inviter's peer id. */
-  inviter: string
-  /** Multiaddrs (with /p2p/) where the inviter listens; dialled when mDNS finds nobody. */
-  addrs: string[]
-}
-
-const INVITE_PREFIX = 'p2pchat1:'
-
-/** Encodes an invite as one copy-pasteable token for `--join`. */
-export function encodeInvite(invite: Invite): string {
-  const bytes = dagCbor.encode({
-    g: CID.parse(invite.groupId),
-    n: invite.groupName,
-    i: invite.inviter,
-    a: invite.addrs,
-  })
-  return INVITE_PREFIX + Buffer.from(bytes).toString('base64url')
-}
-
-/**
- * @throws {InvalidInviteError} with a message a user can act on
- */
-export function decodeInvite(text: string): Invite {
-  const trimmed = text.trim()
-  if (!trimmed.startsWith(INVITE_PREFIX)) throw new InvalidInviteError('an invite starts with "p2pchat1:"')
-  try {
-    const v = dagCbor.decode(Buffer.from(trimmed.slice(INVITE_PREFIX.length), 'base64url')) as Record<
-      string,
-      unknown
-    >
-    const group = CID.asCID(v.g)
-    if (group === null || !isValidName(v.n) || typeof v.i !== 'string' || !Array.isArray(v.a))
-      throw new Error('shape')
-    const addrs = v.a.filter((a): a is string => typeof a === 'string').slice(0, 16)
-    for (const a of addrs) multiaddr(a)
-    return { groupId: group.toString(), groupName: v.n, inviter: v.i, addrs }
-  } catch {
-    throw new InvalidInviteError('the invite is damaged; copy it again from /invite')
   }
 }

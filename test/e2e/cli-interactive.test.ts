@@ -195,6 +195,9 @@ describe
       )
       const lines = await term.waitFor((l) => l.at(-1) === PROMPT.trimEnd() && l, 'the prompt', 15_000)
       expect(lines.join('\n')).toContain('You are not a member of team yet: a member must /add you.')
+      // alice by name and fingerprint, so a look-alike "alice" would show as someone else
+      const alice = `alice (…${aliceId.slice(-4)})`
+      expect(lines).toContain(`Founded by ${alice}; invited by ${alice}`)
       expect(lines).toContain('Type /help for commands.')
       // the cursor waits right after the prompt
       const screen = await term.screen()

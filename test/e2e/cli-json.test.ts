@@ -15,17 +15,23 @@ import {
   runCli,
 } from '../fixtures/cli.js'
 
+interface Peer {
+  peerId: string
+  name: string
+}
+
 interface Ready {
   peerId: string
   name: string
   addrs: string[]
-  group: { id: string; name: string } | null
+  group: {
+    id: string
+    name: string
+    founder: Peer | null
+    inviter: Peer | null
+    inviteForged: boolean
+  } | null
   member: boolean
-}
-
-interface Peer {
-  peerId: string
-  name: string
 }
 
 const peerIdPattern = /^12D3KooW[1-9A-HJ-NP-Za-km-z]+$/
@@ -84,13 +90,20 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
     expect(aliceReady.peerId).toMatch(peerIdPattern)
     expect(aliceReady.name).toBe('alice')
     expect(aliceReady.member).toBe(true)
-    expect(aliceReady.group).toEqual({ id: expect.any(String), name: 'team' })
+    // she founded it: nobody invited her
+    expect(aliceReady.group).toEqual({
+      id: expect.any(String),
+      name: 'team',
+      founder: me(aliceReady),
+      inviter: null,
+      inviteForged: false,
+    })
     expect(aliceReady.addrs.length).toBeGreaterThan(0)
     for (const addr of aliceReady.addrs) {
       expect(addr).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/[1-9]\\d*/p2p/${aliceReady.peerId}$`))
     }
     const result = await alice.request<{ invite: string }>('invite')
-    expect(result.invite).toMatch(/^p2pchat1:/)
+    expect(result.invite).toMatch(/^p2pchat2:[A-Za-z0-9_-]+$/)
     invite = result.invite
   })
 
@@ -115,7 +128,8 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
       start('carol', ['--join', invite, '--bootstrap', bootstrap]),
     ])
     for (const ready of [bobReady, carolReady]) {
-      expect(ready.group).toEqual(aliceReady.group)
+      // the invite names alice as founder and inviter, by peer id as well as by name
+      expect(ready.group).toEqual({ ...aliceReady.group, inviter: me(aliceReady) })
       expect(ready.member).toBe(false)
     }
     for (const ready of [bobReady, carolReady]) {
@@ -379,6 +393,7 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
   it('alice restarted with the same --data-dir and no --create has her group, members and history', async () => {
     const [again, ready] = await start('alice', [])
     expect(ready).toMatchObject({ peerId: aliceReady.peerId, group: aliceReady.group, member: true })
+    expect(ready.group?.founder).toEqual(me(aliceReady))
     const members = await again.request<{ members: Peer[] }>('members')
     expect(byId(members.members)).toEqual(byId([me(aliceReady), me(carolReady)]))
     const history = await again.request<{ messages: Array<{ id: string; text: string }> }>('history')

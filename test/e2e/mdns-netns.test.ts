@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { decodeInvite, encodeInvite } from '../../src/node/wire.js'
+import { decodeInvite, encodeInvite } from '../../src/node/invite.js'
+import { loadOrCreateIdentity } from '../../src/node/store.js'
 import { type CliGroup, type CliProcess, createCliGroup } from '../fixtures/cli.js'
 import { createNetnsLab, type Host, type NetnsLab, netnsUnavailableReason } from '../fixtures/netns.js'
 import { waitFor } from '../fixtures/wait-for.js'
@@ -111,8 +112,10 @@ describe.sequential('p2pchat on namespaced networks', () => {
       expect(aliceReady.addrs.some((addr) => addr.startsWith(`/ip4/${a.addrOn(lan)}/tcp/`))).toBe(true)
       const { invite } = await alice.request<{ invite: string }>('invite')
       expect(decodeInvite(invite).addrs.length).toBeGreaterThan(0)
-      // without addresses, the only way to reach anyone is mDNS
-      const bare = encodeInvite({ ...decodeInvite(invite), addrs: [] })
+      // without addresses, the only way to reach anyone is mDNS; alice's key (in her data directory)
+      // signs the bare invite
+      const aliceKey = await loadOrCreateIdentity(join(root, a.netns))
+      const bare = encodeInvite(aliceKey, { ...decodeInvite(invite), addrs: [] })
 
       const [[bob, bobReady], [carol, carolReady]] = await Promise.all([
         peer(b, 'bob', ['--join', bare]),

@@ -349,7 +349,15 @@ describe('chat between five nodes on one host', () => {
     })
     expect(offlineHistory).toEqual(conversation.map(([, text]) => text))
     expect(offlineMembers).toEqual(membersBefore)
-    expect(bob2.status().group).toEqual({ id: groupId, name: 'diary' })
+    // who founded the group and who invited bob survive the restart too
+    const aliceRef = { peerId: alice.peerId, name: alice.name }
+    expect(bob2.status().group).toEqual({
+      id: groupId,
+      name: 'diary',
+      founder: aliceRef,
+      inviter: aliceRef,
+      inviteForged: false,
+    })
     expect(bob2.history()).toEqual(historyBefore)
     expect(bob2.members()).toEqual(membersBefore)
 

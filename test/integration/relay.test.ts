@@ -11,7 +11,7 @@ import { hkdf, Identity, openKey } from '../../src/crypto/index.js'
 import { keyContext } from '../../src/membership/event.js'
 import { Group } from '../../src/membership/index.js'
 import type { ChatNode } from '../../src/node/chat-node.js'
-import { decodeInvite, encodeInvite } from '../../src/node/wire.js'
+import { decodeInvite, encodeInvite } from '../../src/node/invite.js'
 import {
   type ChatNodes,
   createChatNodes,
@@ -416,7 +416,7 @@ describe('peer exchange through the relay', () => {
       expect(bob.peers().map((p) => p.peerId)).not.toContain(alice.peerId)
       // an invite without addresses: bob can learn where alice is only from the relay
       const invite = decodeInvite(alice.invite())
-      await bob.joinGroup(encodeInvite({ ...invite, addrs: [] }))
+      await bob.joinGroup(encodeInvite(alice.identity, { ...invite, addrs: [] }))
       await waitFor(() => bob.peers().some((p) => p.peerId === alice.peerId), {
         timeout: NETWORK_TIMEOUT,
         message: 'bob to connect to alice after the relay named her in sync',

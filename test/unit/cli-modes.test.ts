@@ -14,6 +14,8 @@ import {
   type ChatMessage,
   type ChatNode,
   type ChatNodeEvents,
+  type GroupStatus,
+  type InviteForgedNotice,
   type MembershipNotice,
   UnverifiedNameError,
 } from '../../src/node/index.js'
@@ -22,14 +24,30 @@ const ALICE = '12D3KooWJPsRuxqpgyxDLE5Gcs8PqbWjr1Mzyb4wJQU2QrcCVHng'
 const BOB = '12D3KooWG7gB6Ptt5NRToWDBa19Mawd8whnrNmDzxqLvgDCFCfXZ'
 const CAROL = '12D3KooWRm3AETnJHPfMnTvBuQKiUfGnNdzkn7wp3xQk'
 const IMPOSTOR = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'
-const GROUP = { id: 'bafyreia3eacpdffdwys3le3z6xjlgwb6rfhdltzouymkabry4ptljk5n3m', name: 'team' }
+/** A look-alike of alice: another key, the same name. */
+const MALLORY = '12D3KooWRm3AETnJHPfMnTvBuQKiUfGnNdzkn7wp3xQkQ7mR'
+const GROUP: GroupStatus = {
+  id: 'bafyreia3eacpdffdwys3le3z6xjlgwb6rfhdltzouymkabry4ptljk5n3m',
+  name: 'team',
+  founder: { peerId: ALICE, name: 'alice' },
+  inviter: null,
+  inviteForged: false,
+}
+
+/** bob's invite said alice founded team; the genesis says a look-alike alice did. */
+const FORGED: InviteForgedNotice = {
+  group: GROUP.id,
+  inviter: { peerId: BOB, name: 'bob' },
+  claimed: { groupName: 'team', founder: { peerId: ALICE, name: 'alice' } },
+  actual: { groupName: 'team', founder: { peerId: MALLORY, name: 'alice' } },
+}
 
 /** The part of a ChatNode the CLI modes use, with scripted answers. */
 class FakeNode extends TypedEventEmitter<ChatNodeEvents> {
   readonly peerId = ALICE
   readonly name = 'alice'
   stopped = 0
-  group: typeof GROUP | null = GROUP
+  group: GroupStatus | null = GROUP
   stored: ChatMessage[] = []
   send: (text: string) => Promise<{ id: string; ts: number; recipients: number }> = async () => ({
     id: 'm',
@@ -55,7 +73,7 @@ class FakeNode extends TypedEventEmitter<ChatNodeEvents> {
     return []
   }
   invite() {
-    return 'p2pchat1:invite'
+    return 'p2pchat2:invite'
   }
   history(limit: number) {
     return this.stored.slice(-limit)
@@ -80,6 +98,9 @@ class FakeNode extends TypedEventEmitter<ChatNodeEvents> {
   }
   received(message: ChatMessage): void {
     this.safeDispatchEvent('message:receive', { detail: message })
+  }
+  forged(detail: InviteForgedNotice): void {
+    this.safeDispatchEvent('invite:forged', { detail })
   }
 }
 
@@ -163,6 +184,26 @@ describe('--json mode', () => {
     stdin.end()
     expect(await exit).toBe(0)
     expect(node.stopped).toBe(1)
+  })
+
+  it('reports a forged invite as an inviteForged notification, and founder and inviter in ready', async () => {
+    const node = new FakeNode()
+    node.group = { ...GROUP, inviter: { peerId: BOB, name: 'bob' } }
+    const { io, stdin, out } = fakeIO()
+    const mode = createJsonMode(io)
+    mode.attach(node.asNode())
+    node.forged(FORGED)
+    const exit = mode.run(node.asNode())
+    const sent = lines(out())
+    expect(sent.map((l) => l.method)).toEqual(['ready', 'inviteForged'])
+    expect(sent[0]?.params?.group).toEqual({
+      ...GROUP,
+      founder: { peerId: ALICE, name: 'alice' },
+      inviter: { peerId: BOB, name: 'bob' },
+    })
+    expect(sent[1]?.params).toEqual(FORGED)
+    stdin.end()
+    expect(await exit).toBe(0)
   })
 
   it('stops the node cleanly with status 0 when stdout fails (EPIPE)', async () => {
@@ -265,6 +306,48 @@ describe('interactive mode', () => {
 
     stdin.end()
     expect(await exit).toBe(0)
+  })
+
+  /** The lines the terminal shows up to the prompt; `starting` runs between attach and run. */
+  async function greeting(node: FakeNode, starting: () => void = () => {}): Promise<string[]> {
+    const { io, stdin, out } = fakeIO()
+    const mode = createInteractiveMode(io)
+    mode.attach(node.asNode())
+    starting()
+    const exit = mode.run(node.asNode())
+    const shown = out().split('\n')
+    stdin.end()
+    expect(await exit).toBe(0)
+    return shown
+  }
+
+  it('greets a peer that joined by invite with the founder and the inviter, each with a fingerprint', async () => {
+    const node = new FakeNode()
+    node.group = { ...GROUP, inviter: { peerId: BOB, name: 'bob' } }
+    const shown = await greeting(node)
+    expect(shown[shown.findIndex((l) => l.startsWith('Group team ')) + 1]).toBe(
+      'Founded by alice (…VHng); invited by bob (…CfXZ)',
+    )
+  })
+
+  it('does not greet the founder of a group with who invited them', async () => {
+    expect((await greeting(new FakeNode())).join('\n')).not.toContain('invited by')
+  })
+
+  it('warns loudly, after the greeting, that an invite the genesis contradicts is forged', async () => {
+    const node = new FakeNode()
+    node.group = { ...GROUP, founder: FORGED.actual.founder, inviter: FORGED.inviter, inviteForged: true }
+    const shown = await greeting(node, () => {
+      node.forged(FORGED)
+      node.forged({ ...FORGED, group: 'bafyother' })
+    })
+    const warnings = shown.filter((l) => l.startsWith('!! FORGED INVITE'))
+    expect(warnings).toEqual([
+      '!! FORGED INVITE: bob (…CfXZ) said this group is team, founded by alice (…VHng), but it is team, founded by alice (…Q7mR). It is not the group the invite claimed: do not trust it; /quit to leave.',
+    ])
+    expect(shown.indexOf(warnings[0] as string)).toBeGreaterThan(
+      shown.findIndex((l) => l.startsWith('Group team')),
+    )
   })
 
   it('explains a send refused for want of a group key', async () => {

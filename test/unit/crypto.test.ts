@@ -35,6 +35,7 @@ const DOMAIN_SET: Record<SignatureDomain, true> = {
   'event:rename': true,
   envelope: true,
   'join-request': true,
+  invite: true,
 }
 const DOMAINS = Object.keys(DOMAIN_SET) as SignatureDomain[]
 

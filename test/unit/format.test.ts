@@ -4,6 +4,8 @@ import {
   detectNoColour,
   displayName,
   formatEncryptedLine,
+  formatForgedInvite,
+  formatInvitedBy,
   formatMembershipChange,
   formatMessageLine,
   formatTime,
@@ -313,5 +315,30 @@ describe('formatMembershipChange', () => {
     expect(line).toBe(
       `* \u001b[${colourFor(ALICE)}malice\u001b[39m added \u001b[${colourFor(BOB)}mbob\u001b[39m`,
     )
+  })
+})
+
+describe('invites: formatInvitedBy and formatForgedInvite', () => {
+  it('shows founder and inviter as sanitised names with fingerprints', () => {
+    expect(formatInvitedBy({ peerId: ALICE, name: 'alice' }, { peerId: BOB, name: 'b\u001b[2Job' })).toBe(
+      'Founded by alice (…3xQk); invited by bob (…9Zz1)',
+    )
+    expect(formatInvitedBy(null, { peerId: BOB, name: 'bob' })).toBe('Invited by bob (…9Zz1)')
+  })
+
+  it('says what a forged invite claimed and what the group is, in one line of plain text', () => {
+    const line = formatForgedInvite({
+      inviter: { peerId: MALLORY, name: 'alice' },
+      claimed: { groupName: 'team', founder: { peerId: ALICE, name: 'alice' } },
+      actual: {
+        groupName: 'team\nfake line',
+        founder: { peerId: MALLORY, name: '\u001b]0;title\u0007alice' },
+      },
+    })
+    expect(line).toBe(
+      '!! FORGED INVITE: alice (…M0ll) said this group is team, founded by alice (…3xQk), but it is team fake line, founded by alice (…M0ll). It is not the group the invite claimed: do not trust it; /quit to leave.',
+    )
+    expect(line).not.toMatch(CONTROL)
+    expect(line).not.toContain('\n')
   })
 })

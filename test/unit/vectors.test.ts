@@ -33,6 +33,7 @@ import {
 } from '../../src/membership/event.js'
 import { commitToKey } from '../../src/membership/group.js'
 import { Group } from '../../src/membership/index.js'
+import { decodeInvite, encodeInvite } from '../../src/node/invite.js'
 
 const VECTORS_DIR = new URL('../vectors/', import.meta.url)
 const UPDATE = process.env.UPDATE_VECTORS === '1'
@@ -54,6 +55,7 @@ const DOMAIN_SET: Record<SignatureDomain, true> = {
   'event:rename': true,
   envelope: true,
   'join-request': true,
+  invite: true,
 }
 const DOMAINS = Object.keys(DOMAIN_SET) as SignatureDomain[]
 
@@ -78,6 +80,13 @@ const GENESIS = {
 const ADD = { subjectName: 'bob', groupKey: filled(32, 0x21) }
 const REMOVE = { groupKey: filled(32, 0x22) }
 const ENVELOPE = { seq: 7, ts: 1_700_000_000_000, nonce: filled(12, 0x30), text: 'hello, vectors ✓' }
+/** bob's addresses as libp2p lists them: loopback (left out of the invite), two LAN ones, a circuit via carol. */
+const INVITE_ADDRS = (bob: Identity, carol: Identity): string[] => [
+  `/ip4/127.0.0.1/tcp/4555/p2p/${bob.memberId}`,
+  `/ip4/192.168.1.20/tcp/4555/p2p/${bob.memberId}`,
+  `/ip4/10.0.0.5/tcp/4555/p2p/${bob.memberId}`,
+  `/ip4/203.0.113.5/tcp/4001/p2p/${carol.memberId}/p2p-circuit/p2p/${bob.memberId}`,
+]
 
 /** A distinct fixed ephemeral seed per sealed key: the event's key byte, then the recipient's index. */
 function ephemeralSeed(groupKey: Uint8Array, index: number): Uint8Array {
@@ -224,6 +233,19 @@ async function computeVectors(): Promise<Record<string, Vectors>> {
       add: eventVector(add, ADD.groupKey),
       remove: eventVector(remove, REMOVE.groupKey),
     },
+    'invite.json': {
+      description:
+        'bob invites to the group of events.json (founded by alice), signed in domain "invite"; the loopback address is left out, and each address loses its /p2p/<bob> suffix inside the invite',
+      inviter: 'bob',
+      addrsGiven: INVITE_ADDRS(ids.bob, ids.carol),
+      invite: encodeInvite(ids.bob, {
+        groupId: genesis.id,
+        groupName: GENESIS.groupName,
+        founder: { peerId: ids.alice.memberId, name: GENESIS.memberName },
+        inviter: { peerId: ids.bob.memberId, name: ADD.subjectName },
+        addrs: INVITE_ADDRS(ids.bob, ids.carol),
+      }),
+    },
     'envelope.json': {
       description: 'alice seals a message in the epoch of the add event (message key = HKDF(group key))',
       sender: 'alice',
@@ -302,6 +324,19 @@ describe('test vectors', () => {
       const signed = Buffer.concat([Buffer.from(`p2pchat/v1/${domain}\u0000`), Buffer.from(message, 'hex')])
       expect(verify(null, signed, publicKey, Buffer.from(signatures[domain], 'hex')), domain).toBe(true)
     }
+  })
+
+  it('the committed invite decodes to what bob signed, addresses with /p2p/<bob> put back', async () => {
+    const ids = await fixedIdentities()
+    const { invite, addrsGiven } = readVectors('invite.json') as { invite: string; addrsGiven: string[] }
+    const events = readVectors('events.json') as Record<'genesis', StoredEvent>
+    expect(decodeInvite(invite)).toEqual({
+      groupId: events.genesis.id,
+      groupName: GENESIS.groupName,
+      founder: { peerId: ids.alice.memberId, name: GENESIS.memberName },
+      inviter: { peerId: ids.bob.memberId, name: ADD.subjectName },
+      addrs: addrsGiven.slice(1),
+    })
   })
 
   it('the committed sealed key opens for its recipient', async () => {
