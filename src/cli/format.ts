@@ -305,12 +305,17 @@ export type MembershipChange =
   | { type: 'create'; by: PeerRef; groupName: string }
   | { type: 'add'; by: PeerRef; member: PeerRef }
   | { type: 'remove'; by: PeerRef; member: PeerRef }
+  | { type: 'rename'; member: { peerId: string; name: string }; from: string }
 
 /**
  * A one-line notice for a membership event: `* alice created team`, `* alice added bob`,
- * `* alice removed bob`, or `* bob left` when a member removed themselves.
+ * `* alice removed bob`, `* bob left` when a member removed themselves, or `* eve is now evelyn` when
+ * a member renamed itself.
  */
 export function formatMembershipChange(change: MembershipChange, options: FormatOptions = {}): string {
+  if (change.type === 'rename') {
+    return `* ${peerLabel({ ...change.member, name: change.from }, options)} is now ${sanitizeName(change.member.name)}`
+  }
   const by = peerLabel(change.by, options)
   switch (change.type) {
     case 'create':
@@ -340,6 +345,23 @@ export function formatInvitedBy(
   return founder === null
     ? `Invited by ${nameWithId(inviter)}`
     : `Founded by ${nameWithId(founder)}; invited by ${nameWithId(inviter)}`
+}
+
+/**
+ * The warning for an epoch whose key, sealed to this member, is unusable: its author split or withheld
+ * the group key. This member has already started a rekey.
+ *
+ * @example
+ * ```ts
+ * formatBadEpochKey({ author: { peerId, name: 'mallory' } })
+ * // → '!! the group key mallory (…Q7mR) chose does not work for you (…); a new one is on its way'
+ * ```
+ */
+export function formatBadEpochKey(notice: {
+  author: { peerId: string; name: string }
+  reason: string
+}): string {
+  return `!! the group key ${nameWithId(notice.author)} chose does not work for you (${sanitizeName(notice.reason)}); you sent a new one to everyone`
 }
 
 /** What a forged invite claimed and what the group really is, as {@link formatForgedInvite} shows it. */

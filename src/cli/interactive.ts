@@ -3,6 +3,7 @@ import { type ChatMessage, type ChatNode, type PeerRef, UnverifiedNameError } fr
 import {
   detectNoColour,
   type FormatOptions,
+  formatBadEpochKey,
   formatEncryptedLine,
   formatForgedInvite,
   formatInvitedBy,
@@ -199,12 +200,21 @@ export function createInteractiveMode(io: CliIO): StartMode {
                 view.options(),
               )
             }
+            if (change.action === 'rename') {
+              return formatMembershipChange(
+                { type: 'rename', member: change.member, from: change.from },
+                view.options(),
+              )
+            }
             return formatMembershipChange(
               { type: change.action, by: ref(change.by), member: ref(change.member) },
               view.options(),
             )
           },
         })
+      })
+      node.addEventListener('epoch:bad-key', ({ detail }) => {
+        show({ render: () => (view.inActiveGroup(detail.group) ? formatBadEpochKey(detail) : undefined) })
       })
       node.addEventListener('invite:forged', ({ detail }) => {
         show({ render: () => (view.inActiveGroup(detail.group) ? formatForgedInvite(detail) : undefined) })

@@ -110,6 +110,7 @@ export function createJsonMode(io: CliIO): StartMode {
       node.addEventListener('membership:change', ({ detail }) => notify('membership', detail))
       node.addEventListener('join:request', ({ detail }) => notify('joinRequest', detail))
       node.addEventListener('invite:forged', ({ detail }) => notify('inviteForged', detail))
+      node.addEventListener('epoch:bad-key', ({ detail }) => notify('badEpochKey', detail))
       node.addEventListener('message:reject', ({ detail }) =>
         io.stderr(`rejected from ${detail.from}: ${detail.reason}\n`),
       )

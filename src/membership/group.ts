@@ -118,9 +118,9 @@ export interface ReceiveEventResult {
   rejected: Array<{ event: SignedEvent; error: Error }>
   /** True when the event waits for parents. */
   pending: boolean
-  /** Whether the resolved member list changed. */
+  /** Whether the set of resolved members changed (who is in, not what they are called). */
   membersChanged: boolean
-  /** Members whose resolved display name changed (and who are members before and after). */
+  /** Members whose resolved display name changed (members before and after). */
   renamed: Rename[]
   /** Buffered envelopes whose epoch is now known; pass each to {@link Group.open} again. */
   released: Uint8Array[]
@@ -444,7 +444,7 @@ export class Group {
     const result = this.#log.insert(event)
     const after = this.#log.members()
     const renamed = renamesBetween(before, after)
-    const membersChanged = !sameMembers(before, after) || renamed.length > 0
+    const membersChanged = !sameMembers(before, after)
     const released: Uint8Array[] = []
     if (result.applied.length > 0) {
       this.#trackEpochs(result.applied)

@@ -24,11 +24,13 @@ export type {
   CreateGroupInit,
   DecryptedMessage,
   EncryptedMessage,
+  EpochKeyProblem,
   GroupInit,
   GroupOptions,
   MembershipChange,
   OpenedMessage,
   ReceiveEventResult,
+  Rename,
   SealedMessage,
 } from './group.js'
 export { DEFAULT_GRACE_MS, Group } from './group.js'

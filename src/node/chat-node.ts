@@ -10,6 +10,7 @@ import {
   type MemberInfo,
   type OpenedMessage,
   type ReceiveEventResult,
+  type Rename,
   type SignedEvent,
 } from '../membership/index.js'
 import {
@@ -111,11 +112,31 @@ export interface EncryptedNotice {
   preview: string
 }
 
-/** The resolved member list changed. */
+/** The resolved member list changed: who is in, or what a member is called. */
 export interface MembershipNotice {
   group: string
   members: PeerRef[]
-  change: { action: 'create' | 'add' | 'remove'; by: PeerRef; member: PeerRef } | null
+  /**
+   * The event that explains it, when one does. For `rename`, `by` and `member` are the member (under its
+   * new name) and `from` is the name it had.
+   */
+  change:
+    | { action: 'create' | 'add' | 'remove'; by: PeerRef; member: PeerRef }
+    | { action: 'rename'; by: PeerRef; member: PeerRef; from: string }
+    | null
+}
+
+/**
+ * The key this member was sealed in the group's current epoch does not open, or is not the key the
+ * epoch's author committed to: the author split or withheld the key. This member cannot read or send
+ * under it, so it rekeys at once.
+ */
+export interface BadEpochKeyNotice {
+  group: string
+  epoch: string
+  /** Who chose the bad key. */
+  author: PeerRef
+  reason: string
 }
 
 /** A non-member asked to be added. */
@@ -146,6 +167,7 @@ export interface ChatNodeEvents {
   'membership:change': CustomEvent<MembershipNotice>
   'join:request': CustomEvent<JoinRequestNotice>
   'invite:forged': CustomEvent<InviteForgedNotice>
+  'epoch:bad-key': CustomEvent<BadEpochKeyNotice>
   'peer:connect': CustomEvent<string>
   'peer:disconnect': CustomEvent<string>
   /** A message was rejected or could not be handled; for logs. */
@@ -215,6 +237,8 @@ interface GroupRuntime {
   origin?: GroupOrigin
   /** The forged invite last reported (as JSON), so that one is reported once, not at start and join. */
   forgedReported?: string
+  /** The bad epoch last reported and rekeyed away from, so one bad epoch causes one rekey. */
+  badEpochHandled?: string
 }
 
 function newRuntime(group: Group): GroupRuntime {
@@ -352,8 +376,14 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     const interval = this.#init.syncIntervalMs ?? 30_000
     this.#syncTimer = setInterval(() => this.#antiEntropy(), interval)
     this.#syncTimer.unref()
-    // a rekey that was due when this node stopped is not left for the next event to trigger
-    for (const runtime of this.#groups.values()) this.#scheduleRekey(runtime)
+    for (const runtime of this.#groups.values()) {
+      // a rekey that was due when this node stopped is not left for the next event to trigger
+      this.#scheduleRekey(runtime)
+      this.#checkEpochKey(runtime)
+      this.#claimName(runtime).catch((err: unknown) =>
+        log.error('renaming in %s failed: %s', runtime.group.id, (err as Error).message),
+      )
+    }
     // a forged invite found in an earlier session is still one: warn at every start
     for (const runtime of this.#groups.values()) this.#checkInvite(runtime)
   }
@@ -676,9 +706,10 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     return this.members()
   }
 
-  async #commitLocalEvent(runtime: GroupRuntime, event: SignedEvent): Promise<void> {
+  async #commitLocalEvent(runtime: GroupRuntime, event: SignedEvent, renamed?: Rename): Promise<void> {
     this.#store.addEvent(runtime.group.id, event.id, event.bytes)
-    this.#emitMembership(runtime.group, event)
+    if (renamed !== undefined) this.#emitRename(runtime.group, renamed)
+    else if (event.payload.type !== 'rekey') this.#emitMembership(runtime.group, event)
     this.#scheduleRekey(runtime)
     await this.#publish(runtime.group.id, { kind: 'event', data: event.bytes })
   }
@@ -863,8 +894,17 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       if (event.payload.type === 'genesis') this.#checkInvite(runtime)
     }
     for (const { error } of result.rejected) this.#reject(group, from, error)
-    if (result.membersChanged) this.#emitMembership(group, result.applied.at(-1))
-    if (result.applied.length > 0) this.#scheduleRekey(runtime)
+    if (result.membersChanged) {
+      this.#emitMembership(
+        group,
+        result.applied.findLast((e) => e.payload.type !== 'rename'),
+      )
+    }
+    for (const rename of result.renamed) this.#emitRename(group, rename)
+    if (result.applied.length > 0) {
+      this.#scheduleRekey(runtime)
+      this.#checkEpochKey(runtime)
+    }
     for (const envelope of result.released) {
       this.#onMessage(runtime, envelope, from).catch((err: unknown) =>
         log.error('released message of %s failed: %s', group.id, (err as Error).message),
@@ -1031,6 +1071,65 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
             : { action: change.action, by: ref(change.by), member: ref(change.member) },
       },
     })
+  }
+
+  #emitRename(group: Group, rename: Rename): void {
+    const member = { peerId: rename.member, name: rename.to }
+    this.safeDispatchEvent('membership:change', {
+      detail: {
+        group: group.id,
+        members: group.members().map((m) => ({ peerId: m.id, name: m.name })),
+        change: { action: 'rename', by: member, member, from: rename.from },
+      },
+    })
+  }
+
+  /**
+   * Checks the key this member holds in the current epoch. One that does not open, or is not the key its
+   * author committed to, makes the epoch unusable here: the user is told who chose it, and this member
+   * rekeys at once rather than waiting for its turn, since nobody else can tell.
+   */
+  #checkEpochKey(runtime: GroupRuntime): void {
+    const { group } = runtime
+    if (!group.isMember() || this.#life.stopping) return
+    group
+      .currentKeyProblem()
+      .then(async (problem) => {
+        if (problem === undefined || runtime.badEpochHandled === problem.epoch || this.#life.stopping) return
+        runtime.badEpochHandled = problem.epoch
+        log.error(
+          'group %s: epoch %s by %s is unusable: %s',
+          group.id,
+          problem.epoch,
+          problem.author,
+          problem.reason,
+        )
+        this.safeDispatchEvent('epoch:bad-key', {
+          detail: {
+            group: group.id,
+            epoch: problem.epoch,
+            author: { peerId: problem.author, name: this.#nameOf(problem.author, group) ?? '' },
+            reason: problem.reason,
+          },
+        })
+        if (!group.isMember()) return
+        await this.#commitLocalEvent(runtime, await group.rekey())
+      })
+      .catch((err: unknown) =>
+        log.error('checking the epoch key of %s failed: %s', group.id, (err as Error).message),
+      )
+  }
+
+  /**
+   * Takes up this node's display name in every group it is a member of where it is known by another one:
+   * `--name` given with an existing data directory is a rename, signed and shown to everyone.
+   */
+  async #claimName(runtime: GroupRuntime): Promise<void> {
+    const { group } = runtime
+    const current = group.memberMap().get(this.peerId)?.name
+    if (current === undefined || current === this.name || this.#life.stopping) return
+    const event = await group.rename(this.name)
+    await this.#commitLocalEvent(runtime, event, { member: this.peerId, from: current, to: this.name })
   }
 
   /**

@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 export type {
+  BadEpochKeyNotice,
   ChatMessage,
   ChatNodeEvents,
   ChatNodeInit,

@@ -3,6 +3,7 @@ import {
   colourFor,
   detectNoColour,
   displayName,
+  formatBadEpochKey,
   formatEncryptedLine,
   formatForgedInvite,
   formatInvitedBy,
@@ -273,6 +274,14 @@ describe('formatEncryptedLine', () => {
   })
 })
 
+describe('formatBadEpochKey', () => {
+  it('names who chose the unusable key, with a fingerprint, and says a new key went out', () => {
+    const line = formatBadEpochKey({ author: { peerId: MALLORY, name: 'mallory' }, reason: 'does not open' })
+    expect(line).toMatch(/^!! the group key mallory \(…\w{4}\) chose does not work for you/)
+    expect(line).toContain('does not open')
+  })
+})
+
 describe('formatMembershipChange', () => {
   const alice = { name: 'alice', peerId: ALICE }
   const bob = { name: 'bob', peerId: BOB }
@@ -286,6 +295,18 @@ describe('formatMembershipChange', () => {
       '* alice removed bob',
     )
     expect(formatMembershipChange({ type: 'remove', by: bob, member: bob }, plain)).toBe('* bob left')
+  })
+
+  it('describes a rename by the old name and the new one', () => {
+    expect(
+      formatMembershipChange({ type: 'rename', member: { peerId: BOB, name: 'robert' }, from: 'bob' }, plain),
+    ).toBe('* bob is now robert')
+    expect(
+      formatMembershipChange(
+        { type: 'rename', member: { peerId: BOB, name: 'ro\u001b[2Jbert' }, from: 'bob' },
+        plain,
+      ),
+    ).not.toContain('\u001b')
   })
 
   it('falls back to the short id for a member whose name is not known yet', () => {

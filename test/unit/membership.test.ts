@@ -683,7 +683,7 @@ describe('membership: names (issue 7, item 4)', () => {
     const rename = await eve.rename('evelyn')
     expect(eve.describe(rename)).toMatchObject({ action: 'rename', by: s.ids.eve.memberId })
     const received = alice.receiveEvent(rename.bytes)
-    expect(received.membersChanged).toBe(true)
+    expect(received.membersChanged).toBe(false)
     expect(received.renamed).toEqual([{ member: s.ids.eve.memberId, from: 'eve', to: 'evelyn' }])
     exchangeAll(s.all)
     for (const r of s.all) expect(r.memberMap().get(s.ids.eve.memberId)?.name).toBe('evelyn')
