@@ -125,10 +125,85 @@ const historyArb: fc.Arbitrary<History> = fc.record({
   seed: fc.integer(),
 })
 
+const add = (actor: number, target = 0): Step => ({ deliveries: [], op: { kind: 'add', actor, target } })
+const backdate = (action: Backdate['action'], snapshot = 0, target = 0): Backdate => ({
+  kind: 'backdate',
+  attacker: 0,
+  snapshot,
+  action,
+  target,
+  to: [],
+})
+
 /**
  * Counterexamples found so far, kept so they run on every `npm test`. Each note says what it caught.
  */
-const EXAMPLES: Array<[History]> = []
+const EXAMPLES: Array<[History]> = [
+  // concurrent removal and self-removal of A, then re-adds: the group needs a rekey before B can read
+  // (a harness bug then: messages were checked before the rekey the node would issue)
+  [
+    {
+      size: 3,
+      initial: 0,
+      steps: [
+        { deliveries: [], op: { kind: 'remove', actor: 0, target: 0 } },
+        { deliveries: [], op: { kind: 'leave', actor: 640587565, target: 0 } },
+        add(0),
+        add(0),
+      ],
+      finale: [],
+      seed: 0,
+    },
+  ],
+  // a back-dated add of a member who is legitimately added later made it a "puppet" of the remover's
+  // removal under the first draft's targets rule, voiding what it did; the support rule replaced it
+  [
+    {
+      size: 3,
+      initial: 0,
+      steps: [
+        { deliveries: [], op: backdate('remove') },
+        add(0),
+        add(0),
+        { deliveries: [], op: backdate('add') },
+      ],
+      finale: [backdate('add')],
+      seed: 0,
+    },
+  ],
+  // a member that left back-dates its own removal before its adds: those adds stop counting, so a
+  // member added twice concurrently falls back to the other add's name (the finale's name check)
+  [
+    {
+      size: 3,
+      initial: 0,
+      steps: [
+        add(0),
+        add(0, 361567382),
+        { deliveries: [], op: { kind: 'leave', actor: 0, target: 18 } },
+        add(0),
+      ],
+      finale: [backdate('remove', 201917184)],
+      seed: 0,
+    },
+  ],
+  // the same through a removal of the adder by a back-dating member, in a five-member group
+  [
+    {
+      size: 5,
+      initial: 0,
+      steps: [
+        add(21793351),
+        add(0),
+        { deliveries: [], op: backdate('add') },
+        { deliveries: [{ from: 216373451, to: 674762790, mode: 'all', keep: 0, seed: 0 }], op: add(0).op },
+        { deliveries: [], op: { kind: 'remove', actor: 1581730680, target: 1679414853 } },
+      ],
+      finale: [backdate('remove')],
+      seed: 0,
+    },
+  ],
+]
 
 /** Everything a user could observe about a replica's membership state. */
 function observe(group: Group) {
