@@ -212,6 +212,8 @@ const ACTIVE_GROUP_KEY = 'activeGroup'
 const JOIN_ANNOUNCE_INTERVAL_MS = 10_000
 /** Retry delay for a join request that reached nobody (e.g. the gossipsub stream was still opening). */
 const JOIN_ANNOUNCE_RETRY_MS = 250
+/** A join request sent to new subscribers is repeated once after this long, past members' repeat filter. */
+const JOIN_FOLLOW_UP_MS = 2500
 /** A requester that asks again after this long is shown again. */
 const JOIN_NOTICE_REPEAT_MS = 5 * 60_000
 /** Repeats of one requester's join request closer than this are not forwarded (they announce every 10 s). */
@@ -227,6 +229,8 @@ interface GroupRuntime {
   rekeyTimer?: ReturnType<typeof setTimeout>
   announceRetry?: ReturnType<typeof setTimeout>
   announcedJoinAt: number
+  /** Subscribers of the topic when this peer last announced its join request. */
+  announcedTo: Set<string>
   /** Recent requesters, least recent first: when they last asked and the name they gave. */
   joinRequestsSeen: Map<string, { at: number; name: string }>
   /** Rate window of new join requests. */
@@ -242,7 +246,13 @@ interface GroupRuntime {
 }
 
 function newRuntime(group: Group): GroupRuntime {
-  return { group, announcedJoinAt: 0, joinRequestsSeen: new Map(), joinRate: { windowStart: 0, count: 0 } }
+  return {
+    group,
+    announcedJoinAt: 0,
+    announcedTo: new Set(),
+    joinRequestsSeen: new Map(),
+    joinRate: { windowStart: 0, count: 0 },
+  }
 }
 
 /**
@@ -804,32 +814,47 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   }
 
   /** A non-member announces itself (at most every few seconds) so members can add it by name. */
-  #announceJoin(runtime: GroupRuntime): void {
+  #announceJoin(runtime: GroupRuntime, followUp = false): void {
     const { group } = runtime
     if (this.#libp2p === undefined || group.isMember()) return
     const now = Date.now()
-    if (now - runtime.announcedJoinAt < JOIN_ANNOUNCE_INTERVAL_MS) return
     const topic = topicOf(group.id)
-    if (this.#libp2p.services.pubsub.getSubscribers(topic).length === 0) return
+    const subscribers = this.#libp2p.services.pubsub.getSubscribers(topic).map(String)
+    if (subscribers.length === 0) return
+    // a subscriber that appeared since the last announcement has not heard it: tell it now
+    const fresh = subscribers.some((p) => !runtime.announcedTo.has(p))
+    if (!followUp && !fresh && now - runtime.announcedJoinAt < JOIN_ANNOUNCE_INTERVAL_MS) return
     runtime.announcedJoinAt = now
+    runtime.announcedTo = new Set(subscribers)
     this.#publish(group.id, {
       kind: 'join',
       data: encodeJoinRequest(this.identity, group.id, this.name),
     })
       .then((recipients) => {
-        // A subscriber we have just seen may not have its gossipsub stream open yet, so the request went
-        // nowhere; nothing else would trigger another announcement, so try again shortly.
-        if (recipients > 0 || this.#life.stopping || runtime.announceRetry !== undefined) return
-        runtime.announcedJoinAt = 0
-        runtime.announceRetry = setTimeout(() => {
-          runtime.announceRetry = undefined
-          this.#announceJoin(runtime)
-        }, JOIN_ANNOUNCE_RETRY_MS)
-        runtime.announceRetry.unref?.()
+        if (this.#life.stopping || runtime.announceRetry !== undefined) return
+        if (recipients === 0) {
+          // a subscriber we have just seen may not have its gossipsub stream open yet, so the request went
+          // nowhere; nothing else would trigger another announcement, so try again shortly
+          runtime.announcedJoinAt = 0
+          runtime.announcedTo = new Set()
+          this.#retryAnnounce(runtime, JOIN_ANNOUNCE_RETRY_MS, false)
+        } else if (fresh && !followUp) {
+          // "sent" is not "received": the first frame on a stream that is still opening can be lost, so
+          // new subscribers hear it once more, after the members' duplicate filter has let the first pass
+          this.#retryAnnounce(runtime, JOIN_FOLLOW_UP_MS, true)
+        }
       })
       .catch((err: unknown) =>
         log.error('join announcement for %s failed: %s', group.id, (err as Error).message),
       )
+  }
+
+  #retryAnnounce(runtime: GroupRuntime, delay: number, followUp: boolean): void {
+    runtime.announceRetry = setTimeout(() => {
+      runtime.announceRetry = undefined
+      this.#announceJoin(runtime, followUp)
+    }, delay)
+    runtime.announceRetry.unref?.()
   }
 
   async #publish(groupId: string, frame: GossipFrame): Promise<number> {
