@@ -326,6 +326,11 @@ export class Group {
     return this.#log.has(id)
   }
 
+  /** Whether the event waits for its parents. */
+  hasPendingEvent(id: string): boolean {
+    return this.#log.hasPending(id)
+  }
+
   /** The event with this id, if in the log. */
   getEvent(id: string): SignedEvent | undefined {
     return this.#log.get(id)?.event
