@@ -47,20 +47,28 @@ export class CborScanner {
     throw new MalformedError(`malformed ${this.#what}: ${reason}`)
   }
 
-  /** The head of the next item: its major type and its argument (a length, a count, a value or a tag). */
-  #head(): { major: number; arg: number } {
+  /** Major type of the item whose head {@link #head} read last. */
+  #major = 0
+  /** Its argument: a length, a count, a value or a tag. */
+  #arg = 0
+
+  /** Reads the head of the next item into `#major` and `#arg` (no allocation: skipping is a hot loop). */
+  #head(): void {
     if (this.#pos >= this.#end) this.fail('truncated')
     const first = this.#bytes[this.#pos++] as number
-    const major = first >> 5
+    this.#major = first >> 5
     const info = first & 31
-    if (info < 24) return { major, arg: info }
+    if (info < 24) {
+      this.#arg = info
+      return
+    }
     const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0
     if (size === 0) this.fail('indefinite length or reserved value')
     if (this.#pos + size > this.#end) this.fail('truncated')
     let arg = 0
     for (let i = 0; i < size; i++) arg = arg * 256 + (this.#bytes[this.#pos++] as number)
     if (!Number.isSafeInteger(arg)) this.fail('length out of range')
-    return { major, arg }
+    this.#arg = arg
   }
 
   #take(length: number): Uint8Array {
@@ -72,23 +80,23 @@ export class CborScanner {
 
   /** The entry count of a map; fails on anything else. */
   readMapHeader(): number {
-    const { major, arg } = this.#head()
-    if (major !== MAP) this.fail('expected a map')
-    return arg
+    this.#head()
+    if (this.#major !== MAP) this.fail('expected a map')
+    return this.#arg
   }
 
   /** A byte string, as a view into the input (no copy). */
   readBytes(): Uint8Array {
-    const { major, arg } = this.#head()
-    if (major !== BYTES) this.fail('expected bytes')
-    return this.#take(arg)
+    this.#head()
+    if (this.#major !== BYTES) this.fail('expected bytes')
+    return this.#take(this.#arg)
   }
 
   /** A text string's raw UTF-8 bytes, as a view into the input (no copy, no decoding). */
   readTextBytes(): Uint8Array {
-    const { major, arg } = this.#head()
-    if (major !== TEXT) this.fail('expected a text string')
-    return this.#take(arg)
+    this.#head()
+    if (this.#major !== TEXT) this.fail('expected a text string')
+    return this.#take(this.#arg)
   }
 
   /** A CID (tag 42), or `null` when `nullable` and the item is null. */
@@ -99,8 +107,8 @@ export class CborScanner {
       this.#pos++
       return null
     }
-    const { major, arg } = this.#head()
-    if (major !== TAG || arg !== CID_TAG) this.fail('expected a CID')
+    this.#head()
+    if (this.#major !== TAG || this.#arg !== CID_TAG) this.fail('expected a CID')
     const bytes = this.readBytes()
     if (bytes[0] !== 0x00) this.fail('a CID lacks its 0x00 prefix')
     try {
@@ -112,11 +120,12 @@ export class CborScanner {
 
   /** An array of at most `max` CIDs. */
   readCids(max: number): CID[] {
-    const { major, arg } = this.#head()
-    if (major !== ARRAY) this.fail('expected an array')
-    if (arg > max) this.fail(`more than ${max} CIDs`)
+    this.#head()
+    if (this.#major !== ARRAY) this.fail('expected an array')
+    const count = this.#arg
+    if (count > max) this.fail(`more than ${max} CIDs`)
     const out: CID[] = []
-    for (let i = 0; i < arg; i++) out.push(this.readCid())
+    for (let i = 0; i < count; i++) out.push(this.readCid())
     return out
   }
 
@@ -126,10 +135,13 @@ export class CborScanner {
     let items = 1
     while (items > 0) {
       items--
-      const { major, arg } = this.#head()
-      if (major === BYTES || major === TEXT) this.#take(arg)
-      else if (major === ARRAY) items += arg
-      else if (major === MAP) items += 2 * arg
+      this.#head()
+      const major = this.#major
+      if (major === BYTES || major === TEXT) {
+        if (this.#arg > this.#end - this.#pos) this.fail('truncated')
+        this.#pos += this.#arg
+      } else if (major === ARRAY) items += this.#arg
+      else if (major === MAP) items += 2 * this.#arg
       else if (major === TAG) items += 1
     }
   }
