@@ -212,7 +212,8 @@ describe("attack 6: outsiders cannot take members' room in the pending buffers",
     const budget = new PendingBudget({ strangerBytes: 256 * 1024, peerBytes: 128 * 1024 })
     const joiner = new Group({ identity: s.ids.J, groupId: s.groupId, pendingBudget: budget })
     const authors = await throwaways(40)
-    for (let i = 0; i < 2000; i++) {
+    // more than the 4,096 events a group used to keep waiting, from 4 peers
+    for (let i = 0; i < 4200; i++) {
       offerEvent(
         joiner,
         junkEvent({ group: s.groupId, author: authors[i % 40] as Identity }),
@@ -263,19 +264,25 @@ describe("attack 6: outsiders cannot take members' room in the pending buffers",
     for (const e of honest.replicas.F.events()) mine.receiveEvent(e.bytes)
     // the attacker founds groups and fills them with its own out-of-order events: a member's, there
     const attacker = await Identity.generate()
+    const held: Group[] = []
     for (let g = 0; g < 4; g++) {
       const { group: own } = await Group.create({ identity: attacker, name: `junk${g}`, memberName: 'x' })
-      const held = new Group({
+      const group = new Group({
         identity: relay,
         groupId: own.id,
         ciphertextOnly: true,
         pendingBudget: budget,
       })
-      for (const e of own.events()) held.receiveEvent(e.bytes)
+      held.push(group)
+      for (const e of own.events()) group.receiveEvent(e.bytes)
       for (let i = 0; i < 200; i++)
-        offerEvent(held, junkEvent({ group: own.id, author: attacker }), 'attacker')
+        offerEvent(group, junkEvent({ group: own.id, author: attacker }), 'attacker')
     }
     expect(budget.usage().memberBytes).toBeLessThanOrEqual(256 * 1024)
+    // 800 events of ~800 bytes were offered; 256 KiB holds fewer than 200 of them with their bookkeeping
+    const junkSize = junkEvent({ group: honest.groupId, author: attacker }).length
+    const waiting = held.reduce((n, g) => n + g.pendingCount().events, 0)
+    expect(waiting).toBeLessThanOrEqual((256 * 1024) / junkSize)
     const first = await honest.replicas.F.rekey()
     const second = await honest.replicas.F.rekey()
     expect(offerEvent(mine, second.bytes, 'member-peer')).toBe('pending')
