@@ -63,13 +63,13 @@ export interface GroupOptions {
   /** How long a superseded epoch stays acceptable, in ms. Default {@link DEFAULT_GRACE_MS}. */
   graceMs?: number
   /**
-   * Bound on members' events waiting for parents in this group; strangers' are bounded by the budget.
-   * Default 4096.
+   * Bound on the events waiting for parents in this group, for members' and strangers' apart (see
+   * {@link PendingBudget}). Default 4096.
    */
   maxPendingEvents?: number
-  /** Bound on the bytes of members' events waiting for parents in this group. Default 16 MiB. */
+  /** Bound on the bytes (bookkeeping included) of events waiting for parents, likewise. Default 16 MiB. */
   maxPendingBytes?: number
-  /** Bound on members' messages waiting for their epoch in this group. Default 1024. */
+  /** Bound on the messages waiting for their epoch in this group, likewise. Default 1024. */
   maxPendingMessages?: number
   /**
    * Where this group's waiting events and messages are accounted, per sending peer and per author, with

@@ -46,9 +46,9 @@ export interface LogEntry {
 export interface MembershipLogInit {
   /** Group id (genesis CID string). */
   groupId: string
-  /** Upper bound on members' events waiting for unknown parents. Default 4096. */
+  /** Upper bound on events waiting for unknown parents, members' and strangers' apart. Default 4096. */
   maxPending?: number
-  /** Upper bound on the bytes of members' events waiting for unknown parents. Default 16 MiB. */
+  /** Upper bound on their bytes (bookkeeping included), likewise. Default 16 MiB. */
   maxPendingBytes?: number
   /** Where waiting events are accounted, with those of the process's other groups. Default: the shared one. */
   pendingBudget?: PendingBudget

@@ -25,7 +25,7 @@ export interface PendingClaim {
   member: boolean
   /** Memory it holds: its bytes plus bookkeeping. */
   bytes: number
-  /** The group's own caps on members' items of this kind (its options). */
+  /** The group's own caps on items of this kind (its options), for members' and strangers' apart. */
   groupLimit: { items: number; bytes: number }
 }
 
@@ -126,11 +126,12 @@ class Holders {
  *   is full, a new item displaces the oldest item of the peer holding the most, if that peer holds more
  *   than the newcomer's peer would with it; otherwise it is refused. Many throwaway peers therefore
  *   share the room fairly and cannot crowd anyone out for good.
- * - Members: a group's own caps (items and bytes per kind, its options) are shared the same way among
- *   its authors, and `memberBytes` among groups: the oldest item of the largest holder goes, if it holds
- *   more than the newcomer's would. A removed member (still someone once added) thus holds at most its
- *   fair share of its group, and a group made by an attacker (on a relay) at most its fair share of the
- *   room.
+ * - Members: `memberBytes` is shared the same way among groups: the oldest item of the largest group
+ *   goes, if it holds more than the newcomer's would. A group made by an attacker (on a relay) thus holds
+ *   at most its fair share of the room.
+ * - Each group's own caps (items and bytes per kind, its options) hold for members' and strangers' items
+ *   apart: members' are shared the same way among authors (a removed member, still someone once added,
+ *   holds at most a fair share of its group), strangers' among sending peers.
  * - Anything older than `maxAgeMs` is dropped. Nothing is lost for good by a drop: sync fetches what is
  *   missing again.
  */
@@ -145,7 +146,7 @@ export class PendingBudget {
   readonly #members = new Holders()
   readonly #strangers = new Holders()
   readonly #strangerAuthors = new Holders()
-  /** Members' items per group and kind, by author. */
+  /** Per group, kind and class: members' items by author, strangers' by sending peer. */
   readonly #groupKinds = new Map<string, Holders>()
 
   constructor(init: PendingBudgetInit = {}) {
@@ -174,18 +175,21 @@ export class PendingBudget {
    */
   admit(claim: PendingClaim, onDrop: () => void): PendingTicket {
     this.expire()
+    // refusals that need no displacement first, so nothing is dropped for a newcomer that is refused
+    if (!claim.member) this.#checkStrangerShare(claim)
+    this.#makeGroupRoom(claim)
     if (claim.member) this.#makeMemberRoom(claim)
     else this.#makeStrangerRoom(claim)
     const item: Item = { claim, at: this.#now(), live: true, onDrop }
     this.#items.add(item)
+    let inGroup = this.#groupKinds.get(groupKindKey(claim))
+    if (inGroup === undefined) {
+      inGroup = new Holders()
+      this.#groupKinds.set(groupKindKey(claim), inGroup)
+    }
+    inGroup.add(groupHolder(claim), item)
     if (claim.member) {
       this.#members.add(claim.group, item)
-      let authors = this.#groupKinds.get(groupKindKey(claim))
-      if (authors === undefined) {
-        authors = new Holders()
-        this.#groupKinds.set(groupKindKey(claim), authors)
-      }
-      authors.add(claim.author, item)
     } else {
       this.#strangers.add(claim.from, item)
       this.#strangerAuthors.add(claim.author, item)
@@ -200,11 +204,11 @@ export class PendingBudget {
     item.live = false
     this.#items.delete(item)
     const { claim } = item
+    const inGroup = this.#groupKinds.get(groupKindKey(claim))
+    inGroup?.remove(groupHolder(claim), item)
+    if (inGroup !== undefined && inGroup.items === 0) this.#groupKinds.delete(groupKindKey(claim))
     if (claim.member) {
       this.#members.remove(claim.group, item)
-      const kind = this.#groupKinds.get(groupKindKey(claim))
-      kind?.remove(claim.author, item)
-      if (kind !== undefined && kind.items === 0) this.#groupKinds.delete(groupKindKey(claim))
     } else {
       this.#strangers.remove(claim.from, item)
       this.#strangerAuthors.remove(claim.author, item)
@@ -245,7 +249,8 @@ export class PendingBudget {
     return true
   }
 
-  #makeStrangerRoom(claim: PendingClaim): void {
+  /** A sending peer and a claimed author each hold at most `peerBytes` of strangers' items. */
+  #checkStrangerShare(claim: PendingClaim): void {
     const { bytes, from, author } = claim
     const who = from === '' ? 'local input' : `peer ${from}`
     if (this.#strangers.share(from, 'bytes') + bytes > this.#peerBytes) {
@@ -258,6 +263,11 @@ export class PendingBudget {
         `${author}, who is not known as a member, already has ${this.#strangerAuthors.share(author, 'bytes')} bytes waiting (at most ${this.#peerBytes})`,
       )
     }
+  }
+
+  #makeStrangerRoom(claim: PendingClaim): void {
+    const { bytes, from } = claim
+    const who = from === '' ? 'local input' : `peer ${from}`
     while (this.#strangers.bytes + bytes > this.#strangerBytes) {
       if (!this.#displace(this.#strangers, 'bytes', from, bytes, `room for ${who}, which holds less`)) {
         throw new PendingLimitError(
@@ -267,36 +277,46 @@ export class PendingBudget {
     }
   }
 
-  #makeMemberRoom(claim: PendingClaim): void {
-    const { bytes, group, author, groupLimit } = claim
-    const authors = this.#groupKinds.get(groupKindKey(claim)) ?? new Holders()
+  /**
+   * The group's own caps, for members' and strangers' items apart: members' shared among their authors,
+   * strangers' among the peers that sent them.
+   */
+  #makeGroupRoom(claim: PendingClaim): void {
+    const { bytes, group, groupLimit } = claim
+    const holders = this.#groupKinds.get(groupKindKey(claim)) ?? new Holders()
+    const mine = groupHolder(claim)
+    const whose = claim.member ? "members'" : "non-members'"
     if (bytes > groupLimit.bytes) {
       throw new PendingLimitError(
-        `a ${claim.kind} of ${bytes} bytes is over the ${groupLimit.bytes} bytes that may wait`,
+        `a ${claim.kind} of ${bytes} bytes is over the ${groupLimit.bytes} bytes of ${whose} ${claim.kind}s that may wait in ${group}`,
       )
     }
     for (;;) {
       const by =
-        authors.items + 1 > groupLimit.items
+        holders.items + 1 > groupLimit.items
           ? 'items'
-          : authors.bytes + bytes > groupLimit.bytes
+          : holders.bytes + bytes > groupLimit.bytes
             ? 'bytes'
             : undefined
-      if (by === undefined) break
+      if (by === undefined) return
       if (
         !this.#displace(
-          authors,
+          holders,
           by,
-          author,
+          mine,
           by === 'items' ? 1 : bytes,
-          `room for ${author}, who has fewer waiting`,
+          `room for ${mine}, which has less waiting`,
         )
       ) {
         throw new PendingLimitError(
-          `too many ${claim.kind}s wait in ${group} (at most ${groupLimit.items} items, ${groupLimit.bytes} bytes), and ${author} holds a fair share of them`,
+          `too many ${whose} ${claim.kind}s wait in ${group} (at most ${groupLimit.items}, ${groupLimit.bytes} bytes), and ${mine} holds a fair share of them`,
         )
       }
     }
+  }
+
+  #makeMemberRoom(claim: PendingClaim): void {
+    const { bytes, group } = claim
     while (this.#members.bytes + bytes > this.#memberBytes) {
       if (
         !this.#displace(this.#members, 'bytes', group, bytes, `room for group ${group}, which holds less`)
@@ -310,7 +330,12 @@ export class PendingBudget {
 }
 
 function groupKindKey(claim: PendingClaim): string {
-  return `${claim.kind} ${claim.group}`
+  return `${claim.member ? 'member' : 'stranger'} ${claim.kind} ${claim.group}`
+}
+
+/** Who holds an item within its group: a member's author, or the peer that sent a stranger's. */
+function groupHolder(claim: PendingClaim): string {
+  return claim.member ? claim.author : claim.from
 }
 
 let shared: PendingBudget | undefined

@@ -225,6 +225,26 @@ describe("attack 6: outsiders cannot take members' room in the pending buffers",
     expect(offerEvent(joiner, rekey.bytes, 'member-peer')).toBe('pending')
   })
 
+  it('a group’s own caps hold for strangers’ items too, shared among the peers that send them', async () => {
+    const s = await createScenario({ names: ['F', 'J'], members: ['F'] })
+    const joiner = new Group({
+      identity: s.ids.J,
+      groupId: s.groupId,
+      maxPendingEvents: 10,
+      pendingBudget: new PendingBudget(),
+    })
+    const authors = await throwaways(11)
+    const outcomes = authors.map((author) =>
+      offerEvent(joiner, junkEvent({ group: s.groupId, author }), 'attacker'),
+    )
+    expect(tally(outcomes)).toEqual({ pending: 10, PendingLimitError: 1 })
+    // another peer's event takes the place of the attacker's oldest
+    const rekey = await s.replicas.F.rekey()
+    expect(offerEvent(joiner, rekey.bytes, 'member-peer')).toBe('pending')
+    expect(joiner.pendingCount().events).toBe(10)
+    expect(joiner.hasPendingEvent(rekey.id)).toBe(true)
+  })
+
   it('someone once added (a removed member, say) holds at most a fair share of its group’s room', async () => {
     const s = await createScenario({ names: ['F', 'A', 'M'] })
     const group = new Group({
