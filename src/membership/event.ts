@@ -351,6 +351,8 @@ export function readEventHead(bytes: Uint8Array): EventHead {
   }
   const payload = bytes.subarray(payloadStart)
   verifySignature(author, domainOf(type), payload, bytes.subarray(SIG_START, SIG_START + 64))
+  // the only structure a head carries: a genesis names no group, every other event one
+  if ((type === 'genesis') !== (group === null)) fail(type === 'genesis' ? 'genesis has a group' : 'no group')
   const cid = cidOf(payload)
   return {
     cid,

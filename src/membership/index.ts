@@ -33,5 +33,5 @@ export type {
 } from './group.js'
 export { DEFAULT_GRACE_MS, Group } from './group.js'
 export type { MemberInfo, MemberMap } from './log.js'
-export type { PendingBudgetInit, PendingUsage } from './pending.js'
+export type { PendingBudgetInit, PendingClaim, PendingTicket, PendingUsage } from './pending.js'
 export { PendingBudget } from './pending.js'
