@@ -119,9 +119,13 @@ class Holders {
  *
  * The policy, which is what keeps an outsider from taking a member's place:
  * - Items are a **member's** when their author was added at some point in the group's known log (their
- *   signature is checked before they get here, so the author is real), else a **stranger's** (every item
- *   of a group whose genesis is unknown is). The two have separate room: `memberBytes` and
- *   `strangerBytes`. A stranger's item never displaces a member's.
+ *   signature is checked before they get here, so the author is real), or they are local input; else a
+ *   **stranger's**. The two have separate room: `memberBytes` and `strangerBytes`. A stranger's item
+ *   never displaces a member's.
+ * - Before a group's genesis is known, nothing but the signature can be checked (no add is known, and
+ *   the group id, a hash, does not tell who founded it), so every item from the network waits as a
+ *   stranger's. That costs members little: sync sends parents first, so an honest event waits before the
+ *   genesis only when gossip outruns sync, and if it is refused or dropped the next sync brings it again.
  * - Strangers: each sending peer and each claimed author may hold at most `peerBytes`. When their room
  *   is full, a new item displaces the oldest item of the peer holding the most, if that peer holds more
  *   than the newcomer's peer would with it; otherwise it is refused. Many throwaway peers therefore
