@@ -5,13 +5,9 @@ import {
   Group,
   type OpenedMessage,
   PendingBudget,
-  PendingLimitError,
   type ReceiveEventResult,
-  ReplayError,
   type SignedEvent,
-  StaleEpochError,
   UnknownAuthorError,
-  UnknownEpochError,
 } from '../membership/index.js'
 import { NodeStoppedError } from '../node/errors.js'
 import { Lifecycle } from '../node/lifecycle.js'
@@ -345,9 +341,9 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       result = group.receiveEvent(bytes, { from })
     } catch (err) {
       const error = err as Error
-      if (error.name === ReplayError.name) return 'ignore'
+      if (error.name === 'ReplayError') return 'ignore'
       this.#reject(group.id, from, error)
-      return error.name === PendingLimitError.name ? 'ignore' : 'reject'
+      return error.name === 'PendingLimitError' ? 'ignore' : 'reject'
     }
     for (const event of result.applied) this.#storeEvent(relayGroup, event)
     for (const { error } of result.rejected) this.#reject(group.id, from, error)
@@ -389,12 +385,11 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       opened = await group.open(bytes, { from })
     } catch (err) {
       const error = err as Error
-      if (error.name === ReplayError.name || error.name === UnknownEpochError.name) return 'ignore'
+      if (error.name === 'ReplayError' || error.name === 'UnknownEpochError') return 'ignore'
       this.#reject(group.id, from, error)
-      // not provably bad: it was not judged (no room, or its sender's add is unknown here) or is late
-      return [StaleEpochError.name, PendingLimitError.name, UnknownAuthorError.name].includes(error.name)
-        ? 'ignore'
-        : 'reject'
+      // not judged: its sender's add is not known here (yet), so it is not kept to wait either
+      if (error.name === UnknownAuthorError.name) return 'ignore'
+      return error.name === 'StaleEpochError' || error.name === 'PendingLimitError' ? 'ignore' : 'reject'
     }
     let stored: boolean
     try {
