@@ -2,17 +2,21 @@
  * `npm run bench`: speed targets as ratios against baselines measured in the same run, so a noisy,
  * shared machine changes both sides alike. Prints a table; asserts nothing.
  */
+import { createPublicKey, randomBytes, verify } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
+import * as dagCbor from '@ipld/dag-cbor'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import {
   aeadDecrypt,
   aeadEncrypt,
+  cidOf,
   Identity,
   randomKey,
   randomNonce,
   verifySignature,
 } from '../src/crypto/index.js'
-import { Group } from '../src/membership/index.js'
+import { compareBytes, decodeEvent, EVENT_VERSION, encodePayload } from '../src/membership/event.js'
+import { Group, MAX_MEMBERS } from '../src/membership/index.js'
 
 interface Row {
   name: string
@@ -127,9 +131,67 @@ async function membership(): Promise<void> {
   })
 }
 
+/**
+ * Rejecting a maximum-size junk event (1000 sealed keys, ~135 KB) whose signature is bad. The floor is
+ * what no order of checks can avoid: one Ed25519 verify of the same payload bytes. Before issue 8 every
+ * member id was parsed before the signature was checked, which is what decoding a valid event of the
+ * same size still costs (the second row).
+ */
+async function junkRejection(): Promise<void> {
+  const [author, forger] = [await Identity.generate(), await Identity.generate()]
+  const keys = Array.from({ length: MAX_MEMBERS }, () => ({
+    to: Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20, ...randomBytes(32)),
+    enc: new Uint8Array(randomBytes(32)),
+    ct: new Uint8Array(randomBytes(48)),
+  })).sort((a, b) => compareBytes(a.to, b.to))
+  const payload = encodePayload({
+    v: EVENT_VERSION,
+    type: 'rekey',
+    group: cidOf(randomBytes(16)),
+    author: author.memberIdBytes,
+    parents: [cidOf(randomBytes(16))],
+    keyCommitment: new Uint8Array(32),
+    keys,
+  })
+  const junk = dagCbor.encode({ payload, sig: forger.sign('event:rekey', payload) })
+  const valid = dagCbor.encode({ payload, sig: author.sign('event:rekey', payload) })
+  const reject = opsPerSecond(() => {
+    try {
+      decodeEvent(junk)
+    } catch {
+      // InvalidSignatureError: the point
+    }
+  })
+  const full = opsPerSecond(() => decodeEvent(valid))
+  // the floor: a bare node:crypto Ed25519 verify of the payload bytes
+  const key = createPublicKey({
+    key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), author.memberIdBytes.subarray(6)]),
+    format: 'der',
+    type: 'spki',
+  })
+  const sig = forger.sign('event:rekey', payload)
+  const floor = opsPerSecond(() => {
+    verify(null, payload, key, sig)
+  })
+  const us = (opsPerS: number): number => 1e6 / opsPerS
+  rows.push({
+    name: `reject junk event (${Math.round(junk.length / 1000)} KB, bad sig), µs vs bare verify`,
+    value: fmt(us(reject)),
+    baseline: fmt(us(floor)),
+    ratio: `${(us(reject) / us(floor)).toFixed(2)}x`,
+  })
+  rows.push({
+    name: '  full decode of that event (old cost of junk), µs vs verify',
+    value: fmt(us(full)),
+    baseline: fmt(us(floor)),
+    ratio: `${(us(full) / us(floor)).toFixed(2)}x`,
+  })
+}
+
 await signatures()
 await envelopes()
 await membership()
+await junkRejection()
 const widths = [60, 14, 14, 10]
 const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 10)).join(' ')
 console.log(line(['benchmark', 'value', 'baseline', 'ratio']))

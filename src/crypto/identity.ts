@@ -59,6 +59,30 @@ export function publicKeyOfMember(memberId: Uint8Array | string): Uint8Array {
   return peerId.publicKey.raw
 }
 
+/**
+ * How every Ed25519 member id is spelled: an identity multihash (code 0x00, length 36) of the libp2p
+ * protobuf `PublicKey { Type: Ed25519 (1), Data: <32 bytes> }`.
+ */
+const ED25519_MEMBER_ID_PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20)
+/** Length of an Ed25519 member id in bytes: the prefix and the 32-byte key. */
+export const MEMBER_ID_BYTES = ED25519_MEMBER_ID_PREFIX.length + 32
+
+/**
+ * The raw Ed25519 key inside member id bytes, read by comparing a fixed prefix: no peer id or protobuf
+ * parsing. Signature checks use it, so input from the network is checked before anything costly is
+ * parsed. It accepts only the one canonical spelling every peer id has (as `PeerId.toMultihash()` writes
+ * it), so one key has one member id.
+ *
+ * @throws {InvalidMemberIdError} when the bytes are not that spelling
+ */
+export function ed25519KeyOfMemberId(memberId: Uint8Array): Uint8Array {
+  if (memberId.length !== MEMBER_ID_BYTES) throw new InvalidMemberIdError()
+  for (let i = 0; i < ED25519_MEMBER_ID_PREFIX.length; i++) {
+    if (memberId[i] !== ED25519_MEMBER_ID_PREFIX[i]) throw new InvalidMemberIdError()
+  }
+  return memberId.subarray(ED25519_MEMBER_ID_PREFIX.length)
+}
+
 const verifyKeys = new Map<string, KeyObject>()
 const MAX_CACHED_KEYS = 4096
 
@@ -67,7 +91,7 @@ function verifyKeyFor(memberId: Uint8Array): KeyObject {
   let key = verifyKeys.get(cacheKey)
   if (key === undefined) {
     key = createPublicKey({
-      key: Buffer.concat([SPKI_ED25519_PREFIX, publicKeyOfMember(memberId)]),
+      key: Buffer.concat([SPKI_ED25519_PREFIX, ed25519KeyOfMemberId(memberId)]),
       format: 'der',
       type: 'spki',
     })
@@ -81,7 +105,7 @@ function verifyKeyFor(memberId: Uint8Array): KeyObject {
  * Verifies an Ed25519 signature by `memberId` over `message` in `domain`.
  *
  * @throws {InvalidSignatureError} when it does not verify
- * @throws {InvalidMemberIdError} when `memberId` is not an Ed25519 peer id
+ * @throws {InvalidMemberIdError} when `memberId` is not an Ed25519 peer id in its canonical spelling
  */
 export function verifySignature(
   memberId: Uint8Array,

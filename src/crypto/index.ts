@@ -11,4 +11,10 @@ export { cidOf, sha256 } from './hash.js'
 export type { SealedKey, SealKeyOptions } from './hpke.js'
 export { openKey, sealKey } from './hpke.js'
 export type { SignatureDomain } from './identity.js'
-export { Identity, publicKeyOfMember, verifySignature } from './identity.js'
+export {
+  ed25519KeyOfMemberId,
+  Identity,
+  MEMBER_ID_BYTES,
+  publicKeyOfMember,
+  verifySignature,
+} from './identity.js'

@@ -4,11 +4,13 @@ import {
   aeadDecrypt,
   aeadEncrypt,
   cidOf,
+  ed25519KeyOfMemberId,
   type Identity,
   NONCE_LENGTH,
   publicKeyOfMember,
   verifySignature,
 } from '../crypto/index.js'
+import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
 import { MalformedError, TooLargeError } from './errors.js'
 import { compareBytes, memberIdToString } from './event.js'
 
@@ -95,9 +97,51 @@ export function sealEnvelope(init: SealInit): Uint8Array {
 }
 
 const FIELDS = ['ct', 'epoch', 'group', 'nonce', 'sender', 'seq', 'sig', 'v']
+const SIG_KEY = keyBytes('sig')
+const SENDER_KEY = keyBytes('sender')
+/** Head of a DAG-CBOR map of 8 entries (the envelope) and of 7 (what its sender signed: all but `sig`). */
+const MAP_OF_8 = 0xa8
+const MAP_OF_7 = 0xa7
 
 /**
- * Decodes an envelope and verifies the sender's signature over header and ciphertext.
+ * The sender's signature over an envelope, checked before anything else is parsed. The sender signed the
+ * canonical encoding of every field but `sig`, and in a canonical envelope those are its own bytes with
+ * the `sig` entry cut out, so the signed bytes are taken from the input as they are: one pass over its
+ * top-level map, and the sender's key read straight from its bytes. A non-canonical envelope fails here
+ * or at the canonical check after.
+ *
+ * @throws {MalformedError | InvalidSignatureError}
+ */
+function verifyRawEnvelope(bytes: Uint8Array): void {
+  const scan = new CborScanner(bytes, 'envelope')
+  if (bytes[0] !== MAP_OF_8 || scan.readMapHeader() !== FIELDS.length) fail('unexpected fields')
+  let sig: { start: number; end: number; value: Uint8Array } | undefined
+  let sender: Uint8Array | undefined
+  for (let i = 0; i < FIELDS.length; i++) {
+    const start = scan.position
+    const key = scan.readTextBytes()
+    if (sameBytes(key, SIG_KEY)) sig = { start, value: scan.readBytes(), end: scan.position }
+    else if (sameBytes(key, SENDER_KEY)) sender = scan.readBytes()
+    else scan.skip()
+  }
+  if (!scan.done) fail('bytes after the envelope')
+  if (sig === undefined || sig.value.length !== 64) fail('bad ct or sig')
+  if (sender === undefined) fail('bad sender')
+  try {
+    ed25519KeyOfMemberId(sender)
+  } catch {
+    fail('sender is not an Ed25519 peer id')
+  }
+  const signed = new Uint8Array(bytes.length - (sig.end - sig.start))
+  signed[0] = MAP_OF_7
+  signed.set(bytes.subarray(1, sig.start), 1)
+  signed.set(bytes.subarray(sig.end), sig.start)
+  verifySignature(sender, 'envelope', signed, sig.value)
+}
+
+/**
+ * Decodes an envelope, cheap checks first: size, then the sender's signature over header and ciphertext
+ * (read from the raw bytes), then strict canonical DAG-CBOR and the exact fields.
  *
  * @throws {TooLargeError | MalformedError | InvalidSignatureError}
  */
@@ -105,6 +149,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   if (bytes.length > MAX_ENVELOPE_BYTES) {
     throw new TooLargeError(`envelope is ${bytes.length} bytes; the limit is ${MAX_ENVELOPE_BYTES}`)
   }
+  verifyRawEnvelope(bytes)
   let value: unknown
   try {
     value = dagCbor.decode(bytes)
@@ -137,8 +182,8 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     seq: e.seq,
     nonce: e.nonce,
   }
+  // the signature was checked over these bytes less `sig`; canonical form makes that the signed encoding
   if (compareBytes(dagCbor.encode({ ...header, ct: e.ct, sig: e.sig }), bytes) !== 0) fail('not canonical')
-  verifySignature(e.sender, 'envelope', signedPart(header, e.ct), e.sig)
   return {
     header,
     ct: e.ct,

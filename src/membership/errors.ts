@@ -114,6 +114,18 @@ export class PendingLimitError extends Error {
   }
 }
 
+/**
+ * A message under an epoch this replica does not know, from a sender that no event of the group's known log
+ * ever added. It is not kept to wait for its epoch: a member's message always comes from someone added in
+ * the log, and if this replica merely lags behind, sync brings the add, the epoch and the message again.
+ */
+export class UnknownAuthorError extends Error {
+  override readonly name = 'UnknownAuthorError'
+  constructor(message = 'the sender was never added to this group, so its message does not wait') {
+    super(message)
+  }
+}
+
 /** There is no current epoch whose key is sealed only to members, so nothing can be sent until a rekey. */
 export class NoCurrentEpochError extends Error {
   override readonly name = 'NoCurrentEpochError'

@@ -1,15 +1,18 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
+import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import {
   cidOf,
+  ed25519KeyOfMemberId,
   type Identity,
   InvalidMemberIdError,
   publicKeyOfMember,
   type SignatureDomain,
   verifySignature,
 } from '../crypto/index.js'
+import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
 import { MalformedError, TooLargeError } from './errors.js'
 
 /**
@@ -67,6 +70,29 @@ export interface EventPayload {
   keyCommitment?: Uint8Array
   /** The epoch's group key, sealed to each member of the epoch, sorted by recipient; empty in renames. */
   keys: EventKey[]
+}
+
+/**
+ * An event from the wire whose size, framing, author and signature are checked, and whose payload is read
+ * only as far as placing it in the DAG needs: type, author, group and parents. The rest (names, member
+ * ids, sealed keys) is parsed by {@link completeEvent}, once the event can apply: an event nobody can
+ * apply yet (its parents are unknown) or that cannot apply at all (its author was never added) costs no
+ * more than its signature check.
+ */
+export interface EventHead {
+  cid: CID
+  id: string
+  type: EventType
+  /** The author as a peer id string. */
+  author: string
+  /** The group id the event claims; `null` in a genesis. */
+  group: string | null
+  /** Parent event ids. */
+  parents: string[]
+  /** The whole event as sent on the wire. */
+  bytes: Uint8Array
+  /** Where the signed payload starts in `bytes`; it runs to the end. */
+  payloadStart: number
 }
 
 /** A decoded, signature-checked event. */
@@ -247,36 +273,138 @@ function toSignedEvent(payload: EventPayload, payloadBytes: Uint8Array, bytes: U
   }
 }
 
+/** The framing of every event, `{payload, sig}` in DAG-CBOR order: a 2-entry map, "sig", 64 bytes. */
+const OUTER_PREFIX = Uint8Array.of(0xa2, 0x63, 0x73, 0x69, 0x67, 0x58, 0x40)
+/** After the signature: the key "payload". */
+const PAYLOAD_KEY = Uint8Array.of(0x67, ...keyBytes('payload'))
+const SIG_START = OUTER_PREFIX.length
+const PAYLOAD_KEY_START = SIG_START + 64
+const TYPE_KEY = keyBytes('type')
+const AUTHOR_KEY = keyBytes('author')
+const GROUP_KEY = keyBytes('group')
+const PARENTS_KEY = keyBytes('parents')
+const TYPES = Object.keys(FIELDS) as EventType[]
+const TYPE_BYTES = TYPES.map((type) => keyBytes(type))
+
 /**
- * Decodes and checks an event from the wire: size, strict canonical DAG-CBOR, schema, and the author's
- * signature under the event type's domain. It does not judge membership; the log does.
+ * Where the payload starts in an event, from its byte string header. The framing must be the one
+ * canonical encoding of `{payload, sig}` (the shortest length header, nothing after the payload), so one
+ * event has one byte string.
+ */
+function payloadStartOf(bytes: Uint8Array): number {
+  let at = PAYLOAD_KEY_START
+  for (let i = 0; i < PAYLOAD_KEY.length; i++) {
+    if (bytes[at + i] !== PAYLOAD_KEY[i]) fail('expected {payload, sig}')
+  }
+  at += PAYLOAD_KEY.length
+  const first = bytes[at++]
+  if (first === undefined || first >> 5 !== 2) fail('expected {payload, sig}')
+  const info = first & 31
+  const size = info < 24 ? 0 : info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : -1
+  if (size < 0 || at + size > bytes.length) fail('event is not canonical')
+  let length = info < 24 ? info : 0
+  for (let i = 0; i < size; i++) length = length * 256 + (bytes[at++] as number)
+  const shortest = length < 24 ? 0 : length < 0x100 ? 1 : length < 0x10000 ? 2 : 4
+  if (size !== shortest || at + length !== bytes.length) fail('event is not canonical')
+  return at
+}
+
+/**
+ * First, cheap stage of decoding an event: size, framing, then the author's signature over the raw
+ * payload bytes. Before the signature only what it needs is read: the type (it picks the signature
+ * domain) and the author, whose key is read straight from its bytes; group and parents come with the
+ * same pass. Junk costs one pass over its bytes and one signature check, whatever it claims to hold.
+ *
+ * @throws {TooLargeError | MalformedError | InvalidSignatureError}
+ */
+export function readEventHead(bytes: Uint8Array): EventHead {
+  if (bytes.length > MAX_EVENT_BYTES)
+    throw new TooLargeError(`event is ${bytes.length} bytes; the limit is ${MAX_EVENT_BYTES}`)
+  for (let i = 0; i < OUTER_PREFIX.length; i++) {
+    if (bytes[i] !== OUTER_PREFIX[i]) fail('expected {payload, sig}')
+  }
+  const payloadStart = payloadStartOf(bytes)
+  const scan = new CborScanner(bytes, 'event', payloadStart)
+  const entries = scan.readMapHeader()
+  if (entries > FIELDS.genesis.length) fail('unexpected fields')
+  let type: EventType | undefined
+  let author: Uint8Array | undefined
+  let group: CID | null = null
+  let parents: CID[] = []
+  for (let i = 0; i < entries; i++) {
+    const key = scan.readTextBytes()
+    if (sameBytes(key, TYPE_KEY)) {
+      const value = scan.readTextBytes()
+      type = TYPES[TYPE_BYTES.findIndex((t) => sameBytes(t, value))]
+    } else if (sameBytes(key, AUTHOR_KEY)) author = scan.readBytes()
+    else if (sameBytes(key, GROUP_KEY)) group = scan.readCid(true)
+    else if (sameBytes(key, PARENTS_KEY)) parents = scan.readCids(MAX_PARENTS)
+    else scan.skip()
+  }
+  if (!scan.done) fail('bytes after the payload')
+  if (type === undefined) fail('unknown type')
+  if (author === undefined) fail('author is not an Ed25519 peer id')
+  try {
+    ed25519KeyOfMemberId(author)
+  } catch {
+    fail('author is not an Ed25519 peer id')
+  }
+  const payload = bytes.subarray(payloadStart)
+  verifySignature(author, domainOf(type), payload, bytes.subarray(SIG_START, SIG_START + 64))
+  // the only structure a head carries: a genesis names no group, every other event one
+  if ((type === 'genesis') !== (group === null)) fail(type === 'genesis' ? 'genesis has a group' : 'no group')
+  const cid = cidOf(payload)
+  return {
+    cid,
+    id: cid.toString(),
+    type,
+    // an Ed25519 peer id string is the base58btc of its multihash: no peer id parsing needed
+    author: base58btc.baseEncode(author),
+    group: group === null ? null : group.toString(),
+    parents: parents.map(String),
+    bytes,
+    payloadStart,
+  }
+}
+
+/**
+ * Second stage of decoding an event: strict canonical DAG-CBOR, the exact schema, and every member id in
+ * it (author, subject, each key's recipient).
+ *
+ * @throws {MalformedError}
+ */
+export function completeEvent(head: EventHead): SignedEvent {
+  const payloadBytes = head.bytes.subarray(head.payloadStart)
+  let value: unknown
+  try {
+    value = dagCbor.decode(payloadBytes)
+  } catch (err) {
+    fail(`payload is not DAG-CBOR (${(err as Error).message})`)
+  }
+  const payload = validatePayload(value)
+  // DAG-CBOR decoding is strict, but a second encoding guarantees one byte string per event, hence one id.
+  if (compareBytes(encodePayload(payload), payloadBytes) !== 0) fail('payload is not canonical')
+  // a canonical map has no duplicate keys, so the head read the same type and author the signature
+  // was checked with; asserted all the same, as the signature's meaning rests on it
+  if (payload.type !== head.type || base58btc.baseEncode(payload.author) !== head.author)
+    fail('payload does not match its head')
+  return {
+    cid: head.cid,
+    id: head.id,
+    payload,
+    author: head.author,
+    ...(payload.subject === undefined ? {} : { subject: memberIdToString(payload.subject) }),
+    bytes: head.bytes,
+  }
+}
+
+/**
+ * Decodes and checks an event from the wire, cheap checks first: size, framing, the author's signature
+ * over the raw payload, then strict canonical DAG-CBOR and the schema ({@link readEventHead}, then
+ * {@link completeEvent}). It does not judge membership; the log does.
  *
  * @throws {TooLargeError | MalformedError | InvalidSignatureError}
  */
 export function decodeEvent(bytes: Uint8Array): SignedEvent {
-  if (bytes.length > MAX_EVENT_BYTES)
-    throw new TooLargeError(`event is ${bytes.length} bytes; the limit is ${MAX_EVENT_BYTES}`)
-  let outer: unknown
-  let payloadValue: unknown
-  try {
-    outer = dagCbor.decode(bytes)
-  } catch (err) {
-    fail(`not DAG-CBOR (${(err as Error).message})`)
-  }
-  if (typeof outer !== 'object' || outer === null || Array.isArray(outer)) fail('not a map')
-  const o = outer as Record<string, unknown>
-  if (Object.keys(o).length !== 2 || !isBytes(o.payload) || !isBytes(o.sig, 64))
-    fail('expected {payload, sig}')
-  try {
-    payloadValue = dagCbor.decode(o.payload)
-  } catch (err) {
-    fail(`payload is not DAG-CBOR (${(err as Error).message})`)
-  }
-  const payload = validatePayload(payloadValue)
-  // DAG-CBOR decoding is strict, but a second encoding guarantees one byte string per event, hence one id.
-  if (compareBytes(encodePayload(payload), o.payload) !== 0) fail('payload is not canonical')
-  if (compareBytes(dagCbor.encode({ payload: o.payload, sig: o.sig }), bytes) !== 0)
-    fail('event is not canonical')
-  verifySignature(payload.author, domainOf(payload.type), o.payload, o.sig)
-  return toSignedEvent(payload, o.payload, bytes)
+  return completeEvent(readEventHead(bytes))
 }

@@ -19,27 +19,34 @@ import {
   InvalidArgumentError,
   NoCurrentEpochError,
   NotAMemberError,
-  PendingLimitError,
   ReplayError,
   StaleEpochError,
   TooLargeError,
+  UnknownAuthorError,
   UnknownEpochError,
   WrongGroupError,
 } from './errors.js'
 import {
   compareBytes,
-  decodeEvent,
   EVENT_VERSION,
+  type EventHead,
   type EventKey,
   type EventPayload,
   type EventType,
   isValidName,
   keyContext,
   memberIdFromString,
+  readEventHead,
   type SignedEvent,
   signEvent,
 } from './event.js'
 import { isEpoch, type LogEntry, type MemberInfo, type MemberMap, MembershipLog } from './log.js'
+import {
+  PENDING_ITEM_OVERHEAD,
+  type PendingBudget,
+  type PendingTicket,
+  sharedPendingBudget,
+} from './pending.js'
 
 const log = logger('p2pchat:group')
 const EPOCH_KEY_INFO = new TextEncoder().encode('p2pchat/v1/epoch-key')
@@ -55,12 +62,21 @@ export interface GroupOptions {
   now?: () => number
   /** How long a superseded epoch stays acceptable, in ms. Default {@link DEFAULT_GRACE_MS}. */
   graceMs?: number
-  /** Bound on events waiting for parents. Default 4096. */
+  /**
+   * Bound on the events waiting for parents in this group, for members' and strangers' apart (see
+   * {@link PendingBudget}). Default 4096.
+   */
   maxPendingEvents?: number
-  /** Bound on the bytes of events waiting for parents. Default 16 MiB. */
+  /** Bound on the bytes (bookkeeping included) of events waiting for parents, likewise. Default 16 MiB. */
   maxPendingBytes?: number
-  /** Bound on messages waiting for their epoch. Default 1024. */
+  /** Bound on the messages waiting for their epoch in this group, likewise. Default 1024. */
   maxPendingMessages?: number
+  /**
+   * Where this group's waiting events and messages are accounted, per sending peer and per author, with
+   * those of every other group given the same budget (see {@link PendingBudget}). A node or relay gives
+   * all its groups one. Default: one budget shared by every group of the process given none.
+   */
+  pendingBudget?: PendingBudget
   /**
    * Never open an epoch key, even one sealed to this identity: for relays, which store and forward
    * ciphertext and must not be able to read it even if someone adds them as a member.
@@ -110,12 +126,22 @@ export interface EpochKeyProblem {
   reason: string
 }
 
+/** Options for {@link Group.receiveEvent} and {@link Group.open}. */
+export interface ReceiveOptions {
+  /**
+   * The libp2p peer that delivered the input (the gossip propagation source, the sync partner). What has
+   * to wait is accounted against it. Leave it out only for local input (storage, this identity's own),
+   * which waits as a member's would: network input without it would escape the per-peer accounting.
+   */
+  from?: string
+}
+
 /** What receiving one event did. */
 export interface ReceiveEventResult {
   /** Events applied (the one received and any it unblocked), in order. */
   applied: SignedEvent[]
   /** Buffered events refused once their parents arrived. */
-  rejected: Array<{ event: SignedEvent; error: Error }>
+  rejected: Array<{ event: EventHead; error: Error }>
   /** True when the event waits for parents. */
   pending: boolean
   /** Whether the set of resolved members changed (who is in, not what they are called). */
@@ -195,7 +221,9 @@ export class Group {
   /** Per sender, the sequence numbers already accepted. The message id hashes sender and seq, so this
    * also catches a re-delivered id. */
   readonly #seen = new Map<string, SeqSet>()
-  readonly #pendingMessages: Array<{ id: string; epoch: string; bytes: Uint8Array }> = []
+  /** Messages waiting for their epoch, by id, oldest first. */
+  readonly #pendingMessages = new Map<string, { epoch: string; bytes: Uint8Array; ticket: PendingTicket }>()
+  readonly #budget: PendingBudget
   #nextSeq = 0
 
   constructor(init: GroupInit) {
@@ -210,7 +238,9 @@ export class Group {
       groupId: this.id,
       ...(init.maxPendingEvents === undefined ? {} : { maxPending: init.maxPendingEvents }),
       ...(init.maxPendingBytes === undefined ? {} : { maxPendingBytes: init.maxPendingBytes }),
+      ...(init.pendingBudget === undefined ? {} : { pendingBudget: init.pendingBudget }),
     })
+    this.#budget = init.pendingBudget ?? sharedPendingBudget()
     this.#now = init.now ?? Date.now
     this.#graceMs = init.graceMs ?? DEFAULT_GRACE_MS
     this.#maxPendingMessages = init.maxPendingMessages ?? 1024
@@ -294,6 +324,11 @@ export class Group {
   /** Whether the event is in the log. */
   hasEvent(id: string): boolean {
     return this.#log.has(id)
+  }
+
+  /** Whether the event waits for its parents. */
+  hasPendingEvent(id: string): boolean {
+    return this.#log.hasPending(id)
   }
 
   /** The event with this id, if in the log. */
@@ -432,28 +467,28 @@ export class Group {
   }
 
   /**
-   * Receives an event from the network, sync or storage: decodes it, checks its signature, and inserts
-   * it into the log (or buffers it until its parents arrive).
+   * Receives an event from the network, sync or storage: checks its size and signature, and inserts it
+   * into the log, or keeps it until its parents arrive (accounted against `options.from` and its author in
+   * the pending budget). Its body is parsed only once it can apply.
    *
    * @throws {TooLargeError | MalformedError | InvalidSignatureError | WrongGroupError | ReplayError |
    *   NotAMemberError | InvalidEpochError | PendingLimitError}
    */
-  receiveEvent(bytes: Uint8Array): ReceiveEventResult {
-    const event = decodeEvent(bytes)
+  receiveEvent(bytes: Uint8Array, options: ReceiveOptions = {}): ReceiveEventResult {
+    const head = readEventHead(bytes)
     const before = this.#log.members()
-    const result = this.#log.insert(event)
+    const result = this.#log.insert(head, options)
     const after = this.#log.members()
     const renamed = renamesBetween(before, after)
     const membersChanged = !sameMembers(before, after)
     const released: Uint8Array[] = []
     if (result.applied.length > 0) {
       this.#trackEpochs(result.applied)
-      for (let i = this.#pendingMessages.length - 1; i >= 0; i--) {
-        const pending = this.#pendingMessages[i] as { epoch: string; bytes: Uint8Array }
-        if (this.#log.has(pending.epoch)) {
-          released.unshift(pending.bytes)
-          this.#pendingMessages.splice(i, 1)
-        }
+      // in the order they arrived
+      for (const [id, pending] of this.#pendingMessages) {
+        if (!this.#log.has(pending.epoch)) continue
+        released.push(pending.bytes)
+        this.#dropPendingMessage(id)
       }
     }
     return { ...result, membersChanged, renamed, released }
@@ -530,28 +565,25 @@ export class Group {
   /**
    * Checks and, where this identity holds the epoch key, decrypts a message envelope.
    *
-   * Rejections, in order of checking: too large or malformed; wrong group; bad signature; a replay (an
-   * id or a sender's sequence number already seen); an unknown epoch (buffered and returned later by
-   * {@link receiveEvent} as `released`); a sender who is not a member of that epoch; from a sender who is no
-   * longer a member, a voided epoch or a superseded epoch
+   * Rejections, in order of checking: too large; bad signature; malformed; wrong group; a replay (an id
+   * or a sender's sequence number already seen); an unknown epoch (kept, accounted against `options.from`
+   * and its sender in the pending budget, and returned later by {@link receiveEvent} as `released`; not
+   * kept when the sender was never added in the known log, or there is no room); a sender who is not a
+   * member of that epoch; from a sender who is no longer a member, a voided epoch or a superseded epoch
    * past the grace window; ciphertext that does not authenticate.
    *
    * @returns the decrypted message, or `kind: 'encrypted'` when this identity has no key for the epoch
    * @throws {TooLargeError | MalformedError | WrongGroupError | InvalidSignatureError | ReplayError |
-   *   UnknownEpochError | NotAMemberError | StaleEpochError | DecryptionError | PendingLimitError}
+   *   UnknownEpochError | UnknownAuthorError | NotAMemberError | StaleEpochError | DecryptionError |
+   *   PendingLimitError}
    */
-  async open(bytes: Uint8Array): Promise<OpenedMessage> {
+  async open(bytes: Uint8Array, options: ReceiveOptions = {}): Promise<OpenedMessage> {
     const envelope = decodeEnvelope(bytes)
     if (envelope.groupId !== this.id) throw new WrongGroupError(`message is for group ${envelope.groupId}`)
     this.#checkReplay(envelope)
     const epoch = this.#log.get(envelope.epochId)
     if (epoch === undefined) {
-      if (this.#pendingMessages.length >= this.#maxPendingMessages) {
-        throw new PendingLimitError('too many messages wait for unknown epochs')
-      }
-      if (!this.#pendingMessages.some((p) => p.id === envelope.id)) {
-        this.#pendingMessages.push({ id: envelope.id, epoch: envelope.epochId, bytes })
-      }
+      if (!this.#pendingMessages.has(envelope.id)) this.#keepPendingMessage(envelope, options.from ?? '')
       throw new UnknownEpochError(
         `message ${envelope.id} is under unknown epoch ${envelope.epochId}; it waits`,
       )
@@ -603,6 +635,57 @@ export class Group {
       text: body.text,
       ts: body.ts,
     }
+  }
+
+  /**
+   * Keeps a message until its epoch arrives. Once the log is known, only a sender that some event of it
+   * adds may have a message wait: a member's message always comes from such a sender. Before the genesis
+   * is known nobody can be told apart, so every message from the network waits as a stranger's (see
+   * {@link PendingBudget}).
+   */
+  #keepPendingMessage(envelope: Envelope, from: string): void {
+    const known = this.ready
+    if (known && !this.#log.wasEverAdded(envelope.sender)) {
+      throw new UnknownAuthorError(
+        `message ${envelope.id} is under unknown epoch ${envelope.epochId}, and its sender ${envelope.sender} was never added to this group: it does not wait`,
+      )
+    }
+    const { bytes, id } = envelope
+    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    const ticket = this.#budget.admit(
+      {
+        group: this.id,
+        kind: 'message',
+        from,
+        author: envelope.sender,
+        member: known || from === '',
+        bytes: bytes.length + PENDING_ITEM_OVERHEAD,
+        groupLimit: { items: this.#maxPendingMessages, bytes: Number.POSITIVE_INFINITY },
+      },
+      () => this.#pendingMessages.delete(id),
+    )
+    this.#pendingMessages.set(id, { epoch: envelope.epochId, bytes: own ? bytes : bytes.slice(), ticket })
+  }
+
+  #dropPendingMessage(id: string): void {
+    const pending = this.#pendingMessages.get(id)
+    if (pending === undefined) return
+    this.#pendingMessages.delete(id)
+    this.#budget.release(pending.ticket)
+  }
+
+  /** How many events wait for parents, and messages for their epoch. */
+  pendingCount(): { events: number; messages: number } {
+    return { events: this.#log.pendingCount, messages: this.#pendingMessages.size }
+  }
+
+  /**
+   * Drops every waiting event and message and gives their room back to the pending budget. For a group the
+   * process forgets (a relay dropping a group that never got its genesis); the group still works after.
+   */
+  clearPending(): void {
+    this.#log.clearPending()
+    for (const id of [...this.#pendingMessages.keys()]) this.#dropPendingMessage(id)
   }
 
   /**

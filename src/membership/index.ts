@@ -10,7 +10,7 @@
 export type { Envelope, EnvelopeHeader, MessageBody } from './envelope.js'
 export { decodeEnvelope, MAX_ENVELOPE_BYTES, MAX_TEXT_BYTES } from './envelope.js'
 export * from './errors.js'
-export type { EventKey, EventPayload, EventType, SignedEvent } from './event.js'
+export type { EventHead, EventKey, EventPayload, EventType, SignedEvent } from './event.js'
 export {
   decodeEvent,
   isValidName,
@@ -35,3 +35,5 @@ export type {
 } from './group.js'
 export { DEFAULT_GRACE_MS, Group } from './group.js'
 export type { MemberInfo, MemberMap } from './log.js'
+export type { PendingBudgetInit, PendingClaim, PendingTicket, PendingUsage } from './pending.js'
+export { PendingBudget } from './pending.js'

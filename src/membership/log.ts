@@ -3,11 +3,17 @@ import {
   AlreadyMemberError,
   InvalidEpochError,
   NotAMemberError,
-  PendingLimitError,
   ReplayError,
   WrongGroupError,
 } from './errors.js'
-import { memberIdToString, type SignedEvent } from './event.js'
+import { completeEvent, type EventHead, memberIdToString, type SignedEvent } from './event.js'
+import {
+  PENDING_ITEM_OVERHEAD,
+  PENDING_PARENT_OVERHEAD,
+  type PendingBudget,
+  type PendingTicket,
+  sharedPendingBudget,
+} from './pending.js'
 
 const log = logger('p2pchat:membership')
 
@@ -40,10 +46,28 @@ export interface LogEntry {
 export interface MembershipLogInit {
   /** Group id (genesis CID string). */
   groupId: string
-  /** Upper bound on events waiting for unknown parents. Default 4096. */
+  /** Upper bound on events waiting for unknown parents, members' and strangers' apart. Default 4096. */
   maxPending?: number
-  /** Upper bound on the bytes of events waiting for unknown parents. Default 16 MiB. */
+  /** Upper bound on their bytes (bookkeeping included), likewise. Default 16 MiB. */
   maxPendingBytes?: number
+  /** Where waiting events are accounted, with those of the process's other groups. Default: the shared one. */
+  pendingBudget?: PendingBudget
+}
+
+/** Options for {@link MembershipLog.insert}. */
+export interface InsertOptions {
+  /**
+   * The libp2p peer that delivered the event, for the accounting of the waiting ones. Without it the
+   * event is local input (storage, the caller's own), trusted like a member's.
+   */
+  from?: string
+}
+
+/** An event waiting for parents: only its checked head, whose bytes are parsed in full once it can apply. */
+interface PendingEvent {
+  head: EventHead
+  missing: Set<string>
+  ticket: PendingTicket
 }
 
 /** What one call to {@link MembershipLog.insert} did. */
@@ -51,7 +75,7 @@ export interface InsertResult {
   /** Events now in the log, in the order they were applied (the given one and any it unblocked). */
   applied: SignedEvent[]
   /** Events refused while draining the buffer, each with why. */
-  rejected: Array<{ event: SignedEvent; error: Error }>
+  rejected: Array<{ event: EventHead; error: Error }>
   /** True when the given event waits for parents. */
   pending: boolean
 }
@@ -100,12 +124,11 @@ export class MembershipLog {
   #resolution: Resolution | undefined
   /** Cached current epoch; `null` when it must be recomputed. */
   #current: LogEntry | undefined | null = null
-  readonly #pending = new Map<string, { event: SignedEvent; missing: Set<string> }>()
+  readonly #pending = new Map<string, PendingEvent>()
   /** missing parent id → ids of pending events waiting for it */
   readonly #waiting = new Map<string, Set<string>>()
-  readonly #maxPending: number
-  readonly #maxPendingBytes: number
-  #pendingBytes = 0
+  readonly #budget: PendingBudget
+  readonly #pendingLimit: { items: number; bytes: number }
   /** Everyone the log ever names as added (or founder): authors outside it are rejected cheaply. */
   readonly #everAdded = new Set<string>()
   readonly #ancestry = new Ancestry()
@@ -114,8 +137,8 @@ export class MembershipLog {
 
   constructor(init: MembershipLogInit) {
     this.groupId = init.groupId
-    this.#maxPending = init.maxPending ?? 4096
-    this.#maxPendingBytes = init.maxPendingBytes ?? 16 * 1024 * 1024
+    this.#budget = init.pendingBudget ?? sharedPendingBudget()
+    this.#pendingLimit = { items: init.maxPending ?? 4096, bytes: init.maxPendingBytes ?? 16 * 1024 * 1024 }
   }
 
   /** Number of events in the log. */
@@ -139,6 +162,11 @@ export class MembershipLog {
 
   hasPending(id: string): boolean {
     return this.#pending.has(id)
+  }
+
+  /** Whether some event of the log adds `memberId` (or founds the group with it), valid or not. */
+  wasEverAdded(memberId: string): boolean {
+    return this.#everAdded.has(memberId)
   }
 
   get(id: string): LogEntry | undefined {
@@ -220,50 +248,44 @@ export class MembershipLog {
   }
 
   /**
-   * Inserts a decoded, signature-checked event. An event whose parents are unknown waits in a bounded
-   * buffer and is applied when they arrive.
+   * Inserts an event whose head (size, framing, signature) is checked; the rest of it is parsed only once
+   * it can apply. An event whose parents are unknown waits, accounted in the pending budget against the
+   * peer that sent it and its author, and is applied when they arrive. An event that cannot apply because
+   * its author was never added is refused before its body is parsed.
    *
    * @throws {ReplayError} the event is already in the log or waiting
    * @throws {WrongGroupError} it names another group
    * @throws {NotAMemberError} its author is not a member in its own causal past
+   * @throws {MalformedError} its body does not parse (see {@link completeEvent})
    * @throws {InvalidEpochError} its keys are not sealed to exactly the members after it
    * @throws {AlreadyMemberError} it adds someone who is already a member in its causal past
-   * @throws {PendingLimitError} its parents are unknown and the buffer is full
+   * @throws {PendingLimitError} its parents are unknown and the budget has no room it may take
    */
-  insert(event: SignedEvent): InsertResult {
-    if (this.#entries.has(event.id) || this.#pending.has(event.id))
-      throw new ReplayError(`event ${event.id} is already known`)
-    if (this.#rejectedIds.has(event.id)) throw new NotAMemberError(`event ${event.id} was already rejected`)
-    this.#checkGroup(event)
-    const missing = event.payload.parents.map(String).filter((id) => !this.#entries.has(id))
+  insert(head: EventHead, options: InsertOptions = {}): InsertResult {
+    if (this.#entries.has(head.id) || this.#pending.has(head.id))
+      throw new ReplayError(`event ${head.id} is already known`)
+    if (this.#rejectedIds.has(head.id)) throw new NotAMemberError(`event ${head.id} was already rejected`)
+    this.#checkGroup(head)
+    const missing = head.parents.filter((id) => !this.#entries.has(id))
     if (missing.some((id) => this.#rejectedIds.has(id))) {
-      this.#markRejected(event.id)
-      throw new NotAMemberError(`a parent of event ${event.id} was rejected`)
+      this.#markRejected(head.id)
+      throw new NotAMemberError(`a parent of event ${head.id} was rejected`)
     }
     if (missing.length > 0) {
-      if (
-        this.#pending.size >= this.#maxPending ||
-        this.#pendingBytes + event.bytes.length > this.#maxPendingBytes
-      ) {
-        throw new PendingLimitError()
-      }
-      this.#pendingBytes += event.bytes.length
-      this.#pending.set(event.id, { event, missing: new Set(missing) })
-      for (const id of missing) {
-        let waiters = this.#waiting.get(id)
-        if (waiters === undefined) {
-          waiters = new Set()
-          this.#waiting.set(id, waiters)
-        }
-        waiters.add(event.id)
-      }
+      this.#buffer(head, missing, options.from ?? '')
       return { applied: [], rejected: [], pending: true }
     }
+    let event: SignedEvent
     try {
+      if (head.type !== 'genesis' && !this.#everAdded.has(head.author)) {
+        // nobody ever added this author: reject before parsing (and paying for) the rest of the event
+        throw new NotAMemberError(`${head.author} was never added to this group`)
+      }
+      event = completeEvent(head)
       this.#apply(event)
     } catch (err) {
-      this.#markRejected(event.id)
-      this.#dropDependents(event.id, { applied: [], rejected: [], pending: false })
+      this.#markRejected(head.id)
+      this.#dropDependents(head.id, { applied: [], rejected: [], pending: false })
       throw err
     }
     const result: InsertResult = { applied: [event], rejected: [], pending: false }
@@ -271,12 +293,50 @@ export class MembershipLog {
     return result
   }
 
-  #checkGroup(event: SignedEvent): void {
-    if (event.payload.type === 'genesis') {
-      if (event.id !== this.groupId)
-        throw new WrongGroupError(`genesis ${event.id} is not group ${this.groupId}`)
-    } else if (String(event.payload.group) !== this.groupId) {
-      throw new WrongGroupError(`event is for group ${String(event.payload.group)}, not ${this.groupId}`)
+  /**
+   * Keeps an event until its parents arrive. It is a member's when its author appears in a known add (so
+   * never before the genesis is known) or it is local input, else a stranger's; see {@link PendingBudget}
+   * for what each may take.
+   */
+  #buffer(head: EventHead, missing: string[], from: string): void {
+    // own bytes, so a view into a larger frame does not keep the whole frame alive
+    const { bytes } = head
+    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    const kept: EventHead = own ? head : { ...head, bytes: bytes.slice() }
+    const ticket = this.#budget.admit(
+      {
+        group: this.groupId,
+        kind: 'event',
+        from,
+        author: head.author,
+        member: from === '' || (this.genesis !== undefined && this.#everAdded.has(head.author)),
+        bytes: bytes.length + PENDING_ITEM_OVERHEAD + PENDING_PARENT_OVERHEAD * head.parents.length,
+        groupLimit: this.#pendingLimit,
+      },
+      () => this.#unpend(head.id),
+    )
+    this.#pending.set(head.id, { head: kept, missing: new Set(missing), ticket })
+    for (const id of missing) {
+      let waiters = this.#waiting.get(id)
+      if (waiters === undefined) {
+        waiters = new Set()
+        this.#waiting.set(id, waiters)
+      }
+      waiters.add(head.id)
+    }
+  }
+
+  /** Drops every waiting event and gives its room back to the budget: for a group the process forgets. */
+  clearPending(): void {
+    for (const id of [...this.#pending.keys()]) this.#unpend(id)
+  }
+
+  #checkGroup(head: EventHead): void {
+    if (head.type === 'genesis') {
+      if (head.id !== this.groupId)
+        throw new WrongGroupError(`genesis ${head.id} is not group ${this.groupId}`)
+    } else if (head.group !== this.groupId) {
+      throw new WrongGroupError(`event is for group ${String(head.group)}, not ${this.groupId}`)
     }
   }
 
@@ -294,12 +354,13 @@ export class MembershipLog {
         if (waiting.missing.size > 0) continue
         this.#unpend(waiterId)
         try {
-          this.#apply(waiting.event)
-          result.applied.push(waiting.event)
+          const event = completeEvent(waiting.head)
+          this.#apply(event)
+          result.applied.push(event)
           ready.push(waiterId)
         } catch (err) {
           log('rejected buffered event %s: %s', waiterId, (err as Error).message)
-          result.rejected.push({ event: waiting.event, error: err as Error })
+          result.rejected.push({ event: waiting.head, error: err as Error })
           this.#markRejected(waiterId)
           // whatever waits on a rejected event can never apply
           this.#dropDependents(waiterId, result)
@@ -318,18 +379,24 @@ export class MembershipLog {
       this.#unpend(waiterId)
       this.#markRejected(waiterId)
       result.rejected.push({
-        event: waiting.event,
+        event: waiting.head,
         error: new NotAMemberError('a parent of this event was rejected'),
       })
       this.#dropDependents(waiterId, result)
     }
   }
 
+  /** Forgets a waiting event: applied, rejected, or dropped by the budget. */
   #unpend(id: string): void {
     const waiting = this.#pending.get(id)
     if (waiting === undefined) return
-    this.#pendingBytes -= waiting.event.bytes.length
     this.#pending.delete(id)
+    this.#budget.release(waiting.ticket)
+    for (const parent of waiting.missing) {
+      const waiters = this.#waiting.get(parent)
+      waiters?.delete(id)
+      if (waiters?.size === 0) this.#waiting.delete(parent)
+    }
   }
 
   #markRejected(id: string): void {

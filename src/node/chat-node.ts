@@ -6,12 +6,19 @@ import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
 import {
   Group,
+  type GroupOptions,
   InvalidArgumentError,
   type MemberInfo,
   type OpenedMessage,
+  PendingBudget,
+  PendingLimitError,
   type ReceiveEventResult,
+  ReplayError,
   type Rename,
   type SignedEvent,
+  StaleEpochError,
+  UnknownAuthorError,
+  UnknownEpochError,
 } from '../membership/index.js'
 import {
   AmbiguousMemberError,
@@ -280,6 +287,8 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   readonly #life = new Lifecycle(() => new NodeStoppedError())
   readonly #syncing = new Set<string>()
   readonly #abort = new AbortController()
+  /** What waits for parents or epochs, over all this node's groups, per sending peer and author. */
+  readonly #pendingBudget = new PendingBudget()
 
   /**
    * @param lock - the data directory lock taken by {@link createChatNode}; released by {@link ChatNode.stop}
@@ -292,6 +301,14 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     this.#store = store
     this.#lock = lock
     this.#loadGroups()
+  }
+
+  /** Options every group of this node is opened with. */
+  #groupOptions(): GroupOptions {
+    return {
+      pendingBudget: this.#pendingBudget,
+      ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
+    }
   }
 
   /** This peer's id. */
@@ -308,11 +325,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     for (const stored of this.#store.groups()) {
       // one unusable stored group must not keep the node from opening
       try {
-        const group = new Group({
-          identity: this.identity,
-          groupId: stored.id,
-          ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
-        })
+        const group = new Group({ identity: this.identity, groupId: stored.id, ...this.#groupOptions() })
         if (this.#groups.has(group.id)) continue
         this.#store.restoreGroup(group, (err) =>
           log.error('stored event of %s does not apply: %s', stored.id, err.message),
@@ -505,7 +518,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       identity: this.identity,
       name,
       memberName: this.name,
-      ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
+      ...this.#groupOptions(),
     })
     this.#store.saveGroup({ id: group.id, name })
     this.#store.addEvent(group.id, event.id, event.bytes)
@@ -527,11 +540,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     const invite = decodeInvite(inviteText)
     let runtime = this.#groups.get(invite.groupId)
     if (runtime === undefined) {
-      const group = new Group({
-        identity: this.identity,
-        groupId: invite.groupId,
-        ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
-      })
+      const group = new Group({ identity: this.identity, groupId: invite.groupId, ...this.#groupOptions() })
       runtime = newRuntime(group)
       this.#groups.set(group.id, runtime)
     }
@@ -902,13 +911,13 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     const { group } = runtime
     let result: ReceiveEventResult
     try {
-      result = group.receiveEvent(bytes)
+      result = group.receiveEvent(bytes, { from })
     } catch (err) {
       const error = err as Error
-      if (error.name === 'ReplayError') return 'ignore'
-      if (error.name === 'PendingLimitError') return 'ignore'
+      if (error.name === ReplayError.name) return 'ignore'
       this.#reject(group, from, error)
-      return 'reject'
+      // no room to wait: nothing is wrong with the event, sync brings it again
+      return error.name === PendingLimitError.name ? 'ignore' : 'reject'
     }
     for (const event of result.applied) {
       this.#persist('an event', () => {
@@ -942,17 +951,22 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     const { group } = runtime
     let opened: OpenedMessage
     try {
-      opened = await group.open(bytes)
+      opened = await group.open(bytes, { from })
     } catch (err) {
       const error = err as Error
       switch (error.name) {
-        case 'ReplayError':
+        case ReplayError.name:
           return 'ignore'
-        case 'UnknownEpochError':
+        case UnknownEpochError.name:
           this.#syncWith(peerIdFromString(from), group.id)
           return 'ignore'
-        case 'StaleEpochError':
-        case 'PendingLimitError':
+        case UnknownAuthorError.name:
+          // this node may lag behind the sender's add: judge it again after a sync
+          this.#reject(group, from, error)
+          this.#syncWith(peerIdFromString(from), group.id)
+          return 'ignore'
+        case StaleEpochError.name:
+        case PendingLimitError.name:
           this.#reject(group, from, error)
           return 'ignore'
         default:
@@ -1202,6 +1216,8 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
 
   #antiEntropy(): void {
     try {
+      // what waited too long for parents or epochs goes, even when nothing new arrives to push it out
+      this.#pendingBudget.expire()
       // a join request lost on the way (a relay not yet forwarding, say) is repeated until someone adds us
       for (const runtime of this.#groups.values()) this.#announceJoin(runtime)
       this.#redialBootstrap()

@@ -1,7 +1,14 @@
 import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
-import { Group, type OpenedMessage, type ReceiveEventResult, type SignedEvent } from '../membership/index.js'
+import {
+  Group,
+  type OpenedMessage,
+  PendingBudget,
+  type ReceiveEventResult,
+  type SignedEvent,
+  UnknownAuthorError,
+} from '../membership/index.js'
 import { NodeStoppedError } from '../node/errors.js'
 import { Lifecycle } from '../node/lifecycle.js'
 import { type DataDirLock, lockDataDir } from '../node/lock.js'
@@ -63,6 +70,8 @@ export interface RelayStats {
   messages: number
   /** Bytes of stored envelopes and membership events. */
   storedBytes: number
+  /** Memory taken by events and envelopes waiting for their parents or epoch, bookkeeping included. */
+  pendingBytes: number
   rejected: number
 }
 
@@ -120,6 +129,8 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
   /** Per peer: new groups asked for. */
   readonly #groupRates = new Map<string, RateWindow>()
   readonly #abort = new AbortController()
+  /** What waits for parents or epochs, over all groups, per sending peer and author. */
+  readonly #pendingBudget = new PendingBudget()
   #libp2p: TransportNode | undefined
   #timers: Array<ReturnType<typeof setInterval>> = []
   #rejected = 0
@@ -152,6 +163,15 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     return this.identity.memberId
   }
 
+  #newGroup(id: string): Group {
+    return new Group({
+      identity: this.identity,
+      groupId: id,
+      ciphertextOnly: true,
+      pendingBudget: this.#pendingBudget,
+    })
+  }
+
   /** Restores a stored group; drops rows that are no group id, have no genesis, or repeat one. */
   #loadGroup(storedId: string): void {
     const id = canonicalGroupId(storedId)
@@ -165,7 +185,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       return
     }
     const relayGroup: RelayGroup = {
-      group: new Group({ identity: this.identity, groupId: id, ciphertextOnly: true }),
+      group: this.#newGroup(id),
       storedBytes: 0,
     }
     const messageBytes = this.#store.restoreGroup(relayGroup.group, (err) =>
@@ -278,6 +298,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       events,
       messages: this.#store.messageCount(),
       storedBytes: this.#totalBytes,
+      pendingBytes: this.#pendingBudget.usage().bytes,
       rejected: this.#rejected,
     }
   }
@@ -317,7 +338,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     if (!this.#admit(relayGroup, bytes.length, from)) return 'ignore'
     let result: ReceiveEventResult
     try {
-      result = group.receiveEvent(bytes)
+      result = group.receiveEvent(bytes, { from })
     } catch (err) {
       const error = err as Error
       if (error.name === 'ReplayError') return 'ignore'
@@ -361,11 +382,13 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     let opened: OpenedMessage
     try {
       // checks signature, membership of the sender in the epoch (against the signed log), replays
-      opened = await group.open(bytes)
+      opened = await group.open(bytes, { from })
     } catch (err) {
       const error = err as Error
       if (error.name === 'ReplayError' || error.name === 'UnknownEpochError') return 'ignore'
       this.#reject(group.id, from, error)
+      // not judged: its sender's add is not known here (yet), so it is not kept to wait either
+      if (error.name === UnknownAuthorError.name) return 'ignore'
       return error.name === 'StaleEpochError' || error.name === 'PendingLimitError' ? 'ignore' : 'reject'
     }
     let stored: boolean
@@ -444,6 +467,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
   /** Deletes envelopes older than the retention period, recounts storage, forgets old rate windows. */
   #prune(): void {
     const now = Date.now()
+    this.#pendingBudget.expire()
     for (const rates of [this.#rates, this.#groupRates]) {
       for (const [peer, rate] of rates) if (now - rate.windowStart >= RATE_WINDOW_MS) rates.delete(peer)
     }
@@ -497,7 +521,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       this.#drop(oldest.value)
     }
     const relayGroup: RelayGroup = {
-      group: new Group({ identity: this.identity, groupId: id, ciphertextOnly: true }),
+      group: this.#newGroup(id),
       storedBytes: 0,
     }
     this.#groups.set(id, relayGroup)
@@ -513,6 +537,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     this.#pending.delete(id)
     this.#groups.delete(id)
     relayGroup?.removeValidator?.()
+    relayGroup?.group.clearPending()
     try {
       this.#libp2p?.services.pubsub.unsubscribe(topicOf(id))
     } catch (err) {

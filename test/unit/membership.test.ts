@@ -418,10 +418,19 @@ describe('membership: events rejected with typed errors', () => {
     expect((await thrown(() => receiver.receiveEvent(dagCbor.encode({ payload: asRemove, sig })))).name).toBe(
       'InvalidSignatureError',
     )
-    // keeping the add-only field makes it malformed
+    // keeping the add-only field: the signature is checked before the structure, so it fails first
     const asRemoveWithName = encodePayload({ ...add.payload, type: 'remove' })
     expect(
       (await thrown(() => receiver.receiveEvent(dagCbor.encode({ payload: asRemoveWithName, sig })))).name,
+    ).toBe('InvalidSignatureError')
+    // and even signed as a remove by its author, the add-only field makes it malformed
+    const signedAsRemove = s.ids.F.sign('event:remove', asRemoveWithName)
+    expect(
+      (
+        await thrown(() =>
+          receiver.receiveEvent(dagCbor.encode({ payload: asRemoveWithName, sig: signedAsRemove })),
+        )
+      ).name,
     ).toBe('MalformedError')
     // the add's own bytes, signed by the same author under another domain
     const domains: SignatureDomain[] = [
