@@ -5,7 +5,7 @@ import { Group, type OpenedMessage, type ReceiveEventResult, type SignedEvent } 
 import { NodeStoppedError } from '../node/errors.js'
 import { Lifecycle } from '../node/lifecycle.js'
 import { type DataDirLock, lockDataDir } from '../node/lock.js'
-import { ChatStore, loadOrCreateIdentity } from '../node/store.js'
+import { ChatStore, loadOrCreateIdentity, type StoredGroup } from '../node/store.js'
 import {
   handleSync,
   type MessageSource,
@@ -137,12 +137,12 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     this.identity = identity
     this.#store = store
     this.#lock = lock
-    for (const stored of store.groups()) {
+    for (const [id, spellings] of storedSpellings(store)) {
       // one unusable stored group must not keep the relay from starting
       try {
-        this.#loadGroup(stored.id)
+        this.#loadGroup(id, spellings)
       } catch (err) {
-        log.error('skipping stored group %s: %s', stored.id.slice(0, 80), (err as Error).message)
+        log.error('skipping stored group %s: %s', id, (err as Error).message)
       }
     }
   }
@@ -152,18 +152,11 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     return this.identity.memberId
   }
 
-  /** Restores a stored group; drops rows that are no group id, have no genesis, or repeat one. */
-  #loadGroup(storedId: string): void {
-    const id = canonicalGroupId(storedId)
-    if (id === undefined || this.#groups.has(id)) {
-      log.error(
-        'dropping stored group %s: %s',
-        storedId.slice(0, 80),
-        id === undefined ? 'not a group id' : 'a duplicate',
-      )
-      this.#store.deleteGroup(storedId)
-      return
-    }
+  /**
+   * Restores the group `id` from its stored rows `spellings` (the canonical id and any other spelling of
+   * it), leaving exactly one row, the canonical one; drops them all if its genesis was never stored.
+   */
+  #loadGroup(id: string, spellings: readonly StoredGroup[]): void {
     const relayGroup: RelayGroup = {
       group: new Group({ identity: this.identity, groupId: id, ciphertextOnly: true }),
       storedBytes: 0,
@@ -173,12 +166,16 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     )
     if (!relayGroup.group.ready) {
       log.error('dropping stored group %s: its genesis was never stored', id)
-      this.#store.deleteGroup(storedId)
+      for (const stored of spellings) this.#store.deleteGroup(stored.id)
       return
     }
-    if (storedId !== id) {
-      this.#store.deleteGroup(storedId)
-      this.#store.saveGroup({ id })
+    for (const stored of spellings) {
+      if (stored.id === id) continue
+      log.error('dropping stored group %s: another spelling of %s', stored.id.slice(0, 80), id)
+      this.#store.deleteGroup(stored.id)
+    }
+    if (!spellings.some((stored) => stored.id === id)) {
+      this.#store.saveGroup({ id }, Math.min(...spellings.map((stored) => stored.joinedAt)))
     }
     relayGroup.storedBytes = messageBytes + this.#store.eventBytes(id)
     this.#groups.set(id, relayGroup)
@@ -563,6 +560,27 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       log.error('envelope of %s from %s failed: %s', group.id, remote, (err as Error).message)
     }
   }
+}
+
+/**
+ * The stored group rows by canonical group id, each with every spelling of that id that was stored. Rows
+ * that are no group id are deleted here. Grouping first makes the outcome independent of the order the
+ * rows come in: sorted by `joined_at`, another spelling may come before the canonical row.
+ */
+function storedSpellings(store: ChatStore): Map<string, StoredGroup[]> {
+  const byId = new Map<string, StoredGroup[]>()
+  for (const stored of store.groups()) {
+    const id = canonicalGroupId(stored.id)
+    if (id === undefined) {
+      log.error('dropping stored group %s: not a group id', stored.id.slice(0, 80))
+      store.deleteGroup(stored.id)
+      continue
+    }
+    const spellings = byId.get(id)
+    if (spellings === undefined) byId.set(id, [stored])
+    else spellings.push(stored)
+  }
+  return byId
 }
 
 /**
