@@ -1,7 +1,13 @@
 import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
-import { Group, type OpenedMessage, type ReceiveEventResult, type SignedEvent } from '../membership/index.js'
+import {
+  Group,
+  type OpenedMessage,
+  type ReceiveEventResult,
+  type SignedEvent,
+  WrongGroupError,
+} from '../membership/index.js'
 import { NodeStoppedError } from '../node/errors.js'
 import { Lifecycle } from '../node/lifecycle.js'
 import { type DataDirLock, lockDataDir } from '../node/lock.js'
@@ -19,7 +25,7 @@ import {
   type TopicValidationResult,
   type TransportNode,
 } from '../node/transport.js'
-import { canonicalGroupId, decodeGossip, topicOf } from '../node/wire.js'
+import { canonicalGroupId, decodeGossip, decodeJoinRequest, topicOf } from '../node/wire.js'
 import { QuotaExceededError, RateLimitedError } from './errors.js'
 
 const log = logger('p2pchat:relay')
@@ -85,6 +91,10 @@ interface RelayGroup {
   /** Bytes of its stored envelopes and events. */
   storedBytes: number
   removeValidator?: () => void
+  /** Join requesters by when their request was last forwarded, least recent first. */
+  joinRequests: Map<string, number>
+  /** New join requesters this minute (one window, keyed ''). */
+  joinRate: Map<string, RateWindow>
 }
 
 interface RateWindow {
@@ -93,6 +103,12 @@ interface RateWindow {
 }
 
 const RATE_WINDOW_MS = 60_000
+/** Repeats of one requester's join request closer than this are not forwarded (requesters announce every 10 s). */
+const JOIN_REPEAT_MIN_MS = 2000
+/** New join requesters forwarded per group per minute; members show no more than that either. */
+const JOIN_REQUESTERS_PER_MINUTE = 30
+/** Join requesters remembered per group, for the repeat check. */
+const MAX_JOIN_REQUESTERS = 256
 
 /**
  * The optional bootstrap/relay node: a circuit-relay v2 server that also keeps, and serves over the sync
@@ -160,6 +176,8 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     const relayGroup: RelayGroup = {
       group: new Group({ identity: this.identity, groupId: id, ciphertextOnly: true }),
       storedBytes: 0,
+      joinRequests: new Map(),
+      joinRate: new Map(),
     }
     const messageBytes = this.#store.restoreGroup(relayGroup.group, (err) =>
       log.error('stored event of %s does not apply: %s', id, err.message),
@@ -301,12 +319,38 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       const frame = decodeGossip(data)
       if (frame.kind === 'event') return this.#acceptEvent(relayGroup, frame.data, from)
       if (frame.kind === 'message') return await this.#acceptMessage(relayGroup, frame.data, from)
-      // join requests are forwarded, not stored
-      return 'accept'
+      return this.#acceptJoin(relayGroup, frame.data)
     } catch (err) {
       this.#reject(relayGroup.group.id, from, err as Error)
       return 'reject'
     }
+  }
+
+  /**
+   * A join request is forwarded, never stored, and only when it is what it claims: signed by the peer it
+   * names, for this group (decodeGossip already bounded its size). Anything else is rejected, so gossipsub
+   * counts it against the sender. A member's request, a requester repeating itself within
+   * {@link JOIN_REPEAT_MIN_MS}, and new requesters beyond {@link JOIN_REQUESTERS_PER_MINUTE} a minute are
+   * ignored: members would drop them anyway.
+   */
+  #acceptJoin(relayGroup: RelayGroup, bytes: Uint8Array): TopicValidationResult {
+    const { group } = relayGroup
+    const request = decodeJoinRequest(bytes)
+    if (request.group !== group.id) throw new WrongGroupError(`join request is for group ${request.group}`)
+    if (group.isMember(request.peerId)) return 'ignore'
+    const now = Date.now()
+    const last = relayGroup.joinRequests.get(request.peerId)
+    if (last !== undefined && now - last < JOIN_REPEAT_MIN_MS) return 'ignore'
+    if (last === undefined) {
+      if (!this.#take(relayGroup.joinRate, '', JOIN_REQUESTERS_PER_MINUTE)) return 'ignore'
+      if (relayGroup.joinRequests.size >= MAX_JOIN_REQUESTERS) {
+        const oldest = relayGroup.joinRequests.keys().next()
+        if (oldest.done !== true) relayGroup.joinRequests.delete(oldest.value)
+      }
+    }
+    relayGroup.joinRequests.delete(request.peerId)
+    relayGroup.joinRequests.set(request.peerId, now)
+    return 'accept'
   }
 
   #acceptEvent(relayGroup: RelayGroup, bytes: Uint8Array, from: string): TopicValidationResult {
@@ -496,6 +540,8 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     const relayGroup: RelayGroup = {
       group: new Group({ identity: this.identity, groupId: id, ciphertextOnly: true }),
       storedBytes: 0,
+      joinRequests: new Map(),
+      joinRate: new Map(),
     }
     this.#groups.set(id, relayGroup)
     this.#pending.add(id)
