@@ -28,6 +28,7 @@ import {
   type JunkGroupOptions,
   joinTopic,
   junkGroup,
+  legitimateGroup,
   publishRaw,
   pushGroup,
   startAttacker,
@@ -35,17 +36,13 @@ import {
   waitForGossipVerdict,
 } from '../fixtures/attacker-relay.js'
 import {
-  type ChatNodes,
   ChatRecord,
   cleanupAfterEach,
-  createChatNodes,
   createRelay,
   NETWORK_TIMEOUT,
   type TestRelay,
   tempDir,
   testChatInit,
-  waitForGroupMesh,
-  waitForMembers,
   waitForSubscribers,
 } from '../fixtures/chat.js'
 import { impersonatingJoinRequest, withFlippedSignature } from '../fixtures/forgery.js'
@@ -157,31 +154,6 @@ async function flood(
   return pushed
 }
 
-/**
- * A legitimate group at `relay`: alice founds it, adds bob, and each sends a message; resolves once the
- * relay stored both messages.
- */
-async function legitimateGroup(
-  relay: TestRelay,
-  texts = ['hi bob', 'hi alice'],
-): Promise<{ id: string; net: ChatNodes }> {
-  const net = await createChatNodes(2, { names: ['alice', 'bob'], bootstrap: () => relay.relay.addrs() })
-  cleanups.push(() => net.teardown())
-  const [alice, bob] = [net.node(0), net.node(1)]
-  const { id } = await alice.createGroup('team')
-  await bob.joinGroup(alice.invite())
-  await waitForGroupMesh([alice, bob], id)
-  await alice.add(bob.peerId)
-  await waitForMembers(bob, id, [alice.peerId, bob.peerId])
-  await alice.send(texts[0] as string)
-  await bob.send(texts[1] as string)
-  await waitFor(() => (relay.stored.get(id)?.length ?? 0) >= 2, {
-    timeout: NETWORK_TIMEOUT,
-    message: "the relay to store the legitimate group's two messages",
-  })
-  return { id, net }
-}
-
 /** Rejections the relay logged for `groupId`. */
 function rejectionsOf(relay: TestRelay, groupId: string): string[] {
   return relay.rejections.filter((r) => r.group === groupId).map((r) => r.reason)
@@ -195,7 +167,7 @@ describe('group slots (attack 3)', () => {
 
     // the relay restarts over its stored junk, and a legitimate group comes along
     await relay.restart()
-    const { id } = await legitimateGroup(relay)
+    const { id } = await legitimateGroup(relay, cleanups)
     expect(rejectionsOf(relay, id)).toEqual([])
     expect(relay.relay.standing(id)).toBe('established')
 
@@ -227,7 +199,7 @@ describe('storage (attack 4)', () => {
     // junk now fills most of the storage (established groups may use all but a sixteenth)
     expect(relay.relay.stats().storedBytes).toBeGreaterThan(0.75 * maxStorage)
 
-    const { id, net } = await legitimateGroup(relay)
+    const { id, net } = await legitimateGroup(relay, cleanups)
     expect(rejectionsOf(relay, id)).toEqual([])
     expect(relay.relay.standing(id)).toBe('established')
     expect(relay.relay.stats().storedBytes).toBeLessThanOrEqual(maxStorage)
