@@ -286,11 +286,7 @@ export class GroupAdmission {
   makeRoom(id: string, bytes: number, event: boolean): string[] {
     const entry = this.#entries.get(id)
     if (entry === undefined) return []
-    if (entry.storedBytes + bytes > this.limits.maxGroupStorage) {
-      throw new QuotaExceededError(
-        `group ${id} is at its storage cap of ${this.limits.maxGroupStorage} bytes`,
-      )
-    }
+    this.checkGroupCap(id, bytes)
     const evict: string[] = []
     const founded = [...this.#entries.values()].filter((e) => e.founder === entry.founder)
     let founderBytes = founded.reduce((sum, e) => sum + e.storedBytes, 0) + bytes
@@ -308,6 +304,20 @@ export class GroupAdmission {
       )
     }
     return [...evict, ...this.#makeRoom(entry, { slots: 0, bytes, events: event ? bytes : 0 }, evict)]
+  }
+
+  /**
+   * Whether `bytes` more fit group `id`'s own cap (a group not held yet starts from 0): a check that
+   * does not depend on the sender, so it can come before anything is verified.
+   *
+   * @throws {QuotaExceededError} they do not
+   */
+  checkGroupCap(id: string, bytes: number): void {
+    if ((this.#entries.get(id)?.storedBytes ?? 0) + bytes > this.limits.maxGroupStorage) {
+      throw new QuotaExceededError(
+        `group ${id} is at its storage cap of ${this.limits.maxGroupStorage} bytes`,
+      )
+    }
   }
 
   /** Counts bytes stored for group `id` (`event`: also held in memory). */

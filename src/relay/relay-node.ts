@@ -36,7 +36,7 @@ import {
   PENDING_MESSAGES_PER_GROUP,
   type Standing,
 } from './admission.js'
-import { QuotaExceededError, RateLimitedError } from './errors.js'
+import { RateLimitedError } from './errors.js'
 
 const log = logger('p2pchat:relay')
 
@@ -495,10 +495,11 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     try {
       if (event.payload.type === 'genesis' && !this.#hold(relayGroup, event, from)) return
       if (!this.#admission.has(group.id)) return
+      // verified activity of its author, whether or not there is room to store it
+      this.#touch(group.id, event.author)
       if (!this.#makeRoom(group.id, event.bytes.length, true, from)) return
       if (this.#store.addEvent(group.id, event.id, event.bytes)) {
         this.#admission.add(group.id, event.bytes.length, true)
-        this.#touch(group.id, event.author)
       }
     } catch (err) {
       log.error('could not store event %s of %s: %s', event.id, group.id, (err as Error).message)
@@ -543,6 +544,9 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     }
     // evicted while the signature was checked: it is valid, but no longer ours to store
     if (this.#groups.get(group.id) !== relayGroup) return 'accept'
+    // verified activity of its sender, before room is made: a second member's first message takes the
+    // group off probation, so it may make room among established groups
+    this.#touch(group.id, opened.sender)
     if (!this.#makeRoom(group.id, bytes.length, false, from)) return 'ignore'
     let stored: boolean
     try {
@@ -563,7 +567,6 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     }
     if (stored) {
       this.#admission.add(group.id, bytes.length, false)
-      this.#touch(group.id, opened.sender)
       this.safeDispatchEvent('message:store', { detail: { group: group.id, id: opened.id } })
     }
     return 'accept'
@@ -598,8 +601,8 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
   }
 
   /**
-   * Applies the per-peer rate limit, and checks that `bytes` more could be made room for, before anything
-   * is verified; logs a refusal. Nothing is evicted yet: only what verifies may make room.
+   * Applies the per-peer rate limit and the group's storage cap to `bytes` more, before anything is
+   * verified; logs a refusal. Room is made only for what verifies, as the sender's standing decides.
    */
   #admit(relayGroup: RelayGroup, bytes: number, from: string): boolean {
     const id = relayGroup.group.id
@@ -607,12 +610,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       const limit = this.#init.ratePerMinute ?? 600
       if (!this.#take(this.#rates, from, limit))
         throw new RateLimitedError(`peer ${from} sent more than ${limit} messages in a minute`)
-      if (this.#admission.has(id)) this.#admission.makeRoom(id, bytes, false)
-      else if (bytes > this.#admission.limits.maxGroupStorage) {
-        throw new QuotaExceededError(
-          `group ${id} is at its storage cap of ${this.#admission.limits.maxGroupStorage} bytes`,
-        )
-      }
+      this.#admission.checkGroupCap(id, bytes)
       return true
     } catch (err) {
       this.#reject(id, from, err as Error)

@@ -199,9 +199,12 @@ describe('storage (attack 4)', () => {
     // junk now fills most of the storage (established groups may use all but a sixteenth)
     expect(relay.relay.stats().storedBytes).toBeGreaterThan(0.75 * maxStorage)
 
-    const { id, net } = await legitimateGroup(relay, cleanups)
+    // the members' messages are long enough that the relay must evict junk to store them
+    const before = relay.relay.stats().evicted
+    const { id, net } = await legitimateGroup(relay, cleanups, ['a'.repeat(6000), 'b'.repeat(6000)])
     expect(rejectionsOf(relay, id)).toEqual([])
     expect(relay.relay.standing(id)).toBe('established')
+    expect(relay.relay.stats().evicted).toBeGreaterThan(before)
     expect(relay.relay.stats().storedBytes).toBeLessThanOrEqual(maxStorage)
 
     // a restart honours all of it
