@@ -10,6 +10,7 @@ import { posix, win32 } from 'node:path'
 import { parseArgs as parseTokens } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { isValidName, MAX_NAME_BYTES } from '../membership/index.js'
+import { DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMORY } from '../relay/admission.js'
 import { UsageError, type UsageTopic } from './errors.js'
 
 /** Addresses `p2pchat start` listens on when no `--listen` is given: every interface, a free port. */
@@ -20,6 +21,7 @@ export const DEFAULT_RELAY_LISTEN: readonly string[] = Object.freeze(['/ip4/0.0.
 export const DEFAULT_MAX_STORAGE = 1024 ** 3
 /** Default `--retention` for a relay: 30 days, in milliseconds. */
 export const DEFAULT_RETENTION = 30 * 24 * 60 * 60 * 1000
+export { DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMORY }
 
 /** How `p2pchat start` picks its group. */
 export type GroupSelection =
@@ -66,6 +68,10 @@ export interface RelayCommand {
   maxStorage: number
   /** How long to keep stored ciphertext, in milliseconds; defaults to {@link DEFAULT_RETENTION}. */
   retention: number
+  /** Memory for group data, in bytes; defaults to {@link DEFAULT_MAX_MEMORY}. */
+  maxMemory: number
+  /** Most groups to hold; defaults to {@link DEFAULT_MAX_GROUPS}. */
+  maxGroups: number
 }
 
 /** `p2pchat help [command]`, `p2pchat --help`, `p2pchat <command> --help`. */
@@ -107,6 +113,8 @@ const RELAY_OPTIONS = {
   bootstrap: { type: 'string', multiple: true },
   json: { type: 'boolean' },
   'max-storage': { type: 'string' },
+  'max-memory': { type: 'string' },
+  'max-groups': { type: 'string' },
   retention: { type: 'string' },
 } as const satisfies Record<string, OptionSpec>
 
@@ -331,32 +339,46 @@ function buildStart(flags: FlagValues): StartCommand {
 }
 
 function buildRelay(flags: FlagValues): RelayCommand {
-  const maxStorage = stringFlag(flags, 'max-storage')
-  const retention = stringFlag(flags, 'retention')
   return {
     command: 'relay',
     dataDir: dataDirFlag(flags, 'relay'),
     listen: multiaddrsFlag(flags, 'listen', DEFAULT_RELAY_LISTEN, 'relay'),
     bootstrap: multiaddrsFlag(flags, 'bootstrap', [], 'relay'),
     json: flags.has('json'),
-    maxStorage:
-      maxStorage === undefined
-        ? DEFAULT_MAX_STORAGE
-        : forRelay(() => parseSize(maxStorage, "'--max-storage' value")),
-    retention:
-      retention === undefined
-        ? DEFAULT_RETENTION
-        : forRelay(() => parseDuration(retention, "'--retention' value")),
+    maxStorage: relayValue(flags, 'max-storage', DEFAULT_MAX_STORAGE, parseSize),
+    retention: relayValue(flags, 'retention', DEFAULT_RETENTION, parseDuration),
+    maxMemory: relayValue(flags, 'max-memory', DEFAULT_MAX_MEMORY, parseSize),
+    maxGroups: relayValue(flags, 'max-groups', DEFAULT_MAX_GROUPS, parseCount),
   }
 }
 
-/** Re-throw a value parser's {@link UsageError} so the caller shows the relay's usage. */
-function forRelay(parse: () => number): number {
+/** A relay option's value parsed by `parse`, or `fallback` when it is absent; errors show the relay's usage. */
+function relayValue(
+  flags: FlagValues,
+  name: string,
+  fallback: number,
+  parse: (text: string, label: string) => number,
+): number {
+  const text = stringFlag(flags, name)
+  if (text === undefined) return fallback
   try {
-    return parse()
+    return parse(text, `'--${name}' value`)
   } catch (err) {
     throw err instanceof UsageError ? new UsageError(err.message, 'relay') : err
   }
+}
+
+/**
+ * Parse a count: a whole number of at least 1, written in decimal digits.
+ *
+ * @throws {@link UsageError} when the text is not such a number
+ */
+export function parseCount(text: string, label = 'count'): number {
+  const count = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN
+  if (!Number.isSafeInteger(count) || count < 1) {
+    throw new UsageError(`invalid ${label} '${text}': expected a whole number of at least 1`)
+  }
+  return count
 }
 
 function dataDirFlag(flags: FlagValues, command: UsageTopic): string | undefined {
@@ -708,7 +730,11 @@ Options:
                           (default: <user data dir>/p2pchat-relay)
   --max-storage <size>    Most stored ciphertext to keep, e.g. 512MiB, 1GB or a number of
                           bytes (default: 1GiB)
-  --retention <duration>  How long to keep stored ciphertext, e.g. 7d, 12h, 30m (default: 30d)
+  --retention <duration>  How long to keep stored ciphertext, e.g. 7d, 12h, 30m (default: 30d);
+                          a group with no member activity for this long is dropped
+  --max-groups <n>        Most groups to keep; a quarter are kept free for new groups
+                          (default: 1000)
+  --max-memory <size>     Memory for group data, pending buffers included (default: 256MiB)
   --json                  Log JSON lines instead of human-readable text
   -h, --help              Show this help
 

@@ -16,6 +16,8 @@ export async function runRelay(command: RelayCommand & { dataDir: string }, io: 
     bootstrap: command.bootstrap,
     maxStorage: command.maxStorage,
     retention: command.retention,
+    maxMemory: command.maxMemory,
+    maxGroups: command.maxGroups,
   })
   try {
     await relay.start()

@@ -6,6 +6,7 @@
  */
 
 import { InsecureIdentityKeyError } from '../node/errors.js'
+import { InvalidRelayInitError } from '../relay/errors.js'
 
 /**
  * `.name`s of errors that are the user's to fix (a bad invite, an unknown group, a data directory in
@@ -22,6 +23,8 @@ export const USER_ERRORS: ReadonlySet<string> = new Set([
   'DataDirLockedError',
   // identity.key readable or writable by other users; the message has the chmod that fixes it
   InsecureIdentityKeyError.name,
+  // relay limits that do not fit together, e.g. a --max-memory too small for --max-groups
+  InvalidRelayInitError.name,
 ])
 
 /** What the errors Node.js raises for `listen()` mean, in words a user can act on. */

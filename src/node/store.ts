@@ -212,6 +212,29 @@ export class ChatStore {
     this.#statement('DELETE FROM groups WHERE id = ?').run(groupId)
   }
 
+  /** Forgets a group with everything stored for it: its row, events and messages, in one transaction. */
+  purgeGroup(groupId: string): void {
+    if (!this.#writable('a group purge')) return
+    this.#db.exec('BEGIN')
+    try {
+      for (const table of ['groups WHERE id', 'events WHERE group_id', 'messages WHERE group_id']) {
+        this.#statement(`DELETE FROM ${table} = ?`).run(groupId)
+      }
+      this.#db.exec('COMMIT')
+    } catch (err) {
+      this.#db.exec('ROLLBACK')
+      throw err
+    }
+  }
+
+  /** Per sender of a group's stored messages, when the last of them was accepted. */
+  senderActivity(groupId: string): Map<string, number> {
+    const rows = this.#statement(
+      'SELECT sender, max(received_at) AS last FROM messages WHERE group_id = ? GROUP BY sender',
+    ).all(groupId) as Row[]
+    return new Map(rows.map((row) => [row.sender as string, Number(row.last)]))
+  }
+
   /** Stores an event; false when it was already stored (or the store is closed). */
   addEvent(groupId: string, id: string, bytes: Uint8Array): boolean {
     if (!this.#writable('an event')) return false

@@ -2,6 +2,8 @@
  * The libp2p layer of a p2pchat node: TCP + Noise + Yamux, identify, ping, gossipsub (unsigned, content
  * addressed messages), DCUtR, circuit relay (client always, server on demand), and peer discovery through
  * mDNS and/or a bootstrap list. Discovered peers are dialled, since libp2p 3 no longer does that itself.
+ * Gossipsub peer scoring penalises invalid messages on group topics; a peer whose score falls below the
+ * graylist threshold is disconnected and refused until gossipsub forgets its score (an hour).
  *
  * @packageDocumentation
  */
@@ -21,6 +23,11 @@ import {
   StrictNoSign,
   TopicValidatorResult,
 } from '@libp2p/gossipsub'
+import {
+  createTopicScoreParams,
+  type PeerScoreThresholds,
+  type TopicScoreParams,
+} from '@libp2p/gossipsub/score'
 import { type Identify, identify } from '@libp2p/identify'
 import type {
   AbortOptions,
@@ -35,6 +42,7 @@ import { logger } from '@libp2p/logger'
 import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { type RepeatingTask, repeatingTask } from '@libp2p/utils'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2pOptions, type ServiceFactoryMap } from 'libp2p'
 import {
@@ -94,6 +102,50 @@ export const DEFAULT_DECODE_RPC_LIMITS: Readonly<DecodeRpcLimits> = {
   maxControlMessages: 1024,
   maxPeerInfos: 16,
 }
+
+/**
+ * Peer score thresholds (gossipsub's defaults, stated): below `gossipThreshold` a peer gets no gossip and
+ * its gossip is ignored, below `publishThreshold` nothing is published to it, and below
+ * `graylistThreshold` everything it sends is ignored, and a p2pchat node disconnects it.
+ */
+export const GOSSIP_SCORE_THRESHOLDS: Readonly<PeerScoreThresholds> = Object.freeze({
+  gossipThreshold: -10,
+  publishThreshold: -50,
+  graylistThreshold: -80,
+  acceptPXThreshold: 10,
+  opportunisticGraftThreshold: 20,
+})
+
+/**
+ * Score parameters of every group topic, set when its validator is ({@link setTopicValidator}): gossipsub
+ * takes them per exact topic only, and group topics are not known in advance.
+ *
+ * - P4, invalid messages (a validator's 'reject'): weight -10 on the square of a counter that decays by
+ *   1 % a second, so 3 rejected messages take a peer to -90, below the graylist threshold of -80; then
+ *   it is ignored and disconnected (see {@link createTransport}).
+ * - P1 (time in mesh, up to +1 after an hour) and P2 (first deliveries of valid messages, up to +5) give
+ *   honest members a small positive score, capped well below what 3 invalid messages cost.
+ * - P3 and P3b (mesh delivery rates) are off: a chat topic is quiet, and an honest member who says
+ *   nothing for a while must not lose score for it.
+ */
+export const GROUP_TOPIC_SCORE_PARAMS: Readonly<TopicScoreParams> = Object.freeze(
+  createTopicScoreParams({
+    topicWeight: 1,
+    timeInMeshWeight: 1 / 3600,
+    timeInMeshQuantum: 1000,
+    timeInMeshCap: 3600,
+    firstMessageDeliveriesWeight: 1,
+    firstMessageDeliveriesDecay: 0.9,
+    firstMessageDeliveriesCap: 5,
+    meshMessageDeliveriesWeight: 0,
+    meshFailurePenaltyWeight: 0,
+    invalidMessageDeliveriesWeight: -10,
+    invalidMessageDeliveriesDecay: 0.99,
+  }),
+)
+
+/** How often connected peers' scores are checked, to disconnect graylisted ones (gossipsub's decay interval). */
+const SCORE_CHECK_INTERVAL_MS = 1000
 
 /** Gossipsub options a p2pchat node may change; everything else is fixed by {@link createTransport}. */
 export interface GossipInit {
@@ -235,7 +287,7 @@ export async function createTransport(
     services.relay = createRelayServer(init.relayServerLimits ?? {})
   }
 
-  const node = await createLibp2p<TransportServices>({
+  const node: TransportNode = await createLibp2p<TransportServices>({
     start: false,
     privateKey: init.privateKey,
     addresses: { listen },
@@ -244,7 +296,8 @@ export async function createTransport(
     streamMuxers: [yamux()],
     peerDiscovery,
     services,
-    ...(init.connectionGater === undefined ? {} : { connectionGater: init.connectionGater }),
+    // consults the node's gossipsub scores, so it reads the node once there is one
+    connectionGater: refusingGraylisted(init.connectionGater ?? {}, () => node),
   })
 
   if (init.dialOnDiscovery !== false) {
@@ -259,8 +312,11 @@ export async function createTransport(
     }
   }
 
+  const graylistGuard = disconnectingGraylisted(node)
+  node.addEventListener('stop', () => graylistGuard.stop(), { once: true })
   try {
     await node.start()
+    graylistGuard.start()
   } catch (err) {
     // e.g. the listen port is taken: release whatever did start before reporting
     try {
@@ -334,10 +390,87 @@ export function setTopicValidator(
       return TopicValidatorResult.Ignore
     }
   }
+  const scoredTopics = scoringOf(pubsub).score.params.topics
   pubsub.topicValidators.set(topic, wrapped)
+  // its 'reject' verdicts now count against the sender (P4); see GROUP_TOPIC_SCORE_PARAMS
+  scoredTopics[topic] = { ...GROUP_TOPIC_SCORE_PARAMS }
   return () => {
-    if (pubsub.topicValidators.get(topic) === wrapped) pubsub.topicValidators.delete(topic)
+    if (pubsub.topicValidators.get(topic) !== wrapped) return
+    pubsub.topicValidators.delete(topic)
+    delete scoredTopics[topic]
   }
+}
+
+/** What p2pchat uses of gossipsub's peer scoring, which its public `GossipSub` interface does not show. */
+interface ScoringInternals {
+  getScore(peerId: string): number
+  score: { params: { topics: Record<string, TopicScoreParams> } }
+}
+
+/**
+ * The scoring internals of a gossipsub router (@libp2p/gossipsub 17: `getScore` and the live
+ * `score.params`, which gossipsub reads each time it scores). If a future version moves them we fail at
+ * construction rather than run without invalid-message penalties.
+ *
+ * @throws {IncompatibleGossipsubError}
+ */
+function scoringOf(pubsub: object): ScoringInternals {
+  const internals = pubsub as Partial<ScoringInternals>
+  if (typeof internals.getScore !== 'function' || typeof internals.score?.params?.topics !== 'object') {
+    throw new IncompatibleGossipsubError(
+      'The installed @libp2p/gossipsub does not expose peer scores and score parameters as expected',
+    )
+  }
+  return internals as ScoringInternals
+}
+
+/**
+ * The gossipsub score of `peer` at `pubsub`: 0 for a peer it does not know. A peer below
+ * {@link GOSSIP_SCORE_THRESHOLDS}' `graylistThreshold` is ignored and disconnected.
+ */
+export function peerScore(pubsub: GossipSub, peer: PeerId | string): number {
+  return scoringOf(pubsub).getScore(peer.toString())
+}
+
+function isGraylisted(node: TransportNode | undefined, peer: PeerId): boolean {
+  if (node === undefined) return false
+  return peerScore(node.services.pubsub, peer) < GOSSIP_SCORE_THRESHOLDS.graylistThreshold
+}
+
+/**
+ * `gater`, also refusing connections to and from graylisted peers. gossipsub keeps the score of a
+ * disconnected peer, undecayed, for an hour, so a peer disconnected for sending invalid messages cannot
+ * come straight back with a clean slate.
+ */
+function refusingGraylisted(
+  gater: ConnectionGater,
+  getNode: () => TransportNode | undefined,
+): ConnectionGater {
+  return {
+    ...gater,
+    denyDialPeer: async (peer) =>
+      isGraylisted(getNode(), peer) || ((await gater.denyDialPeer?.(peer)) ?? false),
+    denyInboundEncryptedConnection: async (peer, conn) =>
+      isGraylisted(getNode(), peer) || ((await gater.denyInboundEncryptedConnection?.(peer, conn)) ?? false),
+  }
+}
+
+/**
+ * gossipsub ignores a graylisted peer but stays connected to it; this task closes its connections (every
+ * second, gossipsub's score decay interval).
+ */
+function disconnectingGraylisted(node: TransportNode): RepeatingTask {
+  return repeatingTask(async () => {
+    for (const peer of node.services.pubsub.getPeers()) {
+      if (!isGraylisted(node, peer)) continue
+      log(
+        'disconnecting %p: its gossip score %d is below the graylist threshold',
+        peer,
+        peerScore(node.services.pubsub, peer),
+      )
+      await node.hangUp(peer).catch((err: unknown) => log('could not disconnect %p - %e', peer, err))
+    }
+  }, SCORE_CHECK_INTERVAL_MS)
 }
 
 /** Options of {@link waitForSubscribers}. */
@@ -409,12 +542,15 @@ function createGossip(init: GossipInit): (components: GossipSubComponents) => Go
     runOnLimitedConnection: init.runOnLimitedConnection ?? true,
     // An exact list is native; a predicate is installed below over an empty (= deny all) list.
     allowedTopics: typeof filter === 'function' ? [] : [...filter],
-    ...(init.sameHostTest === true ? { scoreParams: { IPColocationFactorWeight: 0 } } : {}),
+    // group topics get their score parameters as they are subscribed (setTopicValidator)
+    scoreParams: { topics: {}, ...(init.sameHostTest === true ? { IPColocationFactorWeight: 0 } : {}) },
+    scoreThresholds: { ...GOSSIP_SCORE_THRESHOLDS },
   }
   const factory = gossipsub(opts)
   return (components) => {
     const pubsub = factory(components)
     if (typeof filter === 'function') installTopicPredicate(pubsub, filter)
+    scoringOf(pubsub)
     return pubsub
   }
 }

@@ -13,3 +13,12 @@ export class RateLimitedError extends Error {
     super(message)
   }
 }
+
+/** A relay option is unusable: not a positive integer, or a memory budget too small for its group slots. */
+export class InvalidRelayInitError extends Error {
+  static override readonly name = 'InvalidRelayInitError'
+  override readonly name = 'InvalidRelayInitError'
+  constructor(message = 'invalid relay options') {
+    super(message)
+  }
+}

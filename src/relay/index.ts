@@ -4,6 +4,12 @@
  *
  * @packageDocumentation
  */
-export { QuotaExceededError, RateLimitedError } from './errors.js'
+export type { AdmissionLimits, Standing } from './admission.js'
+export {
+  admissionLimits,
+  DEFAULT_MAX_GROUPS,
+  DEFAULT_MAX_MEMORY,
+} from './admission.js'
+export { InvalidRelayInitError, QuotaExceededError, RateLimitedError } from './errors.js'
 export type { RelayNodeEvents, RelayNodeInit, RelayRejection, RelayStats } from './relay-node.js'
 export { createRelayNode, RelayNode } from './relay-node.js'

@@ -8,11 +8,12 @@ import {
   type ReceiveEventResult,
   type SignedEvent,
   UnknownAuthorError,
+  WrongGroupError,
 } from '../membership/index.js'
 import { NodeStoppedError } from '../node/errors.js'
 import { Lifecycle } from '../node/lifecycle.js'
 import { type DataDirLock, lockDataDir } from '../node/lock.js'
-import { ChatStore, loadOrCreateIdentity } from '../node/store.js'
+import { ChatStore, loadOrCreateIdentity, type StoredGroup } from '../node/store.js'
 import {
   handleSync,
   type MessageSource,
@@ -26,8 +27,18 @@ import {
   type TopicValidationResult,
   type TransportNode,
 } from '../node/transport.js'
-import { canonicalGroupId, decodeGossip, topicOf } from '../node/wire.js'
-import { QuotaExceededError, RateLimitedError } from './errors.js'
+import { canonicalGroupId, decodeGossip, decodeJoinRequest, topicOf } from '../node/wire.js'
+import {
+  type AdmittedGroup,
+  admissionLimits,
+  DEFAULT_MAX_PENDING_GROUPS,
+  GroupAdmission,
+  PENDING_EVENT_BYTES_PER_GROUP,
+  PENDING_EVENTS_PER_GROUP,
+  PENDING_MESSAGES_PER_GROUP,
+  type Standing,
+} from './admission.js'
+import { RateLimitedError } from './errors.js'
 
 const log = logger('p2pchat:relay')
 
@@ -43,23 +54,41 @@ export interface RelayNodeInit {
   maxStorage?: number
   /** Bytes of stored envelopes and membership events per group. Default a quarter of `maxStorage`. */
   maxGroupStorage?: number
-  /** Groups the relay holds at most. Default 1000. */
+  /**
+   * Memory for group data: the membership events held in memory, plus the pending buffers (events with
+   * unknown parents, envelopes under an unknown epoch) of every group slot, counted at their caps.
+   * Default 256 MiB.
+   */
+  maxMemory?: number
+  /** Groups the relay holds at most (a quarter of them reserved for new groups). Default 1000. */
   maxGroups?: number
+  /** Groups one founder may have held; the founder's least active one makes room. Default 8. */
+  maxFounderGroups?: number
+  /** Stored bytes over one founder's groups. Default `maxGroupStorage`. */
+  maxFounderStorage?: number
   /**
    * Groups taken up on a peer's request whose genesis has not arrived yet, at most; the oldest is dropped
-   * for a new one. Anyone can ask for any id, so these never fill `maxGroups`. Default 64.
+   * for a new one, and each is dropped after 10 minutes. Held in memory only, outside `maxGroups`.
+   * Default 64.
    */
   maxPendingGroups?: number
   /** New groups one peer may ask the relay to take up per minute. Default 10. */
   groupsPerMinute?: number
   /** How long envelopes are kept, in ms. Default 30 days. */
   retention?: number
+  /**
+   * A group with no member activity for this long is dropped with all it stored, in ms (a group with
+   * fewer than 2 active members: after at most a day). Default `retention`.
+   */
+  groupIdleMs?: number
   /** Envelopes and membership events accepted per peer per minute. Default 600. */
   ratePerMinute?: number
   /** Tests with many peers on one host: turn off gossipsub's IP-colocation penalty. */
   sameHostTest?: boolean
   /** Interval of `stats` events, in ms. Default 10000. */
   statsIntervalMs?: number
+  /** Clock, in ms; injected so tests can let groups go idle. Default `Date.now`. */
+  now?: () => number
 }
 
 /** Counters an operator watches. Contains no content, no keys, no names. */
@@ -73,6 +102,8 @@ export interface RelayStats {
   /** Memory taken by events and envelopes waiting for their parents or epoch, bookkeeping included. */
   pendingBytes: number
   rejected: number
+  /** Groups dropped to make room or for being idle, since start. */
+  evicted: number
 }
 
 /** Why the relay refused something, for its log. */
@@ -91,9 +122,11 @@ export interface RelayNodeEvents {
 
 interface RelayGroup {
   group: Group
-  /** Bytes of its stored envelopes and events. */
-  storedBytes: number
   removeValidator?: () => void
+  /** Join requesters by when their request was last forwarded, least recent first. */
+  joinRequests: Map<string, number>
+  /** New join requesters this minute (one window, keyed ''). */
+  joinRate: Map<string, RateWindow>
 }
 
 interface RateWindow {
@@ -102,6 +135,14 @@ interface RateWindow {
 }
 
 const RATE_WINDOW_MS = 60_000
+/** Repeats of one requester's join request closer than this are not forwarded (requesters announce every 10 s). */
+const JOIN_REPEAT_MIN_MS = 2000
+/** New join requesters forwarded per group per minute; members show no more than that either. */
+const JOIN_REQUESTERS_PER_MINUTE = 30
+/** Join requesters remembered per group, for the repeat check. */
+const MAX_JOIN_REQUESTERS = 256
+/** A group whose genesis has not come this long after it was taken up is dropped. */
+const PENDING_GENESIS_MS = 10 * 60_000
 
 /**
  * The optional bootstrap/relay node: a circuit-relay v2 server that also keeps, and serves over the sync
@@ -122,8 +163,10 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
   readonly #lock: DataDirLock | undefined
   /** By canonical group id. */
   readonly #groups = new Map<string, RelayGroup>()
-  /** Groups without a genesis yet, oldest first. */
-  readonly #pending = new Set<string>()
+  /** Groups without a genesis yet, oldest first, with when each was taken up. */
+  readonly #pending = new Map<string, number>()
+  /** Groups with a genesis: what the relay keeps and evicts. */
+  readonly #admission: GroupAdmission
   /** Per peer: envelopes and events sent. */
   readonly #rates = new Map<string, RateWindow>()
   /** Per peer: new groups asked for. */
@@ -131,16 +174,18 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
   readonly #abort = new AbortController()
   /** What waits for parents or epochs, over all groups, per sending peer and author. */
   readonly #pendingBudget = new PendingBudget()
+  readonly #now: () => number
   #libp2p: TransportNode | undefined
   #timers: Array<ReturnType<typeof setInterval>> = []
   #rejected = 0
-  #totalBytes = 0
+  #evicted = 0
   readonly #life = new Lifecycle(
     () => new NodeStoppedError('this relay was stopped and cannot be started again'),
   )
 
   /**
    * @param lock - the data directory lock taken by {@link createRelayNode}; released by {@link RelayNode.stop}
+   * @throws {InvalidRelayInitError} a limit is unusable
    */
   constructor(init: RelayNodeInit, identity: Identity, store: ChatStore, lock?: DataDirLock) {
     super()
@@ -148,14 +193,20 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     this.identity = identity
     this.#store = store
     this.#lock = lock
-    for (const stored of store.groups()) {
-      // one unusable stored group must not keep the relay from starting
-      try {
-        this.#loadGroup(stored.id)
-      } catch (err) {
-        log.error('skipping stored group %s: %s', stored.id.slice(0, 80), (err as Error).message)
-      }
-    }
+    this.#now = init.now ?? Date.now
+    this.#admission = new GroupAdmission(
+      admissionLimits({
+        maxStorage: init.maxStorage,
+        maxGroupStorage: init.maxGroupStorage,
+        maxMemory: init.maxMemory,
+        maxGroups: init.maxGroups,
+        maxPendingGroups: init.maxPendingGroups,
+        maxFounderGroups: init.maxFounderGroups,
+        maxFounderStorage: init.maxFounderStorage,
+        idleMs: init.groupIdleMs ?? init.retention,
+      }),
+    )
+    this.#loadGroups()
   }
 
   /** The relay's peer id. */
@@ -163,46 +214,99 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     return this.identity.memberId
   }
 
-  #newGroup(id: string): Group {
-    return new Group({
-      identity: this.identity,
-      groupId: id,
-      ciphertextOnly: true,
-      pendingBudget: this.#pendingBudget,
-    })
+  /**
+   * Restores the stored groups and admits them again under today's limits, least deserving first, so that
+   * when they no longer all fit (the limits were lowered, or junk was stored before this policy) the ones
+   * evicted are those the policy would have evicted.
+   */
+  #loadGroups(): void {
+    const restored: Array<{ relayGroup: RelayGroup; admitted: AdmittedGroup }> = []
+    for (const [id, spellings] of storedSpellings(this.#store)) {
+      // one unusable stored group must not keep the relay from starting
+      try {
+        const loaded = this.#loadGroup(id, spellings)
+        if (loaded !== undefined) restored.push(loaded)
+      } catch (err) {
+        log.error('skipping stored group %s: %s', id, (err as Error).message)
+      }
+    }
+    const { returnAfterMs } = this.#admission.limits
+    const rank = ({ admitted }: { admitted: AdmittedGroup }): number => {
+      if ([...(admitted.active ?? [])].length < 2) return 0
+      return (admitted.lastActive ?? admitted.since) - admitted.since >= returnAfterMs ? 2 : 1
+    }
+    restored.sort((a, b) => rank(a) - rank(b) || (a.admitted.lastActive ?? 0) - (b.admitted.lastActive ?? 0))
+    for (const { relayGroup, admitted } of restored) {
+      const id = relayGroup.group.id
+      this.#groups.set(id, relayGroup)
+      try {
+        this.#evictAll(this.#admission.admit(id, admitted), `making room for ${id} after a restart`)
+      } catch (err) {
+        this.#evict(id, (err as Error).message)
+      }
+    }
   }
 
-  /** Restores a stored group; drops rows that are no group id, have no genesis, or repeat one. */
-  #loadGroup(storedId: string): void {
-    const id = canonicalGroupId(storedId)
-    if (id === undefined || this.#groups.has(id)) {
-      log.error(
-        'dropping stored group %s: %s',
-        storedId.slice(0, 80),
-        id === undefined ? 'not a group id' : 'a duplicate',
-      )
-      this.#store.deleteGroup(storedId)
-      return
-    }
-    const relayGroup: RelayGroup = {
-      group: this.#newGroup(id),
-      storedBytes: 0,
-    }
-    const messageBytes = this.#store.restoreGroup(relayGroup.group, (err) =>
+  /**
+   * Restores the group `id` from its stored rows `spellings` (the canonical id and any other spelling of
+   * it), leaving exactly one row, the canonical one; drops them all if its genesis was never stored.
+   * Returns the group and what the admission policy needs to know of it.
+   */
+  #loadGroup(
+    id: string,
+    spellings: readonly StoredGroup[],
+  ): { relayGroup: RelayGroup; admitted: AdmittedGroup } | undefined {
+    const relayGroup = this.#newRelayGroup(id)
+    const { group } = relayGroup
+    const messageBytes = this.#store.restoreGroup(group, (err) =>
       log.error('stored event of %s does not apply: %s', id, err.message),
     )
-    if (!relayGroup.group.ready) {
+    const founder = group.founder
+    if (!group.ready || founder === undefined) {
       log.error('dropping stored group %s: its genesis was never stored', id)
-      this.#store.deleteGroup(storedId)
-      return
+      for (const stored of spellings) this.#store.deleteGroup(stored.id)
+      return undefined
     }
-    if (storedId !== id) {
-      this.#store.deleteGroup(storedId)
-      this.#store.saveGroup({ id })
+    for (const stored of spellings) {
+      if (stored.id === id) continue
+      log.error('dropping stored group %s: another spelling of %s', stored.id.slice(0, 80), id)
+      this.#store.deleteGroup(stored.id)
     }
-    relayGroup.storedBytes = messageBytes + this.#store.eventBytes(id)
-    this.#groups.set(id, relayGroup)
-    this.#totalBytes += relayGroup.storedBytes
+    const since = Math.min(...spellings.map((stored) => stored.joinedAt))
+    if (!spellings.some((stored) => stored.id === id)) this.#store.saveGroup({ id }, since)
+    // Activity is not stored as such: it is read back from what is. Events carry no arrival time, so
+    // after a restart a group's last activity is its newest stored envelope (or when its genesis came).
+    const senders = this.#store.senderActivity(id)
+    const eventBytes = this.#store.eventBytes(id)
+    return {
+      relayGroup,
+      admitted: {
+        founder,
+        since,
+        lastActive: Math.max(since, ...senders.values()),
+        active: new Set([...group.events().map((e) => e.author), ...senders.keys()]),
+        storedBytes: messageBytes + eventBytes,
+        eventBytes,
+      },
+    }
+  }
+
+  /** A group as the relay holds it: ciphertext only, with small pending buffers (see admission.ts). */
+  #newRelayGroup(id: string): RelayGroup {
+    return {
+      group: new Group({
+        identity: this.identity,
+        groupId: id,
+        ciphertextOnly: true,
+        now: this.#now,
+        maxPendingEvents: PENDING_EVENTS_PER_GROUP,
+        maxPendingBytes: PENDING_EVENT_BYTES_PER_GROUP,
+        maxPendingMessages: PENDING_MESSAGES_PER_GROUP,
+        pendingBudget: this.#pendingBudget,
+      }),
+      joinRequests: new Map(),
+      joinRate: new Map(),
+    }
   }
 
   /**
@@ -294,13 +398,20 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     for (const { group } of this.#groups.values()) events += group.events().length
     return {
       peers: this.#libp2p?.getPeers().length ?? 0,
-      groups: this.#groups.size - this.#pending.size,
+      groups: this.#admission.size,
       events,
       messages: this.#store.messageCount(),
-      storedBytes: this.#totalBytes,
+      storedBytes: this.#admission.storedBytes,
       pendingBytes: this.#pendingBudget.usage().bytes,
       rejected: this.#rejected,
+      evicted: this.#evicted,
     }
+  }
+
+  /** Where a held group stands in the admission policy (see admission.ts); undefined if not held. */
+  standing(groupId: string): Standing | undefined {
+    const id = canonicalGroupId(groupId)
+    return id === undefined ? undefined : this.#admission.standing(id)
   }
 
   /** Subscribes to the group's topic; a failure is logged and leaves the group unsubscribed. */
@@ -325,12 +436,38 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       const frame = decodeGossip(data)
       if (frame.kind === 'event') return this.#acceptEvent(relayGroup, frame.data, from)
       if (frame.kind === 'message') return await this.#acceptMessage(relayGroup, frame.data, from)
-      // join requests are forwarded, not stored
-      return 'accept'
+      return this.#acceptJoin(relayGroup, frame.data)
     } catch (err) {
       this.#reject(relayGroup.group.id, from, err as Error)
       return 'reject'
     }
+  }
+
+  /**
+   * A join request is forwarded, never stored, and only when it is what it claims: signed by the peer it
+   * names, for this group (decodeGossip already bounded its size). Anything else is rejected, so gossipsub
+   * counts it against the sender. A member's request, a requester repeating itself within
+   * {@link JOIN_REPEAT_MIN_MS}, and new requesters beyond {@link JOIN_REQUESTERS_PER_MINUTE} a minute are
+   * ignored: members would drop them anyway.
+   */
+  #acceptJoin(relayGroup: RelayGroup, bytes: Uint8Array): TopicValidationResult {
+    const { group } = relayGroup
+    const request = decodeJoinRequest(bytes)
+    if (request.group !== group.id) throw new WrongGroupError(`join request is for group ${request.group}`)
+    if (group.isMember(request.peerId)) return 'ignore'
+    const now = this.#now()
+    const last = relayGroup.joinRequests.get(request.peerId)
+    if (last !== undefined && now - last < JOIN_REPEAT_MIN_MS) return 'ignore'
+    if (last === undefined) {
+      if (!this.#take(relayGroup.joinRate, '', JOIN_REQUESTERS_PER_MINUTE)) return 'ignore'
+      if (relayGroup.joinRequests.size >= MAX_JOIN_REQUESTERS) {
+        const oldest = relayGroup.joinRequests.keys().next()
+        if (oldest.done !== true) relayGroup.joinRequests.delete(oldest.value)
+      }
+    }
+    relayGroup.joinRequests.delete(request.peerId)
+    relayGroup.joinRequests.set(request.peerId, now)
+    return 'accept'
   }
 
   #acceptEvent(relayGroup: RelayGroup, bytes: Uint8Array, from: string): TopicValidationResult {
@@ -345,7 +482,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       this.#reject(group.id, from, error)
       return error.name === 'PendingLimitError' ? 'ignore' : 'reject'
     }
-    for (const event of result.applied) this.#storeEvent(relayGroup, event)
+    for (const event of result.applied) this.#storeEvent(relayGroup, event, from)
     for (const { error } of result.rejected) this.#reject(group.id, from, error)
     for (const envelope of result.released) {
       this.#acceptMessage(relayGroup, envelope, from).catch((err: unknown) =>
@@ -355,21 +492,45 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     return result.pending ? 'ignore' : 'accept'
   }
 
-  /** Stores an applied event; the genesis makes the group one the relay keeps across restarts. */
-  #storeEvent(relayGroup: RelayGroup, event: SignedEvent): void {
+  /**
+   * Stores an applied event, counting it as activity of its author. The genesis admits the group: from
+   * then on the relay keeps it across restarts, until the admission policy evicts it.
+   */
+  #storeEvent(relayGroup: RelayGroup, event: SignedEvent, from: string): void {
     const { group } = relayGroup
+    // evicted, or its genesis did not fit, while the events of one receive were being stored
+    if (this.#groups.get(group.id) !== relayGroup) return
     try {
-      if (event.payload.type === 'genesis') {
-        this.#store.saveGroup({ id: group.id })
-        if (this.#pending.delete(group.id)) log('now holding group %s', group.id)
-      }
+      if (event.payload.type === 'genesis' && !this.#hold(relayGroup, event, from)) return
+      if (!this.#admission.has(group.id)) return
+      // verified activity of its author, whether or not there is room to store it
+      this.#touch(group.id, event.author)
+      if (!this.#makeRoom(group.id, event.bytes.length, true, from)) return
       if (this.#store.addEvent(group.id, event.id, event.bytes)) {
-        relayGroup.storedBytes += event.bytes.length
-        this.#totalBytes += event.bytes.length
+        this.#admission.add(group.id, event.bytes.length, true)
       }
     } catch (err) {
       log.error('could not store event %s of %s: %s', event.id, group.id, (err as Error).message)
     }
+  }
+
+  /** The genesis of a group taken up on request came: admit the group, evicting what the policy says. */
+  #hold(relayGroup: RelayGroup, genesis: SignedEvent, from: string): boolean {
+    const id = relayGroup.group.id
+    const now = this.#now()
+    let evict: string[]
+    try {
+      evict = this.#admission.admit(id, { founder: genesis.author, since: now, active: [genesis.author] })
+    } catch (err) {
+      this.#reject(id, from, err as Error)
+      this.#forget(id, 'its genesis did not fit')
+      return false
+    }
+    this.#pending.delete(id)
+    this.#evictAll(evict, `making room for new group ${id}`)
+    this.#store.saveGroup({ id }, now)
+    log('now holding group %s', id)
+    return true
   }
 
   async #acceptMessage(
@@ -391,6 +552,12 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       if (error.name === UnknownAuthorError.name) return 'ignore'
       return error.name === 'StaleEpochError' || error.name === 'PendingLimitError' ? 'ignore' : 'reject'
     }
+    // evicted while the signature was checked: it is valid, but no longer ours to store
+    if (this.#groups.get(group.id) !== relayGroup) return 'accept'
+    // verified activity of its sender, before room is made: a second member's first message takes the
+    // group off probation, so it may make room among established groups
+    this.#touch(group.id, opened.sender)
+    if (!this.#makeRoom(group.id, bytes.length, false, from)) return 'ignore'
     let stored: boolean
     try {
       stored = this.#store.addMessage({
@@ -399,7 +566,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
         sender: opened.sender,
         seq: opened.seq,
         epoch: opened.epoch,
-        receivedAt: Date.now(),
+        receivedAt: this.#now(),
         bytes,
         text: null,
         ts: null,
@@ -409,16 +576,31 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       return 'ignore'
     }
     if (stored) {
-      relayGroup.storedBytes += bytes.length
-      this.#totalBytes += bytes.length
+      this.#admission.add(group.id, bytes.length, false)
       this.safeDispatchEvent('message:store', { detail: { group: group.id, id: opened.id } })
     }
     return 'accept'
   }
 
+  /** Makes room for `bytes` more of group `id`, evicting what the policy says; false (logged) if it cannot. */
+  #makeRoom(id: string, bytes: number, event: boolean, from: string): boolean {
+    try {
+      this.#evictAll(this.#admission.makeRoom(id, bytes, event), `making room in ${id}`)
+      return true
+    } catch (err) {
+      this.#reject(id, from, err as Error)
+      return false
+    }
+  }
+
+  /** Member activity in group `id`; a second active member may make room among established groups. */
+  #touch(id: string, member: string): void {
+    this.#evictAll(this.#admission.touch(id, member, this.#now()), `${id} became established`)
+  }
+
   /** Counts one more in `from`'s window; false when that is over `limit`. */
   #take(rates: Map<string, RateWindow>, from: string, limit: number): boolean {
-    const now = Date.now()
+    const now = this.#now()
     let rate = rates.get(from)
     if (rate === undefined || now - rate.windowStart >= RATE_WINDOW_MS) {
       rate = { windowStart: now, count: 0 }
@@ -428,33 +610,21 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     return rate.count <= limit
   }
 
-  /** Applies the per-peer rate limit and the storage caps to `bytes` more from `from`; logs a refusal. */
+  /**
+   * Applies the per-peer rate limit and the group's storage cap to `bytes` more, before anything is
+   * verified; logs a refusal. Room is made only for what verifies, as the sender's standing decides.
+   */
   #admit(relayGroup: RelayGroup, bytes: number, from: string): boolean {
+    const id = relayGroup.group.id
     try {
-      this.#checkRate(from)
-      this.#checkQuota(relayGroup, bytes)
+      const limit = this.#init.ratePerMinute ?? 600
+      if (!this.#take(this.#rates, from, limit))
+        throw new RateLimitedError(`peer ${from} sent more than ${limit} messages in a minute`)
+      this.#admission.checkGroupCap(id, bytes)
       return true
     } catch (err) {
-      this.#reject(relayGroup.group.id, from, err as Error)
+      this.#reject(id, from, err as Error)
       return false
-    }
-  }
-
-  #checkRate(from: string): void {
-    const limit = this.#init.ratePerMinute ?? 600
-    if (!this.#take(this.#rates, from, limit))
-      throw new RateLimitedError(`peer ${from} sent more than ${limit} messages in a minute`)
-  }
-
-  /** Envelopes and events both count; a full relay is reported as such before a full group. */
-  #checkQuota(relayGroup: RelayGroup, bytes: number): void {
-    const total = this.#init.maxStorage ?? 1024 ** 3
-    const perGroup = this.#init.maxGroupStorage ?? Math.floor(total / 4)
-    if (this.#totalBytes + bytes > total) {
-      throw new QuotaExceededError(`the relay is at its total storage cap of ${total} bytes`)
-    }
-    if (relayGroup.storedBytes + bytes > perGroup) {
-      throw new QuotaExceededError(`group ${relayGroup.group.id} is at its storage cap of ${perGroup} bytes`)
     }
   }
 
@@ -464,23 +634,29 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     this.safeDispatchEvent('reject', { detail: { group, from, reason: `${error.name}: ${error.message}` } })
   }
 
-  /** Deletes envelopes older than the retention period, recounts storage, forgets old rate windows. */
+  /**
+   * Deletes envelopes older than the retention period and recounts storage, drops idle groups (with all
+   * they stored) and groups whose genesis never came, forgets old rate windows.
+   */
   #prune(): void {
-    const now = Date.now()
+    const now = this.#now()
     this.#pendingBudget.expire()
     for (const rates of [this.#rates, this.#groupRates]) {
       for (const [peer, rate] of rates) if (now - rate.windowStart >= RATE_WINDOW_MS) rates.delete(peer)
     }
+    for (const [id, since] of this.#pending) {
+      if (now - since >= PENDING_GENESIS_MS) this.#forget(id, 'no genesis came within 10 minutes')
+    }
     try {
+      for (const id of this.#admission.expired(now)) this.#evict(id, 'no member activity for too long')
       const retention = this.#init.retention ?? 30 * 24 * 60 * 60 * 1000
       const removed = this.#store.deleteMessagesBefore(now - retention)
       if (removed > 0) {
         log('pruned %d envelopes past retention', removed)
-        this.#totalBytes = 0
-        for (const relayGroup of this.#groups.values()) {
-          const id = relayGroup.group.id
-          relayGroup.storedBytes = this.#store.messageBytes(id) + this.#store.eventBytes(id)
-          this.#totalBytes += relayGroup.storedBytes
+        for (const id of this.#groups.keys()) {
+          if (this.#admission.has(id)) {
+            this.#admission.recount(id, this.#store.messageBytes(id) + this.#store.eventBytes(id))
+          }
         }
       }
     } catch (err) {
@@ -488,18 +664,39 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     }
   }
 
+  /** Evicts each group in `ids`, in order, for `why`. */
+  #evictAll(ids: readonly string[], why: string): void {
+    for (const id of ids) this.#evict(id, why)
+  }
+
+  /** Drops a held group with everything stored for it. */
+  #evict(id: string, why: string): void {
+    this.#admission.remove(id)
+    this.#forget(id, why)
+    try {
+      this.#store.purgeGroup(id)
+    } catch (err) {
+      log.error('could not delete what was stored for group %s: %s', id, (err as Error).message)
+    }
+    this.#evicted++
+  }
+
   // SyncReplica
 
   /**
-   * @internal A relay takes up any group a peer syncs with it, up to `maxGroups`, at most
-   * `groupsPerMinute` new ones per peer. Until its genesis arrives the group is held in memory only,
-   * among at most `maxPendingGroups` such groups (the oldest is dropped for a new one).
+   * @internal A relay takes up any group a peer syncs with it, at most `groupsPerMinute` new ones per
+   * peer. Until its genesis arrives the group is held in memory only, among at most `maxPendingGroups`
+   * such groups (the oldest is dropped for a new one); then the admission policy decides. A sync by a
+   * member counts as that member's activity in the group.
    */
   group(groupId: string, asServer: boolean, remote = ''): Group | undefined {
     const id = canonicalGroupId(groupId)
     if (id === undefined) return undefined
     const existing = this.#groups.get(id)
-    if (existing !== undefined) return existing.group
+    if (existing !== undefined) {
+      if (asServer && remote !== '' && existing.group.isMember(remote)) this.#touch(id, remote)
+      return existing.group
+    }
     if (!asServer || this.#life.stopping) return undefined
     const perMinute = this.#init.groupsPerMinute ?? 10
     if (!this.#take(this.#groupRates, remote, perMinute)) {
@@ -510,29 +707,20 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       )
       return undefined
     }
-    const maxGroups = this.#init.maxGroups ?? 1000
-    const maxPending = this.#init.maxPendingGroups ?? 64
-    if (this.#pending.size >= maxPending || this.#groups.size >= maxGroups) {
-      const oldest = this.#pending.values().next()
-      if (oldest.done === true) {
-        log('holding %d groups, the most it may; not taking up %s', this.#groups.size, id)
-        return undefined
-      }
-      this.#drop(oldest.value)
+    if (this.#pending.size >= (this.#init.maxPendingGroups ?? DEFAULT_MAX_PENDING_GROUPS)) {
+      const oldest = this.#pending.keys().next()
+      if (oldest.done !== true) this.#forget(oldest.value, 'no genesis came before newer requests')
     }
-    const relayGroup: RelayGroup = {
-      group: this.#newGroup(id),
-      storedBytes: 0,
-    }
+    const relayGroup = this.#newRelayGroup(id)
     this.#groups.set(id, relayGroup)
-    this.#pending.add(id)
+    this.#pending.set(id, this.#now())
     this.#subscribe(relayGroup)
     log('taking up group %s for %s; waiting for its genesis', id, remote)
     return relayGroup.group
   }
 
-  /** Forgets a group whose genesis never came. */
-  #drop(id: string): void {
+  /** Stops serving a group (held or waiting for its genesis): its topic, validator and memory. */
+  #forget(id: string, why: string): void {
     const relayGroup = this.#groups.get(id)
     this.#pending.delete(id)
     this.#groups.delete(id)
@@ -543,7 +731,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     } catch (err) {
       log('unsubscribing from %s failed: %s', id, (err as Error).message)
     }
-    log('dropped group %s: no genesis came before newer requests', id)
+    log('dropped group %s: %s', id, why)
   }
 
   /** @internal A relay wants every epoch's envelopes. */
@@ -588,6 +776,27 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
       log.error('envelope of %s from %s failed: %s', group.id, remote, (err as Error).message)
     }
   }
+}
+
+/**
+ * The stored group rows by canonical group id, each with every spelling of that id that was stored. Rows
+ * that are no group id are deleted here. Grouping first makes the outcome independent of the order the
+ * rows come in: sorted by `joined_at`, another spelling may come before the canonical row.
+ */
+function storedSpellings(store: ChatStore): Map<string, StoredGroup[]> {
+  const byId = new Map<string, StoredGroup[]>()
+  for (const stored of store.groups()) {
+    const id = canonicalGroupId(stored.id)
+    if (id === undefined) {
+      log.error('dropping stored group %s: not a group id', stored.id.slice(0, 80))
+      store.deleteGroup(stored.id)
+      continue
+    }
+    const spellings = byId.get(id)
+    if (spellings === undefined) byId.set(id, [stored])
+    else spellings.push(stored)
+  }
+  return byId
 }
 
 /**

@@ -5,11 +5,9 @@
  * join request is accepted.
  */
 
-import { createHash } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import type { Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
-import { base64 } from 'multiformats/bases/base64'
 import { describe, expect, it } from 'vitest'
 import { Identity } from '../../src/crypto/index.js'
 import { type ChatNode, type ChatNodeInit, createChatNode } from '../../src/node/chat-node.js'
@@ -21,6 +19,11 @@ import {
   type GossipFrame,
   topicOf,
 } from '../../src/node/wire.js'
+import {
+  type GossipVerdict,
+  gossipVerdict,
+  waitForGossipVerdict as waitForVerdictOf,
+} from '../fixtures/attacker-relay.js'
 import {
   ChatRecord,
   cleanupAfterEach,
@@ -38,45 +41,12 @@ import { waitFor } from '../fixtures/wait-for.js'
 const cleanups = cleanupAfterEach()
 
 /**
- * What gossipsub made of a message it validated, from its peer-score delivery record (@libp2p/gossipsub
- * 17, `score.deliveryRecords`, statuses in the order of its `DeliveryRecordStatus`).
- *
- * Why this record: a 'reject' and an 'ignore' verdict look alike from the outside, since neither is
- * delivered nor forwarded. gossipsub tells them apart only in its scoring (`PeerScore.rejectMessage`): a
- * rejected message is marked `invalid` and each peer that sent it is charged an invalid delivery (P4); an
- * ignored one is marked `ignored` and nobody is charged. The charge itself is invisible here, because P4
- * only counts on topics with score parameters and p2pchat configures none, but the record's status is set
- * whatever the parameters. A record exists only once validation has finished (an accepted message is
- * marked `valid` as it is forwarded), and lives two minutes, far longer than a test.
+ * gossipsub's verdict on a message (see `gossipVerdict` in the attacker fixture): a 'reject' and an
+ * 'ignore' look alike from outside, since neither is delivered nor forwarded; gossipsub tells them apart
+ * only in its scoring, where a rejected message charges its sender an invalid delivery (P4).
  */
-const RECORD_STATUSES = ['pending', 'accept', 'reject', 'ignore'] as const
-type GossipVerdict = (typeof RECORD_STATUSES)[number]
-
-interface ScoreInternals {
-  score?: { deliveryRecords?: { getRecord(msgId: string): { status: number } | undefined } }
-}
-
-/** The verdict `libp2p`'s gossipsub recorded for the message whose data is `data`; undefined if none came. */
-function gossipVerdict(libp2p: TransportNode | undefined, data: Uint8Array): GossipVerdict | undefined {
-  const records = (libp2p?.services.pubsub as ScoreInternals | undefined)?.score?.deliveryRecords
-  // fail loudly rather than read "never arrived" from a field a new gossipsub version moved
-  if (records === undefined) throw new Error('gossipsub keeps no score.deliveryRecords: find another witness')
-  // the message id is the SHA-256 of the data (transport.ts), spelled as gossipsub does: unpadded base64
-  const record = records.getRecord(base64.baseEncode(createHash('sha256').update(data).digest()))
-  return record === undefined ? undefined : RECORD_STATUSES[record.status]
-}
-
-/** Wait until `node`'s gossipsub has judged the message whose data is `data`; returns its verdict. */
 async function waitForGossipVerdict(node: ChatNode, data: Uint8Array, what: string): Promise<GossipVerdict> {
-  let verdict: GossipVerdict | undefined
-  await waitFor(
-    () => {
-      verdict = gossipVerdict(node.libp2p, data)
-      return verdict !== undefined && verdict !== 'pending'
-    },
-    { timeout: NETWORK_TIMEOUT, message: `${node.name}'s gossipsub to judge ${what}` },
-  )
-  return verdict as GossipVerdict
+  return waitForVerdictOf(node.libp2p, data, `${node.name}'s judgement of ${what}`)
 }
 
 /** A started chat node on its own temporary data directory, recorded from before it starts. */

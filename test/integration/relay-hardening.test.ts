@@ -77,9 +77,12 @@ describe('relay groups', () => {
     const withoutGenesis = await randomGroupId()
     await relay.stop()
     const store = ChatStore.open(relay.dataDir)
-    for (const stored of ['not a group id', CID.parse(id).toString(base58btc), id, withoutGenesis]) {
-      store.saveGroup({ id: stored })
-    }
+    // Times are given, not read from the clock: the other spelling is stored a millisecond before the
+    // canonical id, so it comes first when the relay lists its groups (by joined_at). Read from the clock,
+    // that happened only when the millisecond ticked between the saves.
+    const t0 = Date.now() - 60_000
+    const rows = ['not a group id', CID.parse(id).toString(base58btc), id, withoutGenesis]
+    for (const [k, stored] of rows.entries()) store.saveGroup({ id: stored }, t0 + k)
     for (const event of events) store.addEvent(id, event.id, event.bytes)
     store.close()
 
@@ -92,6 +95,8 @@ describe('relay groups', () => {
     const after = ChatStore.open(relay.dataDir)
     expect(after.groups().map((g) => g.id)).toEqual([id])
     after.close()
+    // and the group is still there after one more restart
+    expect((await relay.restart()).group(id, false)?.events()).toHaveLength(3)
   })
 
   it('keeps a group across restarts only once its genesis arrived', async () => {

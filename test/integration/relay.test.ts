@@ -238,7 +238,7 @@ describe('relay limits', () => {
   /** Membership events count against the caps too: those of "capped" (a genesis) and "other" (+ an add). */
   let cappedEvents: number
   let otherEvents: number
-  let maxStorage: number
+  let maxGroupStorage: number
   let relay: TestRelay
   let net: ChatNodes
 
@@ -259,9 +259,11 @@ describe('relay limits', () => {
     const addDan = await other.group.add((await Identity.generate()).memberId, 'peer-xxxxxx')
     otherEvents = other.event.bytes.length + addDan.bytes.length
     // room for 3 envelopes of "capped" and 2 of "other" (not 4 of "capped"); the relay for those 5 and a half
-    const maxGroupStorage = Math.max(cappedEvents + 3 * envelopeBytes, otherEvents + 2 * envelopeBytes)
+    maxGroupStorage = Math.max(cappedEvents + 3 * envelopeBytes, otherEvents + 2 * envelopeBytes)
     expect(maxGroupStorage).toBeLessThan(cappedEvents + 4 * envelopeBytes)
-    maxStorage = cappedEvents + otherEvents + Math.floor(5.5 * envelopeBytes)
+    // "other" has more events than "capped", so a third envelope is over its cap as well
+    expect(maxGroupStorage).toBeLessThan(otherEvents + 3 * envelopeBytes)
+    const maxStorage = cappedEvents + otherEvents + Math.floor(5.5 * envelopeBytes)
     relay = await createRelay({ maxGroupStorage, maxStorage, ratePerMinute: RATE })
     net = await createChatNodes(3, {
       names: ['ann', 'cat', 'dan'],
@@ -325,13 +327,15 @@ describe('relay limits', () => {
         .map((m) => m.text),
     ).toEqual([text(50), text(51)])
 
-    // 3 + 2 envelopes fill the relay; one more of the other group is over its total
+    // 3 + 2 envelopes fill the relay; one more of the other group is over its total and over the group's
+    // cap. A full relay makes room by evicting its idlest group of lowest standing (see
+    // test/adversarial/relay.test.ts), but nothing goes past a group's own cap.
     const cat2 = await net.restart(CAT)
     await waitForSubscribers(cat2, other, [relay.relay.peerId])
     cat2.selectGroup(other)
     await cat2.send(text(52))
     expect(await rejection(other, cat2.peerId, /^QuotaExceededError: /)).toBe(
-      `QuotaExceededError: the relay is at its total storage cap of ${maxStorage} bytes`,
+      `QuotaExceededError: group ${other} is at its storage cap of ${maxGroupStorage} bytes`,
     )
     const stats = relay.relay.stats()
     expect(stats.messages).toBe(5)

@@ -225,6 +225,8 @@ describe('parseArgs: relay', () => {
       json: false,
       maxStorage: 1024 ** 3,
       retention: 30 * 24 * 60 * 60 * 1000,
+      maxMemory: 256 * 1024 ** 2,
+      maxGroups: 1000,
     })
     expect(DEFAULT_MAX_STORAGE).toBe(1073741824)
     expect(DEFAULT_RETENTION).toBe(2592000000)
@@ -244,6 +246,10 @@ describe('parseArgs: relay', () => {
         `/ip4/10.0.0.1/tcp/4001/p2p/${PEER}`,
         '--data-dir',
         'relay-data',
+        '--max-memory',
+        '128MiB',
+        '--max-groups',
+        '200',
         '--json',
       ]),
     ).toEqual({
@@ -254,6 +260,8 @@ describe('parseArgs: relay', () => {
       json: true,
       maxStorage: 512 * 1024 * 1024,
       retention: 7 * 24 * 60 * 60 * 1000,
+      maxMemory: 128 * 1024 * 1024,
+      maxGroups: 200,
     })
   })
 
@@ -266,6 +274,13 @@ describe('parseArgs: relay', () => {
     expect(usageError(() => parseArgs(['relay', '--retention', '7'])).message).toBe(
       "invalid '--retention' value '7': expected a duration like 7d, 12h or 30m (a unit is required)",
     )
+    for (const bad of ['0', '1.5', '10k', ' ']) {
+      const count = usageError(() => parseArgs(['relay', '--max-groups', bad]))
+      expect(count.message).toBe(
+        `invalid '--max-groups' value '${bad}': expected a whole number of at least 1`,
+      )
+      expect(count.command).toBe('relay')
+    }
   })
 
   it('rejects start-only options', () => {
@@ -470,12 +485,23 @@ describe('usage', () => {
 
   it('lists every relay option with its default', () => {
     const text = usage('relay')
-    for (const flag of ['--listen', '--bootstrap', '--data-dir', '--max-storage', '--retention', '--json']) {
+    for (const flag of [
+      '--listen',
+      '--bootstrap',
+      '--data-dir',
+      '--max-storage',
+      '--retention',
+      '--max-groups',
+      '--max-memory',
+      '--json',
+    ]) {
       expect(text).toContain(flag)
     }
     expect(text).toContain('default: /ip4/0.0.0.0/tcp/4001')
     expect(text).toContain('(default: 1GiB)')
     expect(text).toContain('(default: 30d)')
+    expect(text).toContain('(default: 1000)')
+    expect(text).toContain('(default: 256MiB)')
   })
 
   it('has examples that parse', () => {

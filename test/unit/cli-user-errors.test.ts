@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { listenErrorMessage, noCurrentEpochMessage, userErrorMessage } from '../../src/cli/user-errors.js'
 import { InsecureIdentityKeyError } from '../../src/node/errors.js'
+import { admissionLimits } from '../../src/relay/admission.js'
 
 /** An error with a given `.name`, as the node and libp2p throw them. */
 function named(name: string, message: string, extra: Record<string, unknown> = {}): Error {
@@ -90,6 +91,18 @@ describe('userErrorMessage', () => {
     const key = '/home/al/.local/share/p2pchat/al/identity.key'
     expect(userErrorMessage(new InsecureIdentityKeyError(key, 0o644))).toBe(
       `${key} is readable by other users; run: chmod 600 ${key}`,
+    )
+  })
+
+  it('tells a relay operator which limits do not fit together', () => {
+    let thrown: unknown
+    try {
+      admissionLimits({ maxMemory: 64 * 1024 * 1024 })
+    } catch (err) {
+      thrown = err
+    }
+    expect(userErrorMessage(thrown)).toMatch(
+      /^a memory budget of 67108864 bytes does not cover the pending buffers of 1000 groups \(\d+ bytes\): raise it, or lower the number of groups$/,
     )
   })
 
