@@ -145,12 +145,12 @@ export class InvalidInviteError extends Error {
 
 /**
  * The group's genesis has not arrived yet, so what it fixes (its founder) is not known: e.g. an invite
- * made by a peer that has just joined and not yet synced with a member.
+ * asked of a peer that joined and was not added yet (members send the log only to members).
  */
 export class GroupNotReadyError extends Error {
   override readonly name = 'GroupNotReadyError'
   constructor(
-    message = "the group's founding event has not arrived yet: try again once connected to a member",
+    message = "the group's founding event has not arrived yet: it comes once a member has added you",
   ) {
     super(message)
   }
