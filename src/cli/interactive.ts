@@ -281,7 +281,7 @@ function greet(node: ChatNode, view: TerminalView, io: CliIO): Set<string> {
     if (members.every((m) => m.peerId === node.peerId)) io.stdout(`Invite others with: ${node.invite()}\n`)
   } else {
     io.stdout(
-      `You are not a member of ${sanitizeName(status.group.name)} yet: a member must /add you. Until then you see only ciphertext.\n`,
+      `You are not a member of ${sanitizeName(status.group.name)} yet: a member must /add you. Until then you cannot read its messages.\n`,
     )
   }
   for (const m of node.history(10)) {

@@ -1,10 +1,12 @@
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { Queue } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
 import {
+  AccessDeniedError,
   Group,
   type GroupOptions,
   InvalidArgumentError,
@@ -38,12 +40,14 @@ import {
   handleSync,
   MAX_SYNC_MESSAGES,
   MAX_SYNC_ROUNDS,
-  type MessageSource,
   type PeerHint,
+  type SyncAccess,
+  type SyncLimits,
   type SyncReplica,
   subscriberHints,
   syncWithPeer,
 } from './sync.js'
+import { accessOf, bootstrapPeerIds, epochsSealedTo, isKnownPeer } from './sync-access.js'
 import {
   createTransport,
   setTopicValidator,
@@ -86,6 +90,8 @@ export interface ChatNodeInit {
   rekeyDelayMs?: number
   /** Period of anti-entropy sync with a random connected peer, in ms. Default 30000. */
   syncIntervalMs?: number
+  /** Limits on the sync streams this node serves and the time a sync may take (see `SyncLimits`). */
+  syncLimits?: SyncLimits
   /**
    * Tests only: never dial, nor accept a connection from, a peer for which this returns true, e.g. to
    * make two peers meet only through a relay. Default: no peer is refused.
@@ -216,6 +222,11 @@ export interface ChatStatus {
 }
 
 const ACTIVE_GROUP_KEY = 'activeGroup'
+/**
+ * Syncs this node runs at once with one peer (its groups take turns): well under the streams a peer
+ * serves one peer at once, so an honest node is never refused for opening too many.
+ */
+const SYNCS_PER_PEER = 2
 const JOIN_ANNOUNCE_INTERVAL_MS = 10_000
 /** Retry delay for a join request that reached nobody (e.g. the gossipsub stream was still opening). */
 const JOIN_ANNOUNCE_RETRY_MS = 250
@@ -286,6 +297,10 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   #syncTimer: ReturnType<typeof setInterval> | undefined
   readonly #life = new Lifecycle(() => new NodeStoppedError())
   readonly #syncing = new Set<string>()
+  /** Per peer, the syncs with it waiting for one of its {@link SYNCS_PER_PEER} turns. */
+  readonly #syncQueues = new Map<string, Queue<void>>()
+  /** Peer ids of the bootstrap list: the relays among them get ciphertext by sync. */
+  readonly #bootstrapIds: ReadonlySet<string>
   readonly #abort = new AbortController()
   /** What waits for parents or epochs, over all this node's groups, per sending peer and author. */
   readonly #pendingBudget = new PendingBudget()
@@ -300,6 +315,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     this.name = init.name
     this.#store = store
     this.#lock = lock
+    this.#bootstrapIds = bootstrapPeerIds(init.bootstrap ?? [])
     this.#loadGroups()
   }
 
@@ -372,7 +388,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     // stopped meanwhile: stop() waits for this start, then stops the node
     if (this.#life.stopping) return
     try {
-      await handleSync(libp2p, this, this.#abort.signal)
+      await handleSync(libp2p, this, this.#abort.signal, this.#init.syncLimits)
     } catch (err) {
       this.#libp2p = undefined
       try {
@@ -667,6 +683,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   async send(text: string): Promise<SendResult> {
     const runtime = this.#requireGroup()
     const { group } = runtime
+    this.#requireLog(group, 'send messages')
     const sealed = await group.seal(text)
     this.#store.addMessage({
       groupId: group.id,
@@ -699,6 +716,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   async add(ref: string): Promise<PeerRef[]> {
     const runtime = this.#requireGroup()
     const { group } = runtime
+    this.#requireLog(group, 'add members')
     if (!group.isMember()) {
       // the same check the core makes, first, so a non-member learns nothing about who is known
       await group.add(this.peerId, this.name)
@@ -718,11 +736,26 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   async remove(ref: string): Promise<PeerRef[]> {
     const runtime = this.#requireGroup()
     const { group } = runtime
+    this.#requireLog(group, 'remove members')
     if (!group.isMember()) await group.remove(this.peerId)
     const target = this.#resolveMember(ref, group)
     const event = await group.remove(target.id)
     await this.#commitLocalEvent(runtime, event)
     return this.members()
+  }
+
+  /**
+   * A group whose log has not arrived is one this peer was not added to yet, as far as it knows: members
+   * send the log only to members (see `sync-access.ts`). Says so in the words the core uses for a
+   * non-member, with the name the invite gave.
+   *
+   * @throws {AccessDeniedError}
+   */
+  #requireLog(group: Group, action: string): void {
+    if (group.ready) return
+    throw new AccessDeniedError(
+      `Access denied: you are not a member of ${this.#storedName(group.id)}, so you cannot ${action}`,
+    )
   }
 
   async #commitLocalEvent(runtime: GroupRuntime, event: SignedEvent, renamed?: Rename): Promise<void> {
@@ -1231,8 +1264,9 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   }
 
   /**
-   * Syncs one group with one peer in the background; one sync per (peer, group) at a time. A sync that
-   * brings a full batch of messages is followed by another at once, up to {@link MAX_SYNC_ROUNDS}.
+   * Syncs one group with one peer in the background; one sync per (peer, group) at a time, and at most
+   * {@link SYNCS_PER_PEER} per peer. A sync that stopped at the peer's budget is followed by another at
+   * once, up to {@link MAX_SYNC_ROUNDS}.
    */
   #syncWith(peer: PeerId, groupId: string): void {
     const libp2p = this.#libp2p
@@ -1243,20 +1277,42 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     this.#syncing.add(key)
     const rounds = async (): Promise<void> => {
       for (let round = 1; !this.#life.stopping; round++) {
-        const result = await syncWithPeer(libp2p, peer, this, runtime.group, this.#abort.signal)
+        const result = await syncWithPeer(
+          libp2p,
+          peer,
+          this,
+          runtime.group,
+          this.#abort.signal,
+          this.#init.syncLimits,
+        )
         log('synced %s with %p: %d messages', groupId, peer, result.messagesReceived)
-        if (!result.known || result.messagesReceived < MAX_SYNC_MESSAGES) return
+        if (!result.known || !(result.more || result.messagesReceived >= MAX_SYNC_MESSAGES)) return
         if (round >= MAX_SYNC_ROUNDS) {
           log('%s: %d full syncs with %p in a row; the rest waits for the next round', groupId, round, peer)
           return
         }
       }
     }
-    rounds()
+    this.#syncQueue(peer.toString())
+      .add(rounds)
       .catch((err: unknown) => {
         if (!this.#life.stopping) log('sync of %s with %p failed: %s', groupId, peer, (err as Error).message)
       })
       .finally(() => this.#syncing.delete(key))
+  }
+
+  /** The queue of syncs with `peer`, dropped once it runs empty. */
+  #syncQueue(peer: string): Queue<void> {
+    let queue = this.#syncQueues.get(peer)
+    if (queue === undefined) {
+      const created = new Queue<void>({ concurrency: SYNCS_PER_PEER })
+      created.addEventListener('idle', () => {
+        if (this.#syncQueues.get(peer) === created) this.#syncQueues.delete(peer)
+      })
+      this.#syncQueues.set(peer, created)
+      queue = created
+    }
+    return queue
   }
 
   // SyncReplica
@@ -1270,27 +1326,44 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     return canonical === undefined ? undefined : this.#groups.get(canonical)?.group
   }
 
+  /** @internal What `remote` may be sent of `group`: see `sync-access.ts`. */
+  access(group: Group, remote: string): Promise<SyncAccess> {
+    return accessOf(group, remote, {
+      libp2p: this.#libp2p,
+      configured: this.#bootstrapIds,
+      signal: this.#abort.signal,
+    })
+  }
+
+  /** @internal A member of one of this node's groups, or a bootstrap peer. */
+  isKnownPeer(remote: string): boolean {
+    return isKnownPeer(
+      [...this.#groups.values()].map((runtime) => runtime.group),
+      this.#bootstrapIds,
+      remote,
+    )
+  }
+
   /** @internal */
   wantedEpochs(group: Group): string[] {
     // only epochs this member holds keys for: older ciphertext would be noise to it
-    return group
-      .events()
-      .filter((e) => e.payload.keys.some((k) => Buffer.compare(k.to, this.identity.memberIdBytes) === 0))
-      .map((e) => e.id)
+    return [...epochsSealedTo(group, this.peerId)]
   }
 
   /** @internal The store, as the source of envelopes for sync. */
-  get messageSource(): MessageSource {
+  get messageSource(): ChatStore {
     return this.#store
   }
 
-  /** @internal Peer exchange: the group's other subscribers this node knows. */
+  /** @internal Peer exchange: the group's other subscribers this node knows that are members. */
   async peersOf(group: Group, remote: string): Promise<PeerHint[]> {
-    return this.#libp2p === undefined ? [] : subscriberHints(this.#libp2p, topicOf(group.id), remote)
+    return this.#libp2p === undefined
+      ? []
+      : subscriberHints(this.#libp2p, topicOf(group.id), remote, (id) => group.isMember(id))
   }
 
-  /** @internal */
-  acceptPeers(_group: Group, peers: PeerHint[]): void {
+  /** @internal Dials the members a member or configured relay named (sync has checked both). */
+  acceptPeers(_group: Group, peers: PeerHint[], _remote: string): void {
     if (this.#libp2p !== undefined && !this.#life.stopping) dialHints(this.#libp2p, peers, this.#abort.signal)
   }
 

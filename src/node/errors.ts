@@ -102,6 +102,39 @@ export class MalformedFrameError extends Error {
   }
 }
 
+/**
+ * A sync stream was refused because the node already serves as many sync streams as it may: to that
+ * peer, to peers that are in none of its groups, or in all. The message says which.
+ */
+export class SyncStreamLimitError extends Error {
+  static override readonly name = 'SyncStreamLimitError'
+  override readonly name = 'SyncStreamLimitError'
+  constructor(message = 'too many sync streams open') {
+    super(message)
+  }
+}
+
+/** A peer opened more sync streams in a minute than one peer may; the stream was refused. */
+export class SyncRateLimitError extends Error {
+  static override readonly name = 'SyncRateLimitError'
+  override readonly name = 'SyncRateLimitError'
+  constructor(message = 'too many new sync streams from one peer') {
+    super(message)
+  }
+}
+
+/**
+ * A sync stream waited longer than allowed for the peer to read what was written (backpressure) or to
+ * send the next frame, so it was aborted: a reader that never reads holds nothing for long.
+ */
+export class SyncStalledError extends Error {
+  static override readonly name = 'SyncStalledError'
+  override readonly name = 'SyncStalledError'
+  constructor(message = 'the sync stream stalled') {
+    super(message)
+  }
+}
+
 /** An invite token that cannot be used; the message says what to do. */
 export class InvalidInviteError extends Error {
   override readonly name = 'InvalidInviteError'
@@ -112,12 +145,12 @@ export class InvalidInviteError extends Error {
 
 /**
  * The group's genesis has not arrived yet, so what it fixes (its founder) is not known: e.g. an invite
- * made by a peer that has just joined and not yet synced with a member.
+ * asked of a peer that joined and was not added yet (members send the log only to members).
  */
 export class GroupNotReadyError extends Error {
   override readonly name = 'GroupNotReadyError'
   constructor(
-    message = "the group's founding event has not arrived yet: try again once connected to a member",
+    message = "the group's founding event has not arrived yet: it comes once a member has added you",
   ) {
     super(message)
   }

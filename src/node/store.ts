@@ -33,6 +33,21 @@ export interface StoredMessage {
   ts: number | null
 }
 
+/** An envelope as sync reads it: the ciphertext and what sync selects by, never the decrypted text. */
+export interface StoredEnvelope {
+  id: string
+  sender: string
+  seq: number
+  epoch: string
+  bytes: Uint8Array
+}
+
+/**
+ * Rows {@link ChatStore.envelopesAfter} selects from per query. Only their small columns are read; the
+ * envelope bytes are read one at a time, as the caller takes them.
+ */
+const ENVELOPE_PAGE_ROWS = 256
+
 /** A group this peer takes part in (as member, applicant, or relay). */
 export interface StoredGroup {
   id: string
@@ -68,6 +83,7 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_sender ON messages (group_id, sender, seq);
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages (group_id, received_at);
+CREATE INDEX IF NOT EXISTS messages_by_group ON messages (group_id);
 CREATE TABLE IF NOT EXISTS peers (
   peer_id TEXT PRIMARY KEY, name TEXT, addrs TEXT NOT NULL, last_seen INTEGER NOT NULL
 );
@@ -340,26 +356,57 @@ export class ChatStore {
   }
 
   /**
-   * Messages a peer lacks, in acceptance order: those above its watermark for their sender and outside
-   * the ranges it reported having, limited to `epochs` when given.
+   * The envelopes a peer lacks, in acceptance order: those above its watermark for their sender and
+   * outside the ranges it reported having, limited to `epochs` when given. Read as the caller iterates,
+   * a page of small columns at a time and each envelope's bytes when it is taken, so memory stays at one
+   * envelope however many match, and no read is left open between two steps (other syncs, and writes,
+   * go on meanwhile; an envelope deleted meanwhile is skipped).
    */
+  *envelopesAfter(
+    groupId: string,
+    watermarks: Readonly<Record<string, number>>,
+    epochs: ReadonlySet<string> | null,
+    have: Readonly<Record<string, SeqRanges>> = {},
+  ): Generator<StoredEnvelope, void, undefined> {
+    const page = this.#statement(
+      'SELECT n, id, sender, seq, epoch FROM messages WHERE group_id = ? AND n > ? ORDER BY n LIMIT ?',
+    )
+    const body = this.#statement('SELECT bytes FROM messages WHERE n = ?')
+    let after = 0
+    for (;;) {
+      const wanted: Array<Omit<StoredEnvelope, 'bytes'> & { n: number }> = []
+      let rows = 0
+      for (const row of page.iterate(groupId, after, ENVELOPE_PAGE_ROWS) as Iterable<Row>) {
+        rows++
+        after = Number(row.n)
+        const sender = row.sender as string
+        const seq = Number(row.seq)
+        const epoch = row.epoch as string
+        if (seq <= ((Object.hasOwn(watermarks, sender) ? watermarks[sender] : undefined) ?? -1)) continue
+        if (epochs !== null && !epochs.has(epoch)) continue
+        if (inRanges(Object.hasOwn(have, sender) ? have[sender] : undefined, seq)) continue
+        wanted.push({ n: after, id: row.id as string, sender, seq, epoch })
+      }
+      for (const { n, ...envelope } of wanted) {
+        const row = body.get(n) as Row | undefined
+        if (row !== undefined) yield { ...envelope, bytes: row.bytes as Uint8Array }
+      }
+      if (rows < ENVELOPE_PAGE_ROWS) return
+    }
+  }
+
+  /** The first `limit` of {@link ChatStore.envelopesAfter}, as an array. */
   messagesAfter(
     groupId: string,
     watermarks: Readonly<Record<string, number>>,
     epochs: ReadonlySet<string> | null,
     limit: number,
     have: Readonly<Record<string, SeqRanges>> = {},
-  ): StoredMessage[] {
-    const out: StoredMessage[] = []
-    for (const row of this.#statement('SELECT * FROM messages WHERE group_id = ? ORDER BY n').iterate(
-      groupId,
-    )) {
-      const message = toMessage(row as Row)
-      if (message.seq <= (watermarks[message.sender] ?? -1)) continue
-      if (epochs !== null && !epochs.has(message.epoch)) continue
-      if (inRanges(Object.hasOwn(have, message.sender) ? have[message.sender] : undefined, message.seq))
-        continue
-      out.push(message)
+  ): StoredEnvelope[] {
+    const out: StoredEnvelope[] = []
+    if (limit <= 0) return out
+    for (const envelope of this.envelopesAfter(groupId, watermarks, epochs, have)) {
+      out.push(envelope)
       if (out.length >= limit) break
     }
     return out

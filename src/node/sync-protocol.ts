@@ -235,6 +235,10 @@ export function createFrameStream(stream: Stream, init: FrameStreamInit = {}): F
       if (framesWritten >= maxFrames) {
         throw new TooManyFramesError(maxFrames)
       }
+      // A drain of the connection wakes every stream on it, also one whose own flow-control window is
+      // still shut (its reader reads nothing). So wait until the previous frame has left this stream's
+      // buffer: otherwise that buffer would grow by a frame at every drain of the connection.
+      if (stream.writeBufferLength > 0) await writeBufferEmptied(stream, options.signal)
       const sent = stream.send(new Uint8ArrayList(encodeVarint(frame.byteLength), frame))
       framesWritten++
       if (!sent) {
@@ -247,6 +251,32 @@ export function createFrameStream(stream: Stream, init: FrameStreamInit = {}): F
     abort(err) {
       stream.abort(err)
     },
+  }
+}
+
+/** Resolves once `stream` sent all it buffered ('idle'); rejects if it closes first or `signal` aborts. */
+async function writeBufferEmptied(stream: Stream, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted()
+  let cleanup = (): void => {}
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onIdle = (): void => resolve()
+      const onClose = (evt: { error?: Error }): void =>
+        reject(evt.error ?? new StreamAbortedError('the stream closed with data still to send'))
+      const onAbort = (): void => reject(signal?.reason)
+      stream.addEventListener('idle', onIdle)
+      stream.addEventListener('close', onClose)
+      signal?.addEventListener('abort', onAbort)
+      cleanup = () => {
+        stream.removeEventListener('idle', onIdle)
+        stream.removeEventListener('close', onClose)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      // it may have emptied between the caller's check and now
+      if (stream.writeBufferLength === 0) resolve()
+    })
+  } finally {
+    cleanup()
   }
 }
 

@@ -4,11 +4,15 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { Group } from '../membership/index.js'
-import { MalformedFrameError } from './errors.js'
+import { MalformedFrameError, SyncStalledError } from './errors.js'
 import type { SeqRanges } from './store.js'
+import { getsLog, hintsToDial, isTrusted, type SyncAccess, servedEpochs } from './sync-access.js'
+import { DEFAULT_SYNC_LIMITS, SyncAdmission, type SyncLimits } from './sync-limits.js'
 import { createFrameStream, type FrameStream, SYNC_PROTOCOL } from './sync-protocol.js'
 import type { TransportNode } from './transport.js'
 
+export type { SyncAccess } from './sync-access.js'
+export type { SyncLimits } from './sync-limits.js'
 export { SYNC_PROTOCOL }
 
 const log = logger('p2pchat:sync')
@@ -17,6 +21,11 @@ const log = logger('p2pchat:sync')
 const ITEMS_PER_FRAME = 64
 /** Messages sent in one sync; a peer that gets this many asks again. */
 export const MAX_SYNC_MESSAGES = 5000
+/**
+ * Envelope bytes sent in one sync. A response cut short by this (or by {@link MAX_SYNC_MESSAGES}) ends
+ * with `more`, and the asker asks again.
+ */
+export const MAX_SYNC_BYTES = 16 * 1024 * 1024
 /** Syncs in a row with one peer while each brings {@link MAX_SYNC_MESSAGES} (a long catch-up). */
 export const MAX_SYNC_ROUNDS = 20
 /** Senders a 'want' may name. */
@@ -49,15 +58,15 @@ export interface MessageSource {
   seqRanges?(groupId: string): Record<string, SeqRanges>
   /**
    * Stored envelopes a peer with these watermarks lacks, limited to `epochs` when given, skipping those
-   * inside the ranges `have` it reported.
+   * inside the ranges `have` it reported. Read lazily: sync takes them one at a time, waiting for the
+   * peer to read each frame, and stops at its budget.
    */
-  messagesAfter(
+  envelopesAfter(
     groupId: string,
     marks: Readonly<Record<string, number>>,
     epochs: ReadonlySet<string> | null,
-    limit: number,
     have?: Readonly<Record<string, SeqRanges>>,
-  ): Array<{ bytes: Uint8Array }>
+  ): Iterable<{ bytes: Uint8Array }>
 }
 
 /** A peer of a group and where to dial it: peer exchange, so peers that met only a relay meet each other. */
@@ -76,6 +85,16 @@ export interface SyncReplica {
    * its limits).
    */
   group(groupId: string, asServer: boolean, remote?: string): Group | undefined
+  /**
+   * What `remote` may be sent of `group`, as this replica's log has it (see `sync-access.ts`). Asked
+   * again after each exchange of events, since what the peer sent may have made it a member.
+   */
+  access(group: Group, remote: string): SyncAccess | Promise<SyncAccess>
+  /**
+   * Whether `remote` is a member of one of this replica's groups or a relay it was configured with: the
+   * sync streams of other peers share a smaller pool. Without it every peer counts as a stranger.
+   */
+  isKnownPeer?(remote: string): boolean
   /** Epochs whose messages this replica wants; `null` for all of them (a relay). */
   wantedEpochs(group: Group): string[] | null
   /** The replica's stored envelopes. */
@@ -86,8 +105,11 @@ export interface SyncReplica {
   acceptMessage(group: Group, bytes: Uint8Array, remote: string): Promise<void>
   /** Other peers of the group that `remote` may dial (answering a sync). */
   peersOf?(group: Group, remote: string): Promise<PeerHint[]>
-  /** Peers of the group a sync partner named; a chat node dials those it is not connected to. */
-  acceptPeers?(group: Group, peers: PeerHint[]): void
+  /**
+   * Peers of the group a sync partner named, already limited to members named by a member or configured
+   * relay `remote`; a chat node dials those it is not connected to.
+   */
+  acceptPeers?(group: Group, peers: PeerHint[], remote: string): void
 }
 
 type SyncMessage =
@@ -96,7 +118,8 @@ type SyncMessage =
   | { t: 'unknown' }
   | { t: 'events'; e: Uint8Array[] }
   | { t: 'msgs'; m: Uint8Array[] }
-  | { t: 'end' }
+  /** Ends a batch; `more` when the sender stopped at its budget with more to send. */
+  | { t: 'end'; more?: true }
   /**
    * What the asker has: `m` per sender, the seq up to which it has every message; `r` (optional) per
    * sender, the ranges of seqs it has, which also covers a member added late: it never has the messages
@@ -147,8 +170,9 @@ function decode(bytes: Uint8Array): SyncMessage {
       break
     }
     case 'unknown':
+      return { t: 'unknown' }
     case 'end':
-      return { t: v.t }
+      return v.more === true ? { t: 'end', more: true } : { t: 'end' }
     case 'events':
       if (isBytesArray(v.e)) return { t: 'events', e: v.e }
       break
@@ -275,34 +299,59 @@ class SyncSession {
     return message as Extract<SyncMessage, { t: T }>
   }
 
-  async sendBatches(kind: 'events' | 'msgs', items: Uint8Array[]): Promise<void> {
+  /**
+   * Sends `items` in frames, then `end`. Stops before `budget.count` items or `budget.bytes` bytes
+   * (always sending at least one), and then says `more`. Each frame waits until the stream takes it, so
+   * what is held is one frame, however many items `items` would yield.
+   */
+  async sendBatches(
+    kind: 'events' | 'msgs',
+    items: Iterable<Uint8Array>,
+    budget: { count: number; bytes: number } = {
+      count: Number.POSITIVE_INFINITY,
+      bytes: Number.POSITIVE_INFINITY,
+    },
+  ): Promise<void> {
     let batch: Uint8Array[] = []
     let bytes = 0
+    let count = 0
+    let total = 0
+    let more = false
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return
-      await this.send(kind === 'events' ? { t: 'events', e: batch } : { t: 'msgs', m: batch })
+      const frame = batch
       batch = []
       bytes = 0
+      await this.send(kind === 'events' ? { t: 'events', e: frame } : { t: 'msgs', m: frame })
     }
     for (const item of items) {
+      if (count >= budget.count || (count > 0 && total + item.length > budget.bytes)) {
+        more = true
+        break
+      }
       if (batch.length >= ITEMS_PER_FRAME || bytes + item.length > FRAME_BUDGET) await flush()
       batch.push(item)
       bytes += item.length
+      count++
+      total += item.length
     }
     await flush()
-    await this.send({ t: 'end' })
+    await this.send(more ? { t: 'end', more: true } : { t: 'end' })
   }
 
-  /** Reads batches until `end`, handing each item to `accept`; stops counting at `max`. */
+  /**
+   * Reads batches until `end`, handing each item to `accept`; stops counting at `max`. Returns how many
+   * came and whether the sender said it has more.
+   */
   async receiveBatches(
     kind: 'events' | 'msgs',
     max: number,
     accept: (item: Uint8Array) => Promise<void> | void,
-  ): Promise<number> {
+  ): Promise<{ count: number; more: boolean }> {
     let count = 0
     for (;;) {
       const message = await this.expect(kind, 'end')
-      if (message.t === 'end') return count
+      if (message.t === 'end') return { count, more: message.more === true }
       const items = message.t === 'events' ? message.e : (message as { m: Uint8Array[] }).m
       count += items.length
       if (count > max) throw new MalformedFrameError(`peer sent more than ${max} ${kind}`)
@@ -329,30 +378,41 @@ function eventsMissingFrom(group: Group, heads: readonly string[]): Uint8Array[]
   return out
 }
 
+/** The bytes of `envelopes`, as they are read. */
+function* bytesOf(envelopes: Iterable<{ bytes: Uint8Array }>): Generator<Uint8Array, void, undefined> {
+  for (const envelope of envelopes) yield envelope.bytes
+}
+
+/**
+ * Each side asks for the envelopes it lacks and serves what the other asks for, within what the other's
+ * `access` allows: envelopes of the epochs sealed to a member, all to a configured relay, none to others,
+ * who are not asked either (a want names senders and counts).
+ */
 async function exchangeMessages(
   session: SyncSession,
   replica: SyncReplica,
   group: Group,
   remote: string,
   first: 'send' | 'receive',
-): Promise<number> {
-  let received = 0
+  access: SyncAccess,
+): Promise<{ received: number; more: boolean }> {
+  let result = { count: 0, more: false }
   const serve = async (): Promise<void> => {
     const want = await session.expect('want')
-    const epochs = want.ep === null ? null : new Set(want.ep)
-    const messages = replica.messageSource.messagesAfter(group.id, want.m, epochs, MAX_SYNC_MESSAGES, want.r)
-    await session.sendBatches(
-      'msgs',
-      messages.map((m) => m.bytes),
-    )
+    const epochs = servedEpochs(group, remote, access, want.ep)
+    const envelopes =
+      epochs !== null && epochs.size === 0
+        ? []
+        : bytesOf(replica.messageSource.envelopesAfter(group.id, want.m, epochs, want.r))
+    await session.sendBatches('msgs', envelopes, { count: MAX_SYNC_MESSAGES, bytes: MAX_SYNC_BYTES })
   }
   const ask = async (): Promise<void> => {
-    await session.send({
-      t: 'want',
-      ep: replica.wantedEpochs(group),
-      ...haveOf(replica.messageSource, group.id),
-    })
-    received = await session.receiveBatches('msgs', MAX_SYNC_MESSAGES, (bytes) =>
+    await session.send(
+      isTrusted(access)
+        ? { t: 'want', ep: replica.wantedEpochs(group), ...haveOf(replica.messageSource, group.id) }
+        : { t: 'want', ep: [], m: {} },
+    )
+    result = await session.receiveBatches('msgs', MAX_SYNC_MESSAGES, (bytes) =>
       replica.acceptMessage(group, bytes, remote),
     )
   }
@@ -363,21 +423,25 @@ async function exchangeMessages(
     await serve()
     await ask()
   }
-  return received
+  return { received: result.count, more: result.more }
 }
 
 /** Result of one sync as initiator. */
 export interface SyncResult {
   /** False when the peer does not hold the group. */
   known: boolean
-  /** Messages the peer sent; {@link MAX_SYNC_MESSAGES} means there may be more. */
+  /** Messages the peer sent. */
   messagesReceived: number
+  /** The peer stopped at its budget ({@link MAX_SYNC_MESSAGES} or {@link MAX_SYNC_BYTES}): ask again. */
+  more: boolean
 }
 
 /**
  * Runs the initiator side of a sync for one group over `channel`:
  * hello(heads) → peer's heads and the events we lack → the events the peer lacks → each side asks for
- * the messages it lacks (per-sender watermarks and seq ranges, limited to the epochs it can use).
+ * the messages it lacks (per-sender watermarks and seq ranges, limited to the epochs it can use). What
+ * is sent to the peer is limited by its access (see {@link SyncReplica.access}); its peer hints are
+ * taken only from a member or configured relay, and only those naming members.
  */
 export async function syncAsInitiator(
   channel: FrameChannel,
@@ -386,19 +450,29 @@ export async function syncAsInitiator(
   remote: string,
 ): Promise<SyncResult> {
   const session = new SyncSession(channel)
-  await session.send({ t: 'hello', g: group.id, h: group.heads() })
+  let access = await replica.access(group, remote)
+  await session.send({ t: 'hello', g: group.id, h: getsLog(access) ? group.heads() : [] })
   const reply = await session.expect('heads', 'unknown')
-  if (reply.t === 'unknown') return { known: false, messagesReceived: 0 }
-  if (reply.p !== undefined && reply.p.length > 0) replica.acceptPeers?.(group, reply.p)
+  if (reply.t === 'unknown') return { known: false, messagesReceived: 0, more: false }
   await session.receiveBatches('events', MAX_SYNC_EVENTS, (bytes) =>
     replica.acceptEvent(group, bytes, remote),
   )
-  await session.sendBatches('events', eventsMissingFrom(group, reply.h))
-  const messagesReceived = await exchangeMessages(session, replica, group, remote, 'receive')
-  return { known: true, messagesReceived }
+  // the events it sent may show it is a member after all (an add this replica had not seen)
+  access = await replica.access(group, remote)
+  if (reply.p !== undefined && reply.p.length > 0) {
+    const hints = hintsToDial(group, reply.p, access, remote)
+    if (hints.length > 0) replica.acceptPeers?.(group, hints, remote)
+  }
+  await session.sendBatches('events', getsLog(access) ? eventsMissingFrom(group, reply.h) : [])
+  const { received, more } = await exchangeMessages(session, replica, group, remote, 'receive', access)
+  return { known: true, messagesReceived: received, more }
 }
 
-/** Serves one sync stream opened by a peer. Throws (to abort the stream) on protocol violations. */
+/**
+ * Serves one sync stream opened by a peer, sending only what its access allows (a stranger is told
+ * nothing: empty heads, no events, no envelopes, no hints). Throws (to abort the stream) on protocol
+ * violations.
+ */
 export async function syncAsResponder(
   channel: FrameChannel,
   replica: SyncReplica,
@@ -411,81 +485,124 @@ export async function syncAsResponder(
     await session.send({ t: 'unknown' })
     return
   }
-  const peers = ((await replica.peersOf?.(group, remote)) ?? []).slice(0, MAX_PEER_HINTS).map((hint) => ({
-    id: hint.id,
-    addrs: hint.addrs.slice(0, MAX_HINT_ADDRS),
-  }))
-  await session.send(
-    peers.length > 0 ? { t: 'heads', h: group.heads(), p: peers } : { t: 'heads', h: group.heads() },
-  )
-  await session.sendBatches('events', eventsMissingFrom(group, hello.h))
+  let access = await replica.access(group, remote)
+  const peers =
+    access === 'member'
+      ? ((await replica.peersOf?.(group, remote)) ?? [])
+          .filter((hint) => hint.id !== remote && group.isMember(hint.id))
+          .slice(0, MAX_PEER_HINTS)
+          .map((hint) => ({ id: hint.id, addrs: hint.addrs.slice(0, MAX_HINT_ADDRS) }))
+      : []
+  const heads = getsLog(access) ? group.heads() : []
+  await session.send(peers.length > 0 ? { t: 'heads', h: heads, p: peers } : { t: 'heads', h: heads })
+  await session.sendBatches('events', getsLog(access) ? eventsMissingFrom(group, hello.h) : [])
   await session.receiveBatches('events', MAX_SYNC_EVENTS, (bytes) =>
     replica.acceptEvent(group, bytes, remote),
   )
-  await exchangeMessages(session, replica, group, remote, 'send')
-  log('served sync of %s to %s', group.id, remote)
+  // the events it sent may have made it a member here: the add naming it had not reached this replica
+  access = await replica.access(group, remote)
+  await exchangeMessages(session, replica, group, remote, 'send', access)
+  log('served sync of %s to %s (%s)', group.id, remote, access)
 }
 
-/** Longest a sync may take, each side. */
-const SYNC_TIMEOUT_MS = 60_000
-
-function channelOf(frames: FrameStream, signal: AbortSignal): FrameChannel {
+/**
+ * A frame channel over `frames`: each read or write may wait at most `stallMs` (then the stream fails
+ * with {@link SyncStalledError}), and all of them together until `signal` aborts.
+ */
+function channelOf(frames: FrameStream, signal: AbortSignal, stallMs: number, remote: string): FrameChannel {
+  const step = async <T>(waitsFor: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const stall = AbortSignal.timeout(stallMs)
+    try {
+      return await run(AbortSignal.any([signal, stall]))
+    } catch (err) {
+      if (stall.aborted && !signal.aborted)
+        throw new SyncStalledError(`${remote} ${waitsFor} for ${stallMs} ms`)
+      throw err
+    }
+  }
   return {
-    write: (frame) => frames.writeFrame(frame, { signal }),
-    read: async () => (await frames.readFrame({ signal })) ?? undefined,
+    write: (frame) => step('read nothing', (s) => frames.writeFrame(frame, { signal: s })),
+    read: async () => (await step('sent nothing', (s) => frames.readFrame({ signal: s }))) ?? undefined,
   }
 }
 
 /**
- * Serves sync on `libp2p` for `replica` (relayed connections included) until `shutdown` aborts. Each
- * stream is bounded in time, frame size and frame count; a failing peer only loses its own stream.
+ * Serves sync on `libp2p` for `replica` (relayed connections included) until `shutdown` aborts, within
+ * `limits`: a stream over a limit is refused with a log line saying which. Each stream is bounded in
+ * time, frame size and frame count; a failing peer only loses its own stream.
  */
 export async function handleSync(
   libp2p: Pick<Libp2p, 'handle'>,
   replica: SyncReplica,
   shutdown: AbortSignal,
+  limits: SyncLimits = {},
 ): Promise<void> {
+  const admission = new SyncAdmission(limits)
+  const { syncTimeoutMs, stallTimeoutMs } = admission.limits
   await libp2p.handle(
     SYNC_PROTOCOL,
     (stream: Stream, connection) => {
-      const remote = connection.remotePeer
-      const signal = AbortSignal.any([shutdown, AbortSignal.timeout(SYNC_TIMEOUT_MS)])
+      const remote = connection.remotePeer.toString()
+      let release: () => void
+      try {
+        release = admission.admit(remote, replica.isKnownPeer?.(remote) ?? false)
+      } catch (err) {
+        const error = err as Error
+        log('refused a sync stream from %s: %s: %s', remote, error.name, error.message)
+        stream.abort(error)
+        return
+      }
+      const signal = AbortSignal.any([shutdown, AbortSignal.timeout(syncTimeoutMs)])
       let frames: FrameStream
       try {
         frames = createFrameStream(stream)
       } catch (err) {
-        log.error('could not serve sync to %p: %s', remote, (err as Error).message)
+        log.error('could not serve sync to %s: %s', remote, (err as Error).message)
         stream.abort(err as Error)
+        release()
         return
       }
-      syncAsResponder(channelOf(frames, signal), replica, remote.toString())
-        .then(() => frames.close({ signal }))
+      syncAsResponder(channelOf(frames, signal, stallTimeoutMs, remote), replica, remote)
+        // a peer that never reads what is left must not hold the stream open either
+        .then(() => frames.close({ signal: AbortSignal.any([signal, AbortSignal.timeout(stallTimeoutMs)]) }))
         .catch((err: unknown) => {
-          log('sync served to %p failed: %s', remote, (err as Error).message)
+          const error = err as Error
+          log('sync served to %s failed: %s: %s', remote, error.name, error.message)
           try {
-            frames.abort(err as Error)
+            frames.abort(error)
           } catch (abortErr) {
             log('aborting the sync stream failed: %s', (abortErr as Error).message)
           }
         })
+        .finally(release)
     },
     { runOnLimitedConnection: true },
   )
 }
 
-/** Opens a sync stream to `peer` and syncs `group` over it as initiator. */
+/**
+ * Opens a sync stream to `peer` and syncs `group` over it as initiator, within the time limits of
+ * `limits` (defaults as {@link handleSync}'s).
+ */
 export async function syncWithPeer(
   libp2p: Pick<Libp2p, 'dialProtocol'>,
   peer: PeerId,
   replica: SyncReplica,
   group: Group,
   shutdown: AbortSignal,
+  limits: Pick<SyncLimits, 'stallTimeoutMs' | 'syncTimeoutMs'> = {},
 ): Promise<SyncResult> {
-  const signal = AbortSignal.any([shutdown, AbortSignal.timeout(SYNC_TIMEOUT_MS)])
+  const { syncTimeoutMs, stallTimeoutMs } = { ...DEFAULT_SYNC_LIMITS, ...limits }
+  const signal = AbortSignal.any([shutdown, AbortSignal.timeout(syncTimeoutMs)])
   const stream = await libp2p.dialProtocol(peer, SYNC_PROTOCOL, { signal, runOnLimitedConnection: true })
   const frames = createFrameStream(stream)
   try {
-    const result = await syncAsInitiator(channelOf(frames, signal), replica, group, peer.toString())
+    const result = await syncAsInitiator(
+      channelOf(frames, signal, stallTimeoutMs, peer.toString()),
+      replica,
+      group,
+      peer.toString(),
+    )
     await frames.close({ signal })
     return result
   } catch (err) {
@@ -495,19 +612,21 @@ export async function syncWithPeer(
 }
 
 /**
- * Peers subscribed to `topic`, except `exclude`, with the addresses this node knows for them and, when
- * `relayAddrs` are given (on a relay), a circuit address through each, for peers behind NAT.
+ * Peers subscribed to `topic` for which `include` holds (the group's members), except `exclude`, with the
+ * addresses this node knows for them and, when `relayAddrs` are given (on a relay), a circuit address
+ * through each, for peers behind NAT.
  */
 export async function subscriberHints(
   libp2p: TransportNode,
   topic: string,
   exclude: string,
+  include: (peerId: string) => boolean,
   relayAddrs: readonly string[] = [],
 ): Promise<PeerHint[]> {
   const hints: PeerHint[] = []
   for (const peer of libp2p.services.pubsub.getSubscribers(topic)) {
     const id = peer.toString()
-    if (id === exclude) continue
+    if (id === exclude || !include(id)) continue
     const addrs = relayAddrs.map((relay) => `${relay}/p2p-circuit/p2p/${id}`)
     try {
       const record = await libp2p.peerStore.get(peer)

@@ -16,11 +16,12 @@ import { type DataDirLock, lockDataDir } from '../node/lock.js'
 import { ChatStore, loadOrCreateIdentity, type StoredGroup } from '../node/store.js'
 import {
   handleSync,
-  type MessageSource,
   type PeerHint,
+  type SyncAccess,
   type SyncReplica,
   subscriberHints,
 } from '../node/sync.js'
+import { accessOf, bootstrapPeerIds, isKnownPeer } from '../node/sync-access.js'
 import {
   createTransport,
   setTopicValidator,
@@ -734,24 +735,54 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     log('dropped group %s: %s', id, why)
   }
 
+  /** Peer ids of the relay's bootstrap list: the relays among them are served every group. */
+  #configured: ReadonlySet<string> | undefined
+
+  #configuredPeers(): ReadonlySet<string> {
+    this.#configured ??= bootstrapPeerIds(this.#init.bootstrap ?? [])
+    return this.#configured
+  }
+
+  /**
+   * @internal What `remote` may be sent of `group`: a member gets its own epochs' envelopes, a relay
+   * this one was configured with gets every envelope, a former member the log, anyone else nothing.
+   */
+  access(group: Group, remote: string): Promise<SyncAccess> {
+    return accessOf(group, remote, {
+      libp2p: this.#libp2p,
+      configured: this.#configuredPeers(),
+      signal: this.#abort.signal,
+    })
+  }
+
+  /** @internal A member of one of the groups held here, or a bootstrap peer. */
+  isKnownPeer(remote: string): boolean {
+    return isKnownPeer(
+      [...this.#groups.values()].map((held) => held.group),
+      this.#configuredPeers(),
+      remote,
+    )
+  }
+
   /** @internal A relay wants every epoch's envelopes. */
   wantedEpochs(): null {
     return null
   }
 
   /** @internal The store, as the source of envelopes for sync. */
-  get messageSource(): MessageSource {
+  get messageSource(): ChatStore {
     return this.#store
   }
 
   /**
-   * @internal Peer exchange: the group's other subscribers, each also through this relay, so peers that
-   * met only here can connect to each other (and DCUtR can then upgrade to a direct connection).
+   * @internal Peer exchange: the group's other subscribers that are members, each also through this
+   * relay, so members that met only here can connect to each other (and DCUtR can then upgrade to a
+   * direct connection).
    */
   async peersOf(group: Group, remote: string): Promise<PeerHint[]> {
     return this.#libp2p === undefined
       ? []
-      : subscriberHints(this.#libp2p, topicOf(group.id), remote, this.addrs())
+      : subscriberHints(this.#libp2p, topicOf(group.id), remote, (id) => group.isMember(id), this.addrs())
   }
 
   /** @internal Never throws: a failure is logged. */

@@ -1,7 +1,7 @@
 /**
  * Invites between chat nodes in one process on 127.0.0.1: who a joiner is told founded the group and
- * invited it, a forged invite caught when the genesis arrives (and again after a restart), and invites
- * that cannot be made or used.
+ * invited it, a forged invite caught when the genesis arrives (with the log, once a member adds the
+ * joiner; and again after a restart), and invites that cannot be made or used.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cidOf, Identity } from '../../src/crypto/index.js'
@@ -57,9 +57,12 @@ describe('invites between nodes on one host', () => {
       inviter: ref(ALICE),
       inviteForged: false,
     })
-    // bob is not a member, but once he holds the genesis he can pass the group on
+    // members send the log only to members: the genesis reaches bob once alice adds him, and then he
+    // can pass the group on
+    await node(ALICE).add(node(BOB).peerId)
     await genesisAt(BOB, id)
     await node(CAROL).joinGroup(node(BOB).invite())
+    await node(BOB).add(node(CAROL).peerId)
     await genesisAt(CAROL, id)
     expect(node(CAROL).status().group).toEqual({
       id,
@@ -93,6 +96,8 @@ describe('invites between nodes on one host', () => {
       message: 'bob to report the forged invite once the genesis arrives',
     })
     await node(BOB).joinGroup(lie)
+    // the genesis reaches bob when a member adds him, whoever invited him
+    await node(ALICE).add(node(BOB).peerId)
     expect((await reported).detail).toEqual(expected)
     expect(node(BOB).status().group).toMatchObject({
       founder: ref(ALICE),

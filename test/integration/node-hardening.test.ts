@@ -287,6 +287,6 @@ describe('sync of a member added late', () => {
       group,
       signal,
     )
-    expect(again).toEqual({ known: true, messagesReceived: 0 })
+    expect(again).toEqual({ known: true, messagesReceived: 0, more: false })
   })
 })

@@ -406,7 +406,7 @@ function expectOnlyCiphertext(
 }
 
 describe('peer exchange through the relay', () => {
-  it('introduces peers that only know the relay, so they connect to each other', async () => {
+  it('introduces members that only know the relay, so they connect to each other', async () => {
     const relay = await createRelay()
     const net = await createChatNodes(2, {
       names: ['alice', 'bob'],
@@ -421,6 +421,13 @@ describe('peer exchange through the relay', () => {
       // an invite without addresses: bob can learn where alice is only from the relay
       const invite = decodeInvite(alice.invite())
       await bob.joinGroup(encodeInvite(alice.identity, { ...invite, addrs: [] }))
+      // the relay names the group's members only to members: bob, once alice has added him
+      await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
+        timeout: NETWORK_TIMEOUT,
+        message: "alice to see bob's join request through the relay",
+      })
+      expect(bob.peers().map((p) => p.peerId)).not.toContain(alice.peerId)
+      await alice.add(bob.peerId)
       await waitFor(() => bob.peers().some((p) => p.peerId === alice.peerId), {
         timeout: NETWORK_TIMEOUT,
         message: 'bob to connect to alice after the relay named her in sync',

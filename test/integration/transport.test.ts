@@ -289,6 +289,51 @@ describe('transport (3 nodes, full mesh)', () => {
       }
     })
 
+    it('queues no further frame for a reader that reads nothing, however often the connection drains', async () => {
+      const stalled = '/p2pchat/test/no-reader/1.0.0'
+      const sink = '/p2pchat/test/sink/1.0.0'
+      const held: Array<{ abort(err: Error): void }> = []
+      // the reader takes its stream and never reads: yamux grants the writer its first window only
+      await b.handle(stalled, (stream) => {
+        stream.pause()
+        held.push(stream)
+      })
+      // another stream on the same connection reads all it gets: writing a lot to it makes the
+      // connection saturate and drain, which wakes every writer on the connection
+      await b.handle(sink, (stream) => {
+        stream.addEventListener('message', () => {})
+        stream.addEventListener('remoteCloseWrite', () => {
+          stream.close().catch(() => {})
+        })
+      })
+      try {
+        const frames = createFrameStream(await a.dialProtocol(b.peerId, stalled))
+        const frame = new Uint8Array(300 * 1024) // more than the first yamux window (256 KiB)
+        const writer = (async () => {
+          for (let i = 0; i < 8; i++) await frames.writeFrame(frame, { signal: AbortSignal.timeout(20_000) })
+        })().catch((err: Error) => err)
+        await waitFor(() => frames.framesWritten === 1 && frames.stream.writeBufferLength > 0, {
+          message: 'the first frame to fill the window of the stream nobody reads',
+        })
+
+        const busy = createFrameStream(await a.dialProtocol(b.peerId, sink))
+        const chunk = new Uint8Array(1024 * 1024)
+        for (let i = 0; i < 8; i++) await busy.writeFrame(chunk, { signal: AbortSignal.timeout(10_000) })
+        await busy.close({ signal: AbortSignal.timeout(10_000) })
+
+        // the connection drained many times meanwhile; the stalled stream still holds only the rest of
+        // its first frame
+        expect(frames.framesWritten).toBe(1)
+        expect(frames.stream.writeBufferLength).toBeLessThan(frame.byteLength)
+        frames.abort(new Error('done'))
+        expect(await writer).toBeInstanceOf(Error)
+      } finally {
+        for (const stream of held) stream.abort(new Error('done'))
+        await b.unhandle(stalled)
+        await b.unhandle(sink)
+      }
+    })
+
     it('reports a stream that ends inside a frame', async () => {
       const frames = await open()
       frames.stream.send(new Uint8Array([10, 1, 2, 3])) // announces 10 bytes, sends 3

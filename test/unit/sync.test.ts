@@ -1,12 +1,14 @@
 /**
  * The sync protocol between two replicas over an in-memory channel (no sockets): a member added late
- * catches up past the per-sync limit, 'want' frames are validated, and a bad peer hint is skipped.
+ * catches up past the per-sync limit, 'want' frames are validated, a bad peer hint is skipped, and
+ * sync streams over the limits are refused.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { describe, expect, it, vi } from 'vitest'
 import { Identity } from '../../src/crypto/index.js'
 import { Group } from '../../src/membership/index.js'
+import { SyncRateLimitError, SyncStreamLimitError } from '../../src/node/errors.js'
 import { ChatStore, type StoredMessage } from '../../src/node/store.js'
 import {
   dialHints,
@@ -16,6 +18,7 @@ import {
   syncAsInitiator,
   syncAsResponder,
 } from '../../src/node/sync.js'
+import { SyncAdmission } from '../../src/node/sync-limits.js'
 import type { TransportNode } from '../../src/node/transport.js'
 
 /** Two connected ends of an in-memory frame channel; `close()` ends both directions. */
@@ -67,9 +70,14 @@ function fakeEnvelope(groupId: string, sender: string, seq: number, epoch: strin
   }
 }
 
+/**
+ * A replica of `group` on `store` that treats its partner as a configured relay: it is sent every epoch
+ * it asks for, whatever the sealed keys say (these fake envelopes' epochs are no events).
+ */
 function replicaOf(group: Group, store: ChatStore, wanted: string[] | null): SyncReplica {
   return {
     group: (id) => (id === group.id ? group : undefined),
+    access: () => 'relay',
     wantedEpochs: () => wanted,
     messageSource: store,
     acceptEvent: () => {},
@@ -175,5 +183,50 @@ describe('peer hints', () => {
       ),
     ).not.toThrow()
     expect(dial).toHaveBeenCalledTimes(1)
+  })
+})
+
+describe('sync stream admission', () => {
+  const refusal = (name: string, message: string) => expect.objectContaining({ name, message })
+
+  it('refuses a peer its fifth concurrent stream, and strangers beyond their own pool', () => {
+    const admission = new SyncAdmission({ maxStreamsPerPeer: 4, maxStrangerStreams: 6, maxStreams: 8 })
+    const ends = Array.from({ length: 4 }, () => admission.admit('stranger-a', false))
+    expect(() => admission.admit('stranger-a', false)).toThrow(
+      refusal(SyncStreamLimitError.name, 'stranger-a has 4 sync streams open, the most one peer may'),
+    )
+    admission.admit('stranger-b', false)
+    admission.admit('stranger-b', false)
+    // the strangers' pool is full, a member still gets in, up to the total
+    expect(() => admission.admit('stranger-c', false)).toThrow(
+      refusal(
+        SyncStreamLimitError.name,
+        'already serving 6 sync streams to peers in none of its groups, the most it serves them',
+      ),
+    )
+    admission.admit('member', true)
+    admission.admit('member', true)
+    expect(() => admission.admit('member-2', true)).toThrow(
+      refusal(SyncStreamLimitError.name, 'already serving 8 sync streams, the most it serves at once'),
+    )
+    // ending a stream frees its slot, once however often it is ended
+    const [first] = ends
+    first?.()
+    first?.()
+    expect(admission.open).toBe(7)
+    admission.admit('stranger-a', false)
+    expect(() => admission.admit('stranger-a', false)).toThrow(
+      refusal(SyncStreamLimitError.name, expect.any(String)),
+    )
+  })
+
+  it('refuses a peer more new streams a minute than its rate', () => {
+    const admission = new SyncAdmission({ streamsPerMinute: 3 })
+    for (let k = 0; k < 3; k++) admission.admit('busy', true)()
+    expect(() => admission.admit('busy', true)).toThrow(
+      refusal(SyncRateLimitError.name, 'busy opened more than 3 sync streams in a minute'),
+    )
+    // another peer is not held back
+    expect(() => admission.admit('calm', true)).not.toThrow()
   })
 })
