@@ -30,6 +30,9 @@ export type SyncAccess = 'member' | 'relay' | 'former' | 'none'
 /** The protocol a circuit relay v2 server announces through identify (`RELAY_V2_HOP_CODEC`). */
 const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
 
+/** Peer store metadata that identify writes for every peer it ran with (`@libp2p/identify`). */
+const IDENTIFIED_KEY = 'AgentVersion'
+
 /** Longest wait for identify to tell whether a configured peer is a relay, in ms. */
 const IDENTIFY_WAIT_MS = 5000
 
@@ -171,17 +174,20 @@ export async function isConfiguredRelay(
   } catch {
     return false
   }
-  const protocols = async (): Promise<string[]> => {
+  // Protocols are in the peer store before identify too (each stream we open records its protocol), so
+  // only a full list tells that the hop protocol is absent: identify's, which also stores AgentVersion.
+  const known = async (): Promise<{ relay: boolean; identified: boolean }> => {
     try {
-      return (await libp2p.peerStore.get(peer)).protocols
+      const { protocols, metadata } = await libp2p.peerStore.get(peer)
+      return { relay: protocols.includes(RELAY_HOP_PROTOCOL), identified: metadata.has(IDENTIFIED_KEY) }
     } catch {
-      return []
+      return { relay: false, identified: false }
     }
   }
-  const known = await protocols()
-  if (known.length > 0) return known.includes(RELAY_HOP_PROTOCOL)
+  const before = await known()
+  if (before.relay || before.identified) return before.relay
   await waitForIdentify(libp2p, peer, AbortSignal.any([signal, AbortSignal.timeout(IDENTIFY_WAIT_MS)]))
-  return (await protocols()).includes(RELAY_HOP_PROTOCOL)
+  return (await known()).relay
 }
 
 /** Resolves when identify ran with `peer`, or when `signal` aborts. */
