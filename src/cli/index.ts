@@ -5,21 +5,15 @@
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs'
-import {
-  type Command,
-  defaultDataDir,
-  defaultRelayDataDir,
-  parseArgs,
-  type RelayCommand,
-  type StartCommand,
-  usage,
-} from './args.js'
+import { type Command, parseArgs, type RelayCommand, type StartCommand } from './args.js'
+import { defaultDataDir, defaultRelayDataDir } from './default-data-dir.js'
 import { UsageError } from './errors.js'
 import { createInteractiveMode } from './interactive.js'
 import { type CliIO, processIO } from './io.js'
 import { createJsonMode } from './json-mode.js'
 import { runRelay } from './relay.js'
 import { openSession } from './session.js'
+import { usage } from './usage.js'
 import { userErrorMessage } from './user-errors.js'
 
 /** Exit statuses. */
