@@ -5,21 +5,12 @@
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs'
-import {
-  type Command,
-  defaultDataDir,
-  defaultRelayDataDir,
-  parseArgs,
-  type RelayCommand,
-  type StartCommand,
-  usage,
-} from './args.js'
+import type { Command, RelayCommand, StartCommand } from './args.js'
+import { readCommandLine } from './command-line.js'
+import { defaultDataDir, defaultRelayDataDir } from './default-data-dir.js'
 import { UsageError } from './errors.js'
-import { createInteractiveMode } from './interactive.js'
 import { type CliIO, processIO } from './io.js'
-import { createJsonMode } from './json-mode.js'
-import { runRelay } from './relay.js'
-import { openSession } from './session.js'
+import { usage } from './usage.js'
 import { userErrorMessage } from './user-errors.js'
 
 /** Exit statuses. */
@@ -53,7 +44,7 @@ export function version(): string {
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let command: Command
   try {
-    command = parseArgs(argv)
+    command = await parseCommand(argv)
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr(`p2pchat: ${err.message}\n\n${usage(err.command)}\n`)
@@ -72,12 +63,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
       case 'start':
         return await runStart(command, io)
       case 'relay':
-        return await runRelay(
-          { ...command, dataDir: command.dataDir ?? defaultRelayDataDir() } as RelayCommand & {
-            dataDir: string
-          },
-          io,
-        )
+        return await runRelay(command, io)
     }
   } catch (err) {
     const message = userErrorMessage(err)
@@ -90,12 +76,34 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   }
 }
 
+/**
+ * `parseArgs` in two steps, so that help, the version and a bad command answer without loading the
+ * value checks of `start` and `relay`, which need the membership core and the multiaddr parser.
+ */
+async function parseCommand(argv: readonly string[]): Promise<Command> {
+  const line = readCommandLine(argv)
+  if (line.command === 'help' || line.command === 'version') return line
+  const { parseCommandArgs } = await import('./args.js')
+  return parseCommandArgs(line)
+}
+
+// The modes, the session and the relay import libp2p, which takes a few hundred milliseconds to
+// load: each is imported only when a command runs it.
+
 async function runStart(command: StartCommand, io: CliIO): Promise<number> {
-  const mode = command.json ? createJsonMode(io) : createInteractiveMode(io)
+  const mode = command.json
+    ? (await import('./json-mode.js')).createJsonMode(io)
+    : (await import('./interactive.js')).createInteractiveMode(io)
+  const { openSession } = await import('./session.js')
   // the mode listens before the node starts, so it misses nothing (e.g. the --create notice)
   const node = await openSession(
     { ...command, dataDir: command.dataDir ?? defaultDataDir(command.name) },
     (created) => mode.attach(created),
   )
   return mode.run(node)
+}
+
+async function runRelay(command: RelayCommand, io: CliIO): Promise<number> {
+  const relay = await import('./relay.js')
+  return relay.runRelay({ ...command, dataDir: command.dataDir ?? defaultRelayDataDir() }, io)
 }

@@ -1,16 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import {
-  DEFAULT_MAX_STORAGE,
-  DEFAULT_RETENTION,
-  defaultDataDir,
-  defaultRelayDataDir,
-  parseArgs,
-  parseDuration,
-  parseSize,
-  pathSegmentFor,
-  usage,
-} from '../../src/cli/args.js'
+import { parseArgs } from '../../src/cli/args.js'
+import { DEFAULT_MAX_STORAGE, DEFAULT_RETENTION } from '../../src/cli/command-line.js'
+import { defaultDataDir, defaultRelayDataDir, pathSegmentFor } from '../../src/cli/default-data-dir.js'
 import { UsageError } from '../../src/cli/errors.js'
+import { parseDuration, parseSize } from '../../src/cli/units.js'
+import { usage } from '../../src/cli/usage.js'
 import { isValidName, MAX_NAME_BYTES } from '../../src/membership/index.js'
 
 /** Run `fn`, expect a UsageError, and return it for further assertions. */
