@@ -11,7 +11,7 @@
 import type { ParseArgsOptionsConfig } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { isValidName, MAX_NAME_BYTES } from '../membership/index.js'
-import { DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMORY } from '../relay/admission.js'
+import { DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMORY } from '../relay/defaults.js'
 import {
   type CommandArgs,
   DEFAULT_MAX_STORAGE,

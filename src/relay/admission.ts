@@ -25,16 +25,13 @@
  */
 
 import { MAX_ENVELOPE_BYTES } from '../membership/index.js'
+import { DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMORY, DEFAULT_MAX_STORAGE } from './defaults.js'
 import { InvalidRelayInitError, QuotaExceededError } from './errors.js'
+
+export { DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMORY, DEFAULT_MAX_STORAGE }
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
-/** Default total storage: 1 GiB. */
-export const DEFAULT_MAX_STORAGE = 1024 ** 3
-/** Default memory budget for group data: 256 MiB. */
-export const DEFAULT_MAX_MEMORY = 256 * 1024 ** 2
-/** Default group slots. */
-export const DEFAULT_MAX_GROUPS = 1000
 /** Default groups held, in memory only, while their genesis has not arrived. */
 export const DEFAULT_MAX_PENDING_GROUPS = 64
 /** Default groups one founder may have held. */
