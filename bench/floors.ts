@@ -17,10 +17,16 @@ import {
 
 const TAG = 16
 const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
 /** An Ed25519 key pair for floors that sign or verify. */
 export function ed25519KeyPair(): { privateKey: KeyObject; publicKey: KeyObject } {
   return generateKeyPairSync('ed25519')
+}
+
+/** The verifying key of a raw 32-byte Ed25519 public key. */
+export function ed25519PublicKey(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' })
 }
 
 /** One Ed25519 signature over `message`. */
