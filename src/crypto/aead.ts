@@ -1,11 +1,11 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import { type CipherGCMTypes, createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { DecryptionError } from './errors.js'
 
 /** Length in bytes of a group key, of an AEAD key and of an AEAD nonce. */
 export const KEY_LENGTH = 32
 export const NONCE_LENGTH = 12
 const TAG_LENGTH = 16
-const ALGORITHM = 'chacha20-poly1305'
+const ALGORITHM: AeadAlgorithm = 'chacha20-poly1305'
 
 /** A fresh random 256-bit key. */
 export function randomKey(): Uint8Array {
@@ -22,6 +22,50 @@ export function hkdf(ikm: Uint8Array, info: string, length = KEY_LENGTH): Uint8A
   return new Uint8Array(hkdfSync('sha256', ikm, new Uint8Array(0), info, length))
 }
 
+/** The AEADs p2pchat uses: ChaCha20-Poly1305 for messages, AES-256-GCM inside HPKE (hpke.ts). */
+export type AeadAlgorithm = 'chacha20-poly1305' | 'aes-256-gcm'
+
+/** Encryption with `algorithm`; the 16-byte tag is appended to the ciphertext. */
+export function aeadSeal(
+  algorithm: AeadAlgorithm,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array {
+  // one overload per AEAD family in @types/node, and both take the same options
+  const cipher = createCipheriv(algorithm as CipherGCMTypes, key, nonce, { authTagLength: TAG_LENGTH })
+  cipher.setAAD(aad, { plaintextLength: plaintext.length })
+  const body = cipher.update(plaintext)
+  cipher.final()
+  return new Uint8Array(Buffer.concat([body, cipher.getAuthTag()]))
+}
+
+/**
+ * Decryption with `algorithm`.
+ *
+ * @throws {DecryptionError} when the key is wrong or any byte of ciphertext, tag or `aad` changed
+ */
+export function aeadOpen(
+  algorithm: AeadAlgorithm,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array {
+  if (ciphertext.length < TAG_LENGTH || nonce.length !== NONCE_LENGTH) throw new DecryptionError()
+  try {
+    const decipher = createDecipheriv(algorithm as CipherGCMTypes, key, nonce, { authTagLength: TAG_LENGTH })
+    decipher.setAAD(aad, { plaintextLength: ciphertext.length - TAG_LENGTH })
+    decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_LENGTH))
+    const body = decipher.update(ciphertext.subarray(0, ciphertext.length - TAG_LENGTH))
+    decipher.final()
+    return new Uint8Array(body)
+  } catch {
+    throw new DecryptionError()
+  }
+}
+
 /** ChaCha20-Poly1305 (RFC 8439) encryption; the 16-byte tag is appended to the ciphertext. */
 export function aeadEncrypt(
   key: Uint8Array,
@@ -29,11 +73,7 @@ export function aeadEncrypt(
   plaintext: Uint8Array,
   aad: Uint8Array,
 ): Uint8Array {
-  const cipher = createCipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_LENGTH })
-  cipher.setAAD(aad, { plaintextLength: plaintext.length })
-  const body = cipher.update(plaintext)
-  cipher.final()
-  return new Uint8Array(Buffer.concat([body, cipher.getAuthTag()]))
+  return aeadSeal(ALGORITHM, key, nonce, plaintext, aad)
 }
 
 /**
@@ -47,15 +87,5 @@ export function aeadDecrypt(
   ciphertext: Uint8Array,
   aad: Uint8Array,
 ): Uint8Array {
-  if (ciphertext.length < TAG_LENGTH || nonce.length !== NONCE_LENGTH) throw new DecryptionError()
-  try {
-    const decipher = createDecipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_LENGTH })
-    decipher.setAAD(aad, { plaintextLength: ciphertext.length - TAG_LENGTH })
-    decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_LENGTH))
-    const body = decipher.update(ciphertext.subarray(0, ciphertext.length - TAG_LENGTH))
-    decipher.final()
-    return new Uint8Array(body)
-  } catch {
-    throw new DecryptionError()
-  }
+  return aeadOpen(ALGORITHM, key, nonce, ciphertext, aad)
 }

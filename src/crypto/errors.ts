@@ -21,3 +21,11 @@ export class DecryptionError extends Error {
     super(message)
   }
 }
+
+/** An X25519 public key of low order: Diffie-Hellman with it gives no shared secret (RFC 9180 §7.1.4). */
+export class InvalidKeyError extends Error {
+  override readonly name = 'InvalidKeyError'
+  constructor(message = 'X25519 public key is of low order') {
+    super(message)
+  }
+}

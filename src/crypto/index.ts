@@ -1,12 +1,13 @@
 /**
- * Every cryptographic operation p2pchat performs lives here, as thin wrappers over standard,
- * well-kept implementations: node:crypto (Ed25519, ChaCha20-Poly1305, HKDF, SHA-256) and @hpke/core
- * (RFC 9180) for sealing group keys. Nothing here invents a primitive.
+ * Every cryptographic operation p2pchat performs lives here, as thin wrappers over node:crypto
+ * (Ed25519, X25519, ChaCha20-Poly1305, AES-256-GCM, HKDF, SHA-256). Group keys are sealed with RFC 9180
+ * HPKE, composed in hpke.ts from those primitives for its one suite and checked against the RFC's test
+ * vectors. Nothing here invents a primitive.
  *
  * @packageDocumentation
  */
 export { aeadDecrypt, aeadEncrypt, hkdf, KEY_LENGTH, NONCE_LENGTH, randomKey, randomNonce } from './aead.js'
-export { DecryptionError, InvalidMemberIdError, InvalidSignatureError } from './errors.js'
+export { DecryptionError, InvalidKeyError, InvalidMemberIdError, InvalidSignatureError } from './errors.js'
 export { cidOf, sha256 } from './hash.js'
 export type { SealedKey, SealKeyOptions } from './hpke.js'
 export { openKey, sealKey } from './hpke.js'

@@ -264,7 +264,7 @@ export class Group {
       groupName: init.name,
       nonce: new Uint8Array(randomBytes(16)),
     }
-    const sealed = await sealEpochKey(base, [init.identity.memberIdBytes])
+    const sealed = sealEpochKey(base, [init.identity.memberIdBytes])
     const event = signEvent(init.identity, { ...base, ...sealed })
     const group = new Group({ ...init, groupId: event.id })
     group.receiveEvent(event.bytes)
@@ -459,8 +459,7 @@ export class Group {
         .sort((a, b) => compareBytes(a.bytes, b.bytes)),
       ...fields,
     }
-    const sealed =
-      type === 'rename' ? { keys: [] } : await sealEpochKey(base, recipients.map(memberIdFromString))
+    const sealed = type === 'rename' ? { keys: [] } : sealEpochKey(base, recipients.map(memberIdFromString))
     const event = signEvent(this.identity, { ...base, ...sealed })
     this.receiveEvent(event.bytes)
     return event
@@ -756,7 +755,7 @@ export class Group {
     if (mine === undefined) return null
     let groupKey: Uint8Array
     try {
-      groupKey = await openKey(this.identity, mine, EPOCH_KEY_INFO, keyContext(payload))
+      groupKey = openKey(this.identity, mine, EPOCH_KEY_INFO, keyContext(payload))
     } catch (err) {
       if (!(err instanceof DecryptionError)) throw err
       return this.#badKey(epoch, 'the key sealed to this member does not open')
@@ -823,20 +822,18 @@ export function commitToKey(groupKey: Uint8Array): Uint8Array {
 }
 
 /** A fresh group key for an event: its commitment, and the key sealed to each recipient, sorted by recipient. */
-async function sealEpochKey(
+function sealEpochKey(
   base: Omit<EventPayload, 'keys' | 'keyCommitment'>,
   recipients: Uint8Array[],
-): Promise<{ keyCommitment: Uint8Array; keys: EventKey[] }> {
+): { keyCommitment: Uint8Array; keys: EventKey[] } {
   const groupKey = randomKey()
   const keyCommitment = commitToKey(groupKey)
   // the seals are bound to the whole payload but the keys, the commitment included
   const aad = keyContext({ ...base, keyCommitment })
   const sorted = [...recipients].sort(compareBytes)
-  const keys = await Promise.all(
-    sorted.map(async (to) => {
-      const sealed = await sealKey(to, groupKey, EPOCH_KEY_INFO, aad)
-      return { to, enc: sealed.enc, ct: sealed.ct }
-    }),
-  )
+  const keys = sorted.map((to) => {
+    const sealed = sealKey(to, groupKey, EPOCH_KEY_INFO, aad)
+    return { to, enc: sealed.enc, ct: sealed.ct }
+  })
   return { keyCommitment, keys }
 }

@@ -201,17 +201,17 @@ describe('crypto: sealed group keys (HPKE)', () => {
   it('only the recipient opens a sealed key, and only with the same info and context', async () => {
     const [alice, bob] = [await Identity.generate(), await Identity.generate()]
     const key = randomKey()
-    const sealed = await sealKey(alice.memberIdBytes, key, info, aad)
+    const sealed = sealKey(alice.memberIdBytes, key, info, aad)
     expect(sealed.enc).toHaveLength(32)
     expect(sealed.ct).toHaveLength(48)
-    expect(await openKey(alice, sealed, info, aad)).toEqual(key)
+    expect(openKey(alice, sealed, info, aad)).toEqual(key)
 
     const flip = (bytes: Uint8Array): Uint8Array => {
       const out = new Uint8Array(bytes)
       out[0] = (out[0] as number) ^ 1
       return out
     }
-    const cases: Array<[string, () => Promise<unknown>]> = [
+    const cases: Array<[string, () => unknown]> = [
       ['another identity', () => openKey(bob, sealed, info, aad)],
       ['other info', () => openKey(alice, sealed, utf8('p2pchat/v1/other'), aad)],
       ['other context', () => openKey(alice, sealed, info, utf8('another event'))],
@@ -226,21 +226,21 @@ describe('crypto: sealed group keys (HPKE)', () => {
     const restored = Identity.fromProtobuf(alice.toProtobuf())
     const key = randomKey()
     const [a, b] = [
-      await sealKey(alice.memberIdBytes, key, info, aad),
-      await sealKey(alice.memberIdBytes, key, info, aad),
+      sealKey(alice.memberIdBytes, key, info, aad),
+      sealKey(alice.memberIdBytes, key, info, aad),
     ]
     expect(a.enc).not.toEqual(b.enc)
-    expect(await openKey(restored, a, info, aad)).toEqual(key)
-    expect(await openKey(restored, b, info, aad)).toEqual(key)
+    expect(openKey(restored, a, info, aad)).toEqual(key)
+    expect(openKey(restored, b, info, aad)).toEqual(key)
   })
 
   it('a fixed ephemeral seed gives a fixed seal (for test vectors only)', async () => {
     const alice = await Identity.generate()
     const key = randomKey()
     const seed = new Uint8Array(32).fill(7)
-    const a = await sealKey(alice.memberIdBytes, key, info, aad, { ephemeralSeedForTests: seed })
-    const b = await sealKey(alice.memberIdBytes, key, info, aad, { ephemeralSeedForTests: seed })
+    const a = sealKey(alice.memberIdBytes, key, info, aad, { ephemeralSeedForTests: seed })
+    const b = sealKey(alice.memberIdBytes, key, info, aad, { ephemeralSeedForTests: seed })
     expect(a).toEqual(b)
-    expect(await openKey(alice, a, info, aad)).toEqual(key)
+    expect(openKey(alice, a, info, aad)).toEqual(key)
   })
 })

@@ -113,7 +113,7 @@ async function fixedKeys(
   const aad = keyContext({ ...base, keyCommitment })
   const keys: EventKey[] = []
   for (const [index, recipient] of recipients.entries()) {
-    const sealed = await sealKey(recipient, groupKey, EPOCH_KEY_INFO, aad, {
+    const sealed = sealKey(recipient, groupKey, EPOCH_KEY_INFO, aad, {
       ephemeralSeedForTests: ephemeralSeed(groupKey, index),
     })
     keys.push({ to: recipient, ...sealed })
@@ -173,7 +173,7 @@ type Vectors = Record<string, unknown>
 async function computeVectors(): Promise<Record<string, Vectors>> {
   const ids = await fixedIdentities()
   const { genesis, add, remove } = await fixedEvents(ids)
-  const hpke = await sealKey(ids.bob.memberIdBytes, HPKE.key, HPKE.info, HPKE.aad, {
+  const hpke = sealKey(ids.bob.memberIdBytes, HPKE.key, HPKE.info, HPKE.aad, {
     ephemeralSeedForTests: HPKE.ephemeralSeed,
   })
   const messageKey = hkdf(ADD.groupKey, MESSAGE_KEY_INFO)
@@ -343,14 +343,12 @@ describe('test vectors', () => {
     const ids = await fixedIdentities()
     const v = readVectors('hpke.json') as Record<string, string>
     const sealed = { enc: fromHex(v.enc as string), ct: fromHex(v.ct as string) }
-    expect(await openKey(ids.bob, sealed, fromHex(v.info as string), fromHex(v.aad as string))).toEqual(
+    expect(openKey(ids.bob, sealed, fromHex(v.info as string), fromHex(v.aad as string))).toEqual(
       fromHex(v.key as string),
     )
-    await expect(
-      openKey(ids.alice, sealed, fromHex(v.info as string), fromHex(v.aad as string)),
-    ).rejects.toMatchObject({
-      name: 'DecryptionError',
-    })
+    expect(() => openKey(ids.alice, sealed, fromHex(v.info as string), fromHex(v.aad as string))).toThrow(
+      expect.objectContaining({ name: 'DecryptionError' }),
+    )
   })
 
   it('the committed events decode, verify, keep their ids, and hand each member its epoch key', async () => {
@@ -369,7 +367,7 @@ describe('test vectors', () => {
         const who = (Object.keys(ids) as Who[]).find(
           (w) => compareBytes(ids[w].memberIdBytes, key.to) === 0,
         ) as Who
-        const groupKey = await openKey(ids[who], key, EPOCH_KEY_INFO, keyContext(event.payload))
+        const groupKey = openKey(ids[who], key, EPOCH_KEY_INFO, keyContext(event.payload))
         expect(hex(groupKey), `${name} key for ${who}`).toBe(stored[name].groupKey)
         expect(hex(commitToKey(groupKey)), `${name} commitment`).toBe(
           hex(event.payload.keyCommitment as Uint8Array),
