@@ -297,6 +297,8 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   #syncTimer: ReturnType<typeof setInterval> | undefined
   readonly #life = new Lifecycle(() => new NodeStoppedError())
   readonly #syncing = new Set<string>()
+  /** Keys of {@link #syncing} asked for again while running: they sync once more when done. */
+  readonly #syncAgain = new Set<string>()
   /** Per peer, the syncs with it waiting for one of its {@link SYNCS_PER_PEER} turns. */
   readonly #syncQueues = new Map<string, Queue<void>>()
   /** Peer ids of the bootstrap list: the relays among them get ciphertext by sync. */
@@ -764,6 +766,18 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     else if (event.payload.type !== 'rekey') this.#emitMembership(runtime.group, event)
     this.#scheduleRekey(runtime)
     await this.#publish(runtime.group.id, { kind: 'event', data: event.bytes })
+    this.#welcome(runtime, event)
+  }
+
+  /**
+   * After adding a peer we are connected to, sync with it at once: it was sent nothing of the group while
+   * it was no member (see `sync-access.ts`), and now it is owed the log and its key.
+   */
+  #welcome(runtime: GroupRuntime, event: SignedEvent): void {
+    const { subject } = event
+    if (event.payload.type !== 'add' || subject === undefined) return
+    const peer = this.#libp2p?.getPeers().find((p) => p.toString() === subject)
+    if (peer !== undefined) this.#syncWith(peer, runtime.group.id)
   }
 
   #resolveMember(ref: string, group: Group): MemberInfo {
@@ -1273,7 +1287,12 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     const runtime = this.#groups.get(groupId)
     if (libp2p === undefined || runtime === undefined || this.#life.stopping) return
     const key = `${peer.toString()}|${groupId}`
-    if (this.#syncing.has(key)) return
+    if (this.#syncing.has(key)) {
+      // the running sync may have judged or read too early for what asked for this one (e.g. the peer
+      // was sent nothing before our add of it arrived): run once more after it
+      this.#syncAgain.add(key)
+      return
+    }
     this.#syncing.add(key)
     const rounds = async (): Promise<void> => {
       for (let round = 1; !this.#life.stopping; round++) {
@@ -1298,7 +1317,10 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       .catch((err: unknown) => {
         if (!this.#life.stopping) log('sync of %s with %p failed: %s', groupId, peer, (err as Error).message)
       })
-      .finally(() => this.#syncing.delete(key))
+      .finally(() => {
+        this.#syncing.delete(key)
+        if (this.#syncAgain.delete(key)) this.#syncWith(peer, groupId)
+      })
   }
 
   /** The queue of syncs with `peer`, dropped once it runs empty. */
