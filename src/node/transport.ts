@@ -50,6 +50,7 @@ import {
   IncompatibleGossipsubError,
   InvalidTransportInitError,
 } from './errors.js'
+import { repairingGossip } from './gossip-repair.js'
 
 const log = logger('p2pchat:node:transport')
 
@@ -312,11 +313,11 @@ export async function createTransport(
     }
   }
 
-  const graylistGuard = disconnectingGraylisted(node)
-  node.addEventListener('stop', () => graylistGuard.stop(), { once: true })
+  const tasks = [disconnectingGraylisted(node), repairingGossip(node)]
+  node.addEventListener('stop', () => tasks.forEach((task) => task.stop()), { once: true })
   try {
     await node.start()
-    graylistGuard.start()
+    for (const task of tasks) task.start()
   } catch (err) {
     // e.g. the listen port is taken: release whatever did start before reporting
     try {
