@@ -314,7 +314,13 @@ export async function createTransport(
   }
 
   const tasks = [disconnectingGraylisted(node), repairingGossip(node)]
-  node.addEventListener('stop', () => tasks.forEach((task) => task.stop()), { once: true })
+  node.addEventListener(
+    'stop',
+    () => {
+      for (const task of tasks) task.stop()
+    },
+    { once: true },
+  )
   try {
     await node.start()
     for (const task of tasks) task.start()
