@@ -7,7 +7,6 @@ export type {
   BadEpochKeyNotice,
   ChatMessage,
   ChatNodeEvents,
-  ChatNodeInit,
   ChatStatus,
   EncryptedNotice,
   GroupStatus,
@@ -17,8 +16,11 @@ export type {
   MembershipNotice,
   PeerRef,
   SendResult,
-} from './chat-node.js'
+} from './chat-events.js'
+export type { ChatNodeInit } from './chat-node.js'
 export { ChatNode, createChatNode } from './chat-node.js'
+export type { ChatNodeComponents, Clock, NodeComponents, TransportFactory } from './components.js'
+export { DIAL_TIMEOUT_MS, systemClock } from './components.js'
 export * from './errors.js'
 export type { GroupOrigin, Invite, InvitePeer } from './invite.js'
 export { decodeInvite, encodeInvite, forgedClaim, INVITE_PREFIX, MAX_INVITE_ADDRS } from './invite.js'
