@@ -1,4 +1,29 @@
 import type { GroupOrigin } from './invite.js'
+import type { SyncLimits } from './sync-limits.js'
+
+/** Options for `createChatNode`. */
+export interface ChatNodeInit {
+  /** Directory for the identity key and the database; one per display name. */
+  dataDir: string
+  /** Display name announced to others. A label: the identity is the key in `dataDir`. */
+  name: string
+  /** Multiaddrs to listen on. Default `/ip4/0.0.0.0/tcp/0`. */
+  listen?: string[]
+  /** Peers (multiaddrs with `/p2p/<id>`) to dial at start and keep connected to: other peers or relays. */
+  bootstrap?: string[]
+  /** Discover peers on the LAN with mDNS. Default true. */
+  mdns?: boolean
+  /** Reserve a slot on relays we connect to so peers behind NAT can reach us. Default: with a bootstrap list. */
+  listenViaRelay?: boolean
+  /** Grace window for superseded epochs, in ms. */
+  graceMs?: number
+  /** Delay per rank before a member that is not first in line issues a due rekey, in ms. Default 3000. */
+  rekeyDelayMs?: number
+  /** Period of anti-entropy sync with a random connected peer, in ms. Default 30000. */
+  syncIntervalMs?: number
+  /** Limits on the sync streams this node serves and the time a sync may take (see `SyncLimits`). */
+  syncLimits?: SyncLimits
+}
 
 /** A peer as the chat shows it. */
 export interface PeerRef {

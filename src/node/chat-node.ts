@@ -7,12 +7,14 @@ import { Group, type GroupOptions, PendingBudget } from '../membership/index.js'
 import type {
   ChatMessage,
   ChatNodeEvents,
+  ChatNodeInit,
   ChatStatus,
   GroupSummary,
   PeerRef,
   SendResult,
 } from './chat-events.js'
 import { ChatGroup, persist } from './chat-group.js'
+import { ChatReplica } from './chat-replica.js'
 import { type ChatNodeComponents, dialSignal, nodeComponents, stopOnFailure } from './components.js'
 import { NodeStoppedError, NotInGroupError } from './errors.js'
 import { decodeInvite } from './invite.js'
@@ -20,43 +22,10 @@ import { Lifecycle } from './lifecycle.js'
 import { type DataDirLock, lockDataDir } from './lock.js'
 import { PeerDirectory } from './peer-directory.js'
 import { ChatStore, loadOrCreateIdentity } from './store.js'
-import {
-  dialHints,
-  handleSync,
-  type PeerHint,
-  type SyncAccess,
-  type SyncLimits,
-  type SyncReplica,
-  subscriberHints,
-} from './sync.js'
-import { accessOf, bootstrapPeerIds, epochsSealedTo, isKnownPeer } from './sync-access.js'
+import { handleSync, type SyncLimits } from './sync.js'
+import { bootstrapPeerIds } from './sync-access.js'
 import { SyncScheduler } from './sync-scheduler.js'
 import { DEFAULT_LISTEN, type TransportNode } from './transport.js'
-import { canonicalGroupId } from './wire.js'
-
-/** Options for {@link createChatNode}. */
-export interface ChatNodeInit {
-  /** Directory for the identity key and the database; one per display name. */
-  dataDir: string
-  /** Display name announced to others. A label: the identity is the key in `dataDir`. */
-  name: string
-  /** Multiaddrs to listen on. Default `/ip4/0.0.0.0/tcp/0`. */
-  listen?: string[]
-  /** Peers (multiaddrs with `/p2p/<id>`) to dial at start and keep connected to: other peers or relays. */
-  bootstrap?: string[]
-  /** Discover peers on the LAN with mDNS. Default true. */
-  mdns?: boolean
-  /** Reserve a slot on relays we connect to so peers behind NAT can reach us. Default: with a bootstrap list. */
-  listenViaRelay?: boolean
-  /** Grace window for superseded epochs, in ms. */
-  graceMs?: number
-  /** Delay per rank before a member that is not first in line issues a due rekey, in ms. Default 3000. */
-  rekeyDelayMs?: number
-  /** Period of anti-entropy sync with a random connected peer, in ms. Default 30000. */
-  syncIntervalMs?: number
-  /** Limits on the sync streams this node serves and the time a sync may take (see `SyncLimits`). */
-  syncLimits?: SyncLimits
-}
 
 /**
  * A p2pchat peer: identity, database, libp2p node, and the groups it takes part in. A facade: each group
@@ -74,7 +43,7 @@ export interface ChatNodeInit {
  * await node.stop()
  * ```
  */
-export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncReplica {
+export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   readonly identity: Identity
   readonly name: string
   readonly #init: ChatNodeInit
@@ -84,11 +53,10 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
   readonly #groups = new Map<string, ChatGroup>()
   readonly #directory: PeerDirectory
   readonly #life = new Lifecycle(() => new NodeStoppedError())
-  /** Peer ids of the bootstrap list: the relays among them get ciphertext by sync. */
-  readonly #bootstrapIds: ReadonlySet<string>
   readonly #abort = new AbortController()
   /** What waits for parents or epochs, over all this node's groups, per sending peer and author. */
   readonly #pendingBudget = new PendingBudget()
+  readonly #replica: ChatReplica
   #libp2p: TransportNode | undefined
   #scheduler: SyncScheduler | undefined
 
@@ -103,7 +71,14 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     this.#components = components
     this.#log = components.logger.forComponent('p2pchat:node')
     this.#lock = lock
-    this.#bootstrapIds = bootstrapPeerIds(init.bootstrap ?? [])
+    this.#replica = new ChatReplica({
+      ...components,
+      peerId: this.peerId,
+      groups: this.#groups,
+      libp2p: () => this.#libp2p,
+      configured: bootstrapPeerIds(init.bootstrap ?? []),
+      shutdown: this.#abort.signal,
+    })
     this.#directory = new PeerDirectory({
       self: { peerId: this.peerId, name: this.name },
       store: components.store,
@@ -206,12 +181,12 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     if (this.#life.stopping) return
     await stopOnFailure(
       libp2p,
-      () => handleSync(libp2p, this, this.#abort.signal, init.syncLimits),
+      () => handleSync(libp2p, this.#replica, this.#abort.signal, init.syncLimits),
       this.#log,
     )
     if (this.#life.stopping) return
     const scheduler = new SyncScheduler(
-      { ...this.#components, libp2p, replica: this },
+      { ...this.#components, libp2p, replica: this.#replica },
       {
         groups: () => this.#groups.keys(),
         bootstrap,
@@ -461,69 +436,14 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
     if (peer !== undefined) this.#scheduler?.sync(peer, groupId)
   }
 
-  // SyncReplica
-
-  /** @internal */
+  /** A group of this node by id (any spelling of it), from the genesis on or waiting for it. */
   group(groupId: string): Group | undefined {
-    const found = this.#groups.get(groupId) ?? this.#groups.get(canonicalGroupId(groupId) ?? '')
-    return found?.group
+    return this.#replica.group(groupId)
   }
 
-  /** @internal What `remote` may be sent of `group`: see `sync-access.ts`. */
-  access(group: Group, remote: string): Promise<SyncAccess> {
-    return accessOf(group, remote, {
-      libp2p: this.#libp2p,
-      configured: this.#bootstrapIds,
-      signal: this.#abort.signal,
-    })
-  }
-
-  /** @internal A member of one of this node's groups, or a bootstrap peer. */
-  isKnownPeer(remote: string): boolean {
-    const groups = [...this.#groups.values()].map(({ group }) => group)
-    return isKnownPeer(groups, this.#bootstrapIds, remote)
-  }
-
-  /** @internal */
-  wantedEpochs(group: Group): string[] {
-    // only epochs this member holds keys for: older ciphertext would be noise to it
-    return [...epochsSealedTo(group, this.peerId)]
-  }
-
-  /** @internal The store, as the source of envelopes for sync. */
-  get messageSource(): ChatStore {
-    return this.#components.store
-  }
-
-  /** @internal Peer exchange: the group's other subscribers this node knows that are members. */
-  async peersOf(group: Group, remote: string): Promise<PeerHint[]> {
-    const topic = this.#groups.get(group.id)?.topic.topic
-    if (this.#libp2p === undefined || topic === undefined) return []
-    return subscriberHints(this.#libp2p, topic, remote, (id) => group.isMember(id))
-  }
-
-  /** @internal Dials the members a member or configured relay named (sync has checked both). */
-  acceptPeers(_group: Group, peers: PeerHint[], _remote: string): void {
-    if (this.#libp2p === undefined || this.#life.stopping) return
-    dialHints(this.#libp2p, peers, dialSignal(this.#abort.signal))
-  }
-
-  /** @internal Never throws: a failure is logged. */
-  acceptEvent(group: Group, bytes: Uint8Array, remote: string): void {
-    try {
-      this.#groups.get(group.id)?.topic.receiveEvent(bytes, remote)
-    } catch (err) {
-      this.#log.error('event of %s from %s failed: %s', group.id, remote, (err as Error).message)
-    }
-  }
-
-  /** @internal Never rejects: a failure is logged. */
-  async acceptMessage(group: Group, bytes: Uint8Array, remote: string): Promise<void> {
-    try {
-      await this.#groups.get(group.id)?.topic.receiveMessage(bytes, remote)
-    } catch (err) {
-      this.#log.error('message of %s from %s failed: %s', group.id, remote, (err as Error).message)
-    }
+  /** @internal This node as the sync protocol sees it. */
+  get replica(): ChatReplica {
+    return this.#replica
   }
 }
 

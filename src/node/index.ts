@@ -7,6 +7,7 @@ export type {
   BadEpochKeyNotice,
   ChatMessage,
   ChatNodeEvents,
+  ChatNodeInit,
   ChatStatus,
   EncryptedNotice,
   GroupStatus,
@@ -17,7 +18,6 @@ export type {
   PeerRef,
   SendResult,
 } from './chat-events.js'
-export type { ChatNodeInit } from './chat-node.js'
 export { ChatNode, createChatNode } from './chat-node.js'
 export type { ChatNodeComponents, Clock, NodeComponents, TransportFactory } from './components.js'
 export { DIAL_TIMEOUT_MS, systemClock } from './components.js'

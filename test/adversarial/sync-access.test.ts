@@ -108,7 +108,7 @@ describe('what a sync partner is given', () => {
       const result = await syncWithPeer(
         carol.libp2p,
         peerIdFromString(target),
-        carol,
+        carol.replica,
         group,
         AbortSignal.timeout(NETWORK_TIMEOUT),
       )

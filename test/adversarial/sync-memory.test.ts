@@ -140,7 +140,7 @@ describe('sync streams that never read', () => {
     const result = await syncWithPeer(
       bob.libp2p as TransportNode,
       peerIdFromString(alice.peerId),
-      bob,
+      bob.replica,
       bob.group(groupId) as Group,
       AbortSignal.timeout(NETWORK_TIMEOUT),
     )

@@ -422,14 +422,14 @@ async function syncFromScratch(local: ChatNode, remote: ChatNode, groupId: strin
   if (group === undefined || local.libp2p === undefined) throw new Error(`${local.name} is not in ${groupId}`)
   const forgetful: SyncReplica = {
     group: (g) => local.group(g),
-    access: (g, peer) => local.access(g, peer),
-    wantedEpochs: (g) => local.wantedEpochs(g),
+    access: (g, peer) => local.replica.access(g, peer),
+    wantedEpochs: (g) => local.replica.wantedEpochs(g),
     messageSource: {
       watermarks: () => ({}),
-      envelopesAfter: (g, marks, epochs) => local.messageSource.envelopesAfter(g, marks, epochs),
+      envelopesAfter: (g, marks, epochs) => local.replica.messageSource.envelopesAfter(g, marks, epochs),
     },
-    acceptEvent: (g, bytes, from) => local.acceptEvent(g, bytes, from),
-    acceptMessage: (g, bytes, from) => local.acceptMessage(g, bytes, from),
+    acceptEvent: (g, bytes, from) => local.replica.acceptEvent(g, bytes, from),
+    acceptMessage: (g, bytes, from) => local.replica.acceptMessage(g, bytes, from),
   }
   const signal = AbortSignal.timeout(NETWORK_TIMEOUT)
   const stream = await local.libp2p.dialProtocol(peerIdFromString(remote.peerId), SYNC_PROTOCOL, { signal })

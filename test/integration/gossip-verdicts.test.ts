@@ -223,7 +223,7 @@ describe('the topic validator of a group', () => {
     const { id: otherId } = await alice.createGroup('other')
     const { id: groupId } = await alice.createGroup('team')
     await alice.send(groupId, 'hello')
-    const [own] = alice.messageSource.messagesAfter(groupId, {}, null, 1)
+    const [own] = alice.replica.messageSource.messagesAfter(groupId, {}, null, 1)
     const genesis = alice.group(groupId)?.events()[0]
     if (own === undefined || genesis === undefined) throw new Error('alice has no message or no genesis')
     const mallory = await Identity.generate()

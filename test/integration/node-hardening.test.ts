@@ -93,7 +93,7 @@ describe('start and stop', () => {
     await expect(node.stop()).rejects.toThrow('libp2p failed to stop')
     expect(firstSettled).toBe(true)
     await expect(first).rejects.toThrow('libp2p failed to stop')
-    expect((node.messageSource as ChatStore).isOpen).toBe(false)
+    expect((node.replica.messageSource as ChatStore).isOpen).toBe(false)
     // and the data directory is free again
     await openNode(dir, 'alice')
   })
@@ -116,8 +116,8 @@ describe('start and stop', () => {
     const event = await twin.add((await Identity.generate()).memberId, 'dave')
     const remote = (await Identity.generate()).memberId
     await node.stop()
-    await expect(node.acceptMessage(group, message.bytes, remote)).resolves.toBeUndefined()
-    expect(() => node.acceptEvent(group, event.bytes, remote)).not.toThrow()
+    await expect(node.replica.acceptMessage(group, message.bytes, remote)).resolves.toBeUndefined()
+    expect(() => node.replica.acceptEvent(group, event.bytes, remote)).not.toThrow()
   })
 
   it('issues a rekey that was due when it stopped, without waiting for another event', async () => {
@@ -283,7 +283,7 @@ describe('sync of a member added late', () => {
     const again = await syncWithPeer(
       bob.libp2p as TransportNode,
       peerIdFromString(alice.peerId),
-      bob,
+      bob.replica,
       group,
       signal,
     )

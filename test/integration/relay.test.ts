@@ -212,7 +212,7 @@ describe('relay between peers that can only reach the relay', () => {
     }
 
     // the scan does see what the relay stores: every envelope alice holds is in its files
-    const envelopes = alice.messageSource.messagesAfter(groupId, {}, null, 10_000).map((m) => m.bytes)
+    const envelopes = alice.replica.messageSource.messagesAfter(groupId, {}, null, 10_000).map((m) => m.bytes)
     expect(envelopes.length).toBe(2 + 20 + 5 + 1)
     const running = await filesOf(relay.dataDir)
     expect(running.map((f) => f.name)).toContain('p2pchat.db-wal')
