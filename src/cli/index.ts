@@ -96,11 +96,11 @@ async function runStart(command: StartCommand, io: CliIO): Promise<number> {
     : (await import('./interactive.js')).createInteractiveMode(io)
   const { openSession } = await import('./session.js')
   // the mode listens before the node starts, so it misses nothing (e.g. the --create notice)
-  const node = await openSession(
+  const session = await openSession(
     { ...command, dataDir: command.dataDir ?? defaultDataDir(command.name) },
-    (created) => mode.attach(created),
+    (opened) => mode.attach(opened),
   )
-  return mode.run(node)
+  return mode.run(session)
 }
 
 async function runRelay(command: RelayCommand, io: CliIO): Promise<number> {

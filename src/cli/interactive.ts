@@ -1,5 +1,5 @@
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline'
-import { type ChatMessage, type ChatNode, type PeerRef, UnverifiedNameError } from '../node/index.js'
+import { type ChatMessage, type PeerRef, UnverifiedNameError } from '../node/index.js'
 import {
   detectNoColour,
   type FormatOptions,
@@ -14,7 +14,7 @@ import {
 } from './format.js'
 import { INTERACTIVE_HELP, parseInput } from './interactive-input.js'
 import type { CliIO } from './io.js'
-import type { StartMode } from './session.js'
+import type { ChatSession, StartMode } from './session.js'
 import { runUntilShutdown } from './shutdown.js'
 import { noCurrentEpochMessage } from './user-errors.js'
 
@@ -34,27 +34,25 @@ interface TerminalView {
   inActiveGroup: (group: string) => boolean
 }
 
-function terminalView(node: ChatNode, noColour: boolean): TerminalView {
+function terminalView(session: ChatSession, noColour: boolean): TerminalView {
+  const { node } = session
   const names = (): Map<string, string> => {
     const map = new Map<string, string>()
-    try {
-      for (const m of node.members()) map.set(m.peerId, m.name)
-    } catch {
-      // no group yet
-    }
+    const group = session.groupId
+    if (group !== undefined) for (const m of node.members(group)) map.set(m.peerId, m.name)
     for (const p of node.peers()) if (p.name !== '') map.set(p.peerId, p.name)
     return map
   }
   const options = (): FormatOptions => ({ noColour, namesInUse: names() })
   return {
-    groupName: () => node.status().group?.name ?? 'p2pchat',
+    groupName: () => session.status().group?.name ?? 'p2pchat',
     options,
     showMessage: (m) =>
       formatMessageLine(
         { ts: m.ts, name: m.name, peerId: m.from, text: m.text, self: m.from === node.peerId },
         options(),
       ),
-    inActiveGroup: (group) => group === node.status().group?.id,
+    inActiveGroup: (group) => group === session.groupId,
   }
 }
 
@@ -68,8 +66,8 @@ function terminalView(node: ChatNode, noColour: boolean): TerminalView {
  * @example
  * ```ts
  * const mode = createInteractiveMode(io)
- * const node = await openSession(command, (node) => mode.attach(node))
- * return mode.run(node)
+ * const session = await openSession(command, (opened) => mode.attach(opened))
+ * return mode.run(session)
  * ```
  */
 export function createInteractiveMode(io: CliIO): StartMode {
@@ -135,8 +133,9 @@ export function createInteractiveMode(io: CliIO): StartMode {
   }
 
   return {
-    attach(node) {
-      const view = terminalView(node, noColour)
+    attach(session) {
+      const { node } = session
+      const view = terminalView(session, noColour)
       const ref = (p: PeerRef): { peerId: string; name: string } => ({ peerId: p.peerId, name: p.name })
 
       node.addEventListener('message:receive', ({ detail }) => {
@@ -201,8 +200,8 @@ export function createInteractiveMode(io: CliIO): StartMode {
       })
     },
 
-    run(node) {
-      const view = terminalView(node, noColour)
+    run(session) {
+      const view = terminalView(session, noColour)
       groupPrompt = `${view.groupName()}> `
       const prompt = createInterface({
         input: io.stdin,
@@ -215,7 +214,7 @@ export function createInteractiveMode(io: CliIO): StartMode {
       prompt.on('close', () => {
         rl = undefined
       })
-      const shown = greet(node, view, io)
+      const shown = greet(session, view, io)
       const early = held ?? []
       held = undefined
       for (const line of early) {
@@ -224,7 +223,7 @@ export function createInteractiveMode(io: CliIO): StartMode {
         if (text !== undefined) io.stdout(`${text}\n`)
       }
       io.stdout('Type /help for commands.\n')
-      return converse(node, prompt, view, io, print, questions)
+      return converse(session, prompt, view, io, print, questions)
     },
   }
 }
@@ -234,9 +233,10 @@ export function createInteractiveMode(io: CliIO): StartMode {
  *
  * @returns the ids of the messages printed
  */
-function greet(node: ChatNode, view: TerminalView, io: CliIO): Set<string> {
+function greet(session: ChatSession, view: TerminalView, io: CliIO): Set<string> {
+  const { node } = session
   const shown = new Set<string>()
-  const status = node.status()
+  const status = session.status()
   io.stdout(`p2pchat: you are ${sanitizeName(node.name)} (${node.peerId})\n`)
   for (const addr of status.addrs) io.stdout(`  listening on ${addr}\n`)
   if (status.group === null) {
@@ -248,15 +248,16 @@ function greet(node: ChatNode, view: TerminalView, io: CliIO): Set<string> {
   if (status.group.inviter !== null)
     io.stdout(`${formatInvitedBy(status.group.founder, status.group.inviter)}\n`)
   if (status.member) {
-    const members = node.members()
+    const members = node.members(status.group.id)
     io.stdout(`Members: ${members.map((m) => sanitizeName(m.name)).join(', ')}\n`)
-    if (members.every((m) => m.peerId === node.peerId)) io.stdout(`Invite others with: ${node.invite()}\n`)
+    if (members.every((m) => m.peerId === node.peerId))
+      io.stdout(`Invite others with: ${node.invite(status.group.id)}\n`)
   } else {
     io.stdout(
       `You are not a member of ${sanitizeName(status.group.name)} yet: a member must /add you. Until then you cannot read its messages.\n`,
     )
   }
-  for (const m of node.history(10)) {
+  for (const m of node.history(status.group.id, 10)) {
     shown.add(m.id)
     io.stdout(`${view.showMessage(m)}\n`)
   }
@@ -281,13 +282,14 @@ function isYes(reply: string): boolean {
 
 /** Reads commands and messages at the prompt until the user leaves, stdin ends, or stdout fails. */
 function converse(
-  node: ChatNode,
+  session: ChatSession,
   rl: Interface,
   view: TerminalView,
   io: CliIO,
   print: (text: string) => void,
   questions: Questions,
 ): Promise<number> {
+  const { node } = session
   /**
    * `/add`. A peer id, or a name the group's signed events give one peer, adds at once. A name only
    * claimed in join requests could be anyone's: the user checks the peer id and confirms, or, when
@@ -295,7 +297,7 @@ function converse(
    */
   const add = async (ref: string): Promise<void> => {
     try {
-      await node.add(ref)
+      await node.add(session.group(), ref)
     } catch (err) {
       if ((err as Error).name !== UnverifiedNameError.name) throw err
       const { displayName, candidates } = err as UnverifiedNameError
@@ -312,7 +314,7 @@ function converse(
         `${name} is only the name a peer asked to join with, and anyone can claim it: check the peer id with them.`,
       )
       const reply = await questions.ask(`Add ${name} (${shortId(only.peerId)}, ${only.peerId})? [y/N] `)
-      if (isYes(reply)) await node.add(only.peerId)
+      if (isYes(reply)) await node.add(session.group(), only.peerId)
       else print('Not added.')
     }
   }
@@ -324,7 +326,7 @@ function converse(
         case 'empty':
           return undefined
         case 'text': {
-          const result = await node.send(input.text)
+          const result = await node.send(session.group(), input.text)
           if (result.recipients === 0) {
             print('  (nobody is listening yet: the message is kept and delivered when a member connects)')
           }
@@ -353,7 +355,7 @@ function converse(
       case 'members':
         print(
           `Members: ${node
-            .members()
+            .members(session.group())
             .map((m) => `${sanitizeName(m.name)} (${shortId(m.peerId)})`)
             .join(', ')}`,
         )
@@ -368,7 +370,7 @@ function converse(
         break
       }
       case 'invite':
-        print(node.invite())
+        print(node.invite(session.group()))
         break
       case 'add':
       case 'remove': {
@@ -377,7 +379,7 @@ function converse(
           break
         }
         // the membership notice prints "* you added bob"
-        await (name === 'add' ? add(arg) : node.remove(arg))
+        await (name === 'add' ? add(arg) : node.remove(session.group(), arg))
         break
       }
       case 'history': {
@@ -386,7 +388,7 @@ function converse(
           print('usage: /history [n], n a positive number')
           break
         }
-        const messages = node.history(n)
+        const messages = node.history(session.group(), n)
         print(messages.length === 0 ? 'No messages yet.' : messages.map(view.showMessage).join('\n'))
         break
       }

@@ -1,9 +1,8 @@
 import { createInterface } from 'node:readline'
-import type { ChatNode } from '../node/index.js'
 import { InvalidParamsError } from './errors.js'
 import type { CliIO } from './io.js'
 import { createJsonRpcServer, type JsonRpcMethods, notification } from './json-rpc.js'
-import type { StartMode } from './session.js'
+import type { ChatSession, StartMode } from './session.js'
 import { runUntilShutdown } from './shutdown.js'
 import { noCurrentEpochMessage } from './user-errors.js'
 
@@ -45,28 +44,30 @@ async function mapErrors<T>(run: () => Promise<T> | T): Promise<T> {
   }
 }
 
-/** The JSON-RPC methods of `p2pchat start --json`, over a chat node. */
-export function jsonRpcMethods(node: ChatNode, quit: () => void): JsonRpcMethods {
+/** The JSON-RPC methods of `p2pchat start --json`, over a session's node and group. */
+export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcMethods {
+  const { node } = session
   return {
     send: (params) =>
       mapErrors(async () => {
-        const { id, ts } = await node.send(stringParam(params, 'text'))
+        const { id, ts } = await node.send(session.group(), stringParam(params, 'text'))
         return { id, ts }
       }),
-    add: (params) => mapErrors(async () => ({ members: await node.add(stringParam(params, 'member')) })),
+    add: (params) =>
+      mapErrors(async () => ({ members: await node.add(session.group(), stringParam(params, 'member')) })),
     remove: (params) =>
-      mapErrors(async () => ({ members: await node.remove(stringParam(params, 'member')) })),
-    members: () => mapErrors(() => ({ members: node.members() })),
-    invite: () => mapErrors(() => ({ invite: node.invite() })),
+      mapErrors(async () => ({ members: await node.remove(session.group(), stringParam(params, 'member')) })),
+    members: () => mapErrors(() => ({ members: node.members(session.group()) })),
+    invite: () => mapErrors(() => ({ invite: node.invite(session.group()) })),
     history: (params) =>
       mapErrors(() => {
         const limit = params.limit ?? 50
         if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) {
           throw new InvalidParamsError('params.limit must be an integer from 1 to 10000')
         }
-        return { messages: node.history(limit) }
+        return { messages: node.history(session.group(), limit) }
       }),
-    status: () => node.status(),
+    status: () => session.status(),
     quit: () => {
       // answer first, then exit
       setImmediate(quit)
@@ -86,8 +87,8 @@ export function jsonRpcMethods(node: ChatNode, quit: () => void): JsonRpcMethods
  * @example
  * ```ts
  * const mode = createJsonMode(io)
- * const node = await openSession(command, (node) => mode.attach(node))
- * return mode.run(node)
+ * const session = await openSession(command, (opened) => mode.attach(opened))
+ * return mode.run(session)
  * ```
  */
 export function createJsonMode(io: CliIO): StartMode {
@@ -101,7 +102,7 @@ export function createJsonMode(io: CliIO): StartMode {
   }
 
   return {
-    attach(node) {
+    attach({ node }) {
       node.addEventListener('message:receive', ({ detail }) => notify('message', detail))
       node.addEventListener('message:encrypted', ({ detail }) => {
         const { name: _name, ...rest } = detail
@@ -116,12 +117,12 @@ export function createJsonMode(io: CliIO): StartMode {
       )
     },
 
-    run(node) {
-      return runUntilShutdown(node, io, (shutdown) => {
+    run(session) {
+      return runUntilShutdown(session.node, io, (shutdown) => {
         // the reader is gone: nobody can see an answer any more, so stop as on stdin EOF
         const removeStdoutError = io.onStdoutError(() => shutdown('stdout closed'))
         const server = createJsonRpcServer({
-          methods: jsonRpcMethods(node, () => shutdown('quit')),
+          methods: jsonRpcMethods(session, () => shutdown('quit')),
           write,
           onError: (err) => io.stderr(`p2pchat: internal error: ${(err as Error).stack ?? String(err)}\n`),
         })
@@ -142,7 +143,7 @@ export function createJsonMode(io: CliIO): StartMode {
         lines.on('close', () => {
           void server.drain().then(() => shutdown('stdin closed'))
         })
-        const status = node.status()
+        const status = session.status()
         write(
           notification('ready', {
             peerId: status.peerId,

@@ -17,8 +17,10 @@ export type {
   MembershipNotice,
   PeerRef,
   SendResult,
-} from './chat-node.js'
+} from './chat-events.js'
 export { ChatNode, createChatNode } from './chat-node.js'
+export type { ChatNodeComponents, Clock, NodeComponents, TransportFactory } from './components.js'
+export { DIAL_TIMEOUT_MS, systemClock } from './components.js'
 export * from './errors.js'
 export type { GroupOrigin, Invite, InvitePeer } from './invite.js'
 export { decodeInvite, encodeInvite, forgedClaim, INVITE_PREFIX, MAX_INVITE_ADDRS } from './invite.js'

@@ -15,16 +15,16 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
 import { Identity } from '../../src/crypto/index.js'
 import { Group, PendingBudget, type SignedEvent } from '../../src/membership/index.js'
-import { type ChatNode, createChatNode } from '../../src/node/chat-node.js'
+import type { ChatNode } from '../../src/node/chat-node.js'
 import { loadOrCreateIdentity } from '../../src/node/store.js'
 import { createTransport, type TransportNode } from '../../src/node/transport.js'
 import { encodeGossip, type GossipFrame, topicOf } from '../../src/node/wire.js'
 import {
   ChatRecord,
   cleanupAfterEach,
+  createTestChatNode,
   NETWORK_TIMEOUT,
   tempDir,
-  testChatInit,
   waitForMembers,
   waitForSubscribers,
 } from '../fixtures/chat.js'
@@ -352,7 +352,7 @@ function retainedBytes(): number {
 async function startNode(name: string, bootstrap: string[] = []): Promise<[ChatNode, ChatRecord, string]> {
   const dir = await tempDir(name)
   cleanups.push(() => rm(dir, { recursive: true, force: true }))
-  const node = await createChatNode(testChatInit(dir, name, { bootstrap }))
+  const node = await createTestChatNode(dir, name, { bootstrap })
   cleanups.push(() => node.stop())
   const record = new ChatRecord(node)
   await node.start()
@@ -382,8 +382,8 @@ describe('with real nodes', () => {
     const [alice, aliceRecord, aliceDir] = await startNode('alice')
     const [bob, bobRecord] = await startNode('bob', alice.addrs())
     const { id: groupId } = await alice.createGroup('team')
-    await bob.joinGroup(alice.invite())
-    await alice.add(bob.peerId)
+    await bob.joinGroup(alice.invite(groupId))
+    await alice.add(groupId, bob.peerId)
     await waitForMembers(bob, groupId, [alice.peerId, bob.peerId])
     const retainedBefore = retainedBytes()
 
@@ -420,8 +420,8 @@ describe('with real nodes', () => {
       }
       sent.alice.push(`alice ${round}`)
       sent.bob.push(`bob ${round}`)
-      await alice.send(`alice ${round}`)
-      await bob.send(`bob ${round}`)
+      await alice.send(groupId, `alice ${round}`)
+      await bob.send(groupId, `bob ${round}`)
       // gossipsub streams do not apply backpressure: pace rounds by bob's progress, so a loaded machine
       // does not overflow the attacker's write buffer (which would end the flood early, not test it)
       await waitFor(() => handled() >= junkSent, {

@@ -27,10 +27,10 @@ describe('peer hints from a sync partner', () => {
     // alice syncs often, so the attacker's hints reach her again and again
     net = await createChatNodes(1, { names: ['alice'], init: { syncIntervalMs: 200 } })
     const alice = net.node(0)
-    await alice.createGroup('team')
+    const { id: groupId } = await alice.createGroup('team')
     // dave is a member who is offline: alice is connected to nobody else of the group
     daveId = (await Identity.generate()).memberId
-    await alice.add(daveId)
+    await alice.add(groupId, daveId)
     unknownId = (await Identity.generate()).memberId
     ;[member, unknown] = await Promise.all([dialWitness(), dialWitness()])
   }, 60_000)
@@ -64,8 +64,7 @@ describe('peer hints from a sync partner', () => {
     expect({ member: member.connections, unknown: unknown.connections }).toEqual({ member: 0, unknown: 0 })
 
     // once a member, the same peer's hint to a member is followed: the witness does see dials
-    net.node(0).selectGroup(net.node(0).groups()[0]?.id as string)
-    await net.node(0).add(peerIdFromPrivateKey(key).toString())
+    await net.node(0).add(net.node(0).groups()[0]?.id as string, peerIdFromPrivateKey(key).toString())
     await waitFor(() => member.connections > 0, {
       timeout: NETWORK_TIMEOUT,
       message: "alice to dial the member a member's hint names",

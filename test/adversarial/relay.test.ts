@@ -12,7 +12,7 @@ import { rm } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
 import { Identity } from '../../src/crypto/index.js'
 import { Group } from '../../src/membership/index.js'
-import { type ChatNode, createChatNode } from '../../src/node/chat-node.js'
+import type { ChatNode } from '../../src/node/chat-node.js'
 import type { TransportNode } from '../../src/node/transport.js'
 import { encodeGossip, encodeJoinRequest } from '../../src/node/wire.js'
 import {
@@ -39,10 +39,10 @@ import {
   ChatRecord,
   cleanupAfterEach,
   createRelay,
+  createTestChatNode,
   NETWORK_TIMEOUT,
   type TestRelay,
   tempDir,
-  testChatInit,
   waitForSubscribers,
 } from '../fixtures/chat.js'
 import { impersonatingJoinRequest, withFlippedSignature } from '../fixtures/forgery.js'
@@ -58,9 +58,10 @@ async function memberOf(
 ): Promise<[ChatNode, ChatRecord]> {
   const dir = await tempDir(name)
   cleanups.push(() => rm(dir, { recursive: true, force: true }))
-  const node = await createChatNode(
-    testChatInit(dir, name, { bootstrap: relay.relay.addrs(), ...(denyPeer ? { denyPeer } : {}) }),
-  )
+  const node = await createTestChatNode(dir, name, {
+    bootstrap: relay.relay.addrs(),
+    ...(denyPeer ? { denyPeer } : {}),
+  })
   cleanups.push(() => node.stop())
   const record = new ChatRecord(node)
   await node.start()
@@ -206,7 +207,7 @@ describe('storage (attack 4)', () => {
   it('self-made groups and top-ups that fill the storage give way to a legitimate group, and expire', async () => {
     let offset = 0
     const maxStorage = 64 * 1024
-    const relay = await createRelay({ maxStorage, now: () => Date.now() + offset }, cleanups)
+    const relay = await createRelay({ maxStorage, clock: { now: () => Date.now() + offset } }, cleanups)
     // each self-made group has 2 members who both send, so it looks established, and holds up to its cap
     // of a quarter of the storage: 7 of them are more than the relay holds
     const junk = await flood(relay, 1, 7, { members: 2, messages: 6, textBytes: 2000 })
@@ -227,7 +228,7 @@ describe('storage (attack 4)', () => {
     expect(relay.relay.stats().storedBytes).toBeLessThanOrEqual(maxStorage)
 
     // a restart honours all of it
-    const restarted = await relay.restart({ now: () => Date.now() + offset })
+    const restarted = await relay.restart({ clock: { now: () => Date.now() + offset } })
     expect(restarted.group(id, false)?.ready).toBe(true)
     expect(restarted.stats().storedBytes).toBeLessThanOrEqual(maxStorage)
 
@@ -235,13 +236,13 @@ describe('storage (attack 4)', () => {
     offset = 20 * DAY
     await connectTo(net.node(0).libp2p as TransportNode, restarted.addrs())
     await waitForSubscribers(net.node(0), id, [restarted.peerId])
-    await net.node(0).send('still here')
+    await net.node(0).send(id, 'still here')
     await waitFor(() => (relay.stored.get(id)?.length ?? 0) >= 1, {
       timeout: NETWORK_TIMEOUT,
       message: 'the relay to store the message sent 20 days on',
     })
     offset = 31 * DAY
-    const later = await relay.restart({ now: () => Date.now() + offset })
+    const later = await relay.restart({ clock: { now: () => Date.now() + offset } })
     expect(junk.filter((j) => later.standing(j.id) !== undefined)).toEqual([])
     expect(later.group(id, false)?.ready).toBe(true)
     // nothing of the junk is left on disk either: every event still stored is the legitimate group's

@@ -83,7 +83,7 @@ describe('gossip scoring (attack 9)', () => {
     }
 
     // the members chat on, and score each other (and the relay) above zero
-    await bob.send('after')
+    await bob.send(id, 'after')
     await net.record(0).waitForText(id, 'after')
     const honest = [
       { at: alice.libp2p, of: bob.peerId },

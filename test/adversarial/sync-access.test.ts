@@ -53,14 +53,14 @@ describe('what a sync partner is given', () => {
     const [alice, bob] = [net.node(ALICE), net.node(BOB)]
     groupId = (await alice.createGroup('team')).id
     await waitForSubscribers(alice, groupId, [relay.relay.peerId])
-    await bob.joinGroup(alice.invite())
+    await bob.joinGroup(alice.invite(groupId))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see bob's join request",
     })
-    await alice.add(bob.peerId)
+    await alice.add(groupId, bob.peerId)
     await waitForMembers(bob, groupId, [alice.peerId, bob.peerId])
-    sent.before = (await alice.send('before the insider')).id
+    sent.before = (await alice.send(groupId, 'before the insider')).id
     await waitFor(() => relay.stored.get(groupId)?.includes(sent.before) === true, {
       timeout: NETWORK_TIMEOUT,
       message: 'the relay to store the first message',
@@ -97,7 +97,7 @@ describe('what a sync partner is given', () => {
 
   it('tells a joiner nothing of the group until it is added', async () => {
     const [alice, carol] = [net.node(ALICE), net.node(CAROL)]
-    await carol.joinGroup(alice.invite())
+    await carol.joinGroup(alice.invite(groupId))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === carol.peerId), {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see carol's join request",
@@ -108,7 +108,7 @@ describe('what a sync partner is given', () => {
       const result = await syncWithPeer(
         carol.libp2p,
         peerIdFromString(target),
-        carol,
+        carol.replica,
         group,
         AbortSignal.timeout(NETWORK_TIMEOUT),
       )
@@ -117,15 +117,14 @@ describe('what a sync partner is given', () => {
     expect(group.ready).toBe(false)
     expect(group.events()).toEqual([])
 
-    await alice.add(carol.peerId)
+    await alice.add(groupId, carol.peerId)
     await waitForMembers(carol, groupId, [alice.peerId, net.node(BOB).peerId, carol.peerId])
   })
 
   it('gives a member the log, the envelopes of its own epochs only, and hints that name members', async () => {
     const alice = net.node(ALICE)
-    alice.selectGroup(groupId)
-    await alice.add(insiderId)
-    sent.after = (await alice.send('after the insider')).id
+    await alice.add(groupId, insiderId)
+    sent.after = (await alice.send(groupId, 'after the insider')).id
     await waitFor(() => relay.stored.get(groupId)?.includes(sent.after) === true, {
       timeout: NETWORK_TIMEOUT,
       message: 'the relay to store the second message',
@@ -140,7 +139,7 @@ describe('what a sync partner is given', () => {
       expect(haul.events.map((bytes) => decodeEvent(bytes).id).sort(), target).toEqual(log)
       // it asked for every epoch; it gets those sealed to it, so not what was said before it was added
       expect(haul.envelopes.map((bytes) => decodeEnvelope(bytes).id)).toEqual([sent.after])
-      const members = new Set(alice.members().map((m) => m.peerId))
+      const members = new Set(alice.members(groupId).map((m) => m.peerId))
       for (const hint of haul.hints) expect(members, `a hint names ${hint.id}`).toContain(hint.id)
       expect(haul.hints.map((h) => h.id)).not.toContain(stranger.peerId.toString())
     }
@@ -148,8 +147,7 @@ describe('what a sync partner is given', () => {
 
   it('gives a removed member the log, and no envelopes or hints', async () => {
     const alice = net.node(ALICE)
-    alice.selectGroup(groupId)
-    await alice.remove(insiderId)
+    await alice.remove(groupId, insiderId)
     const insider = attackers.at(-1) as TransportNode
     const log = (alice.group(groupId)?.events() ?? []).map((e) => e.id).sort()
     const haul = await takeEverything(insider, alice.peerId, groupId)

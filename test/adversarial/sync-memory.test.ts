@@ -51,21 +51,21 @@ describe('sync streams that never read', () => {
     })
     const [alice, bob] = [net.node(ALICE), net.node(BOB)]
     groupId = (await alice.createGroup('big')).id
-    await bob.joinGroup(alice.invite())
+    await bob.joinGroup(alice.invite(groupId))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see bob's join request",
     })
-    await alice.add(bob.peerId)
+    await alice.add(groupId, bob.peerId)
     // a member whose key the attacker holds (a stolen or buggy device), added while it is offline
-    await alice.add(peerIdFromPrivateKey(await memberKey).toString())
+    await alice.add(groupId, peerIdFromPrivateKey(await memberKey).toString())
     await waitForMembers(
       bob,
       groupId,
-      alice.members().map((m) => m.peerId),
+      alice.members(groupId).map((m) => m.peerId),
     )
     const filler = 'x'.repeat(TEXT_BYTES - 16)
-    for (let k = 0; k < MESSAGES; k++) await alice.send(`${k} ${filler}`)
+    for (let k = 0; k < MESSAGES; k++) await alice.send(groupId, `${k} ${filler}`)
     await waitFor(() => net.record(BOB).messages(groupId).length === MESSAGES, {
       timeout: 60_000,
       message: `bob to get all ${MESSAGES} messages`,
@@ -98,9 +98,8 @@ describe('sync streams that never read', () => {
       [ALICE, BOB],
       [BOB, ALICE],
     ] as const) {
-      net.node(from).selectGroup(groupId)
       const text = `${net.node(from).name}: ${label}`
-      await net.node(from).send(text)
+      await net.node(from).send(groupId, text)
       await net.record(to).waitForText(groupId, text)
     }
   }
@@ -141,7 +140,7 @@ describe('sync streams that never read', () => {
     const result = await syncWithPeer(
       bob.libp2p as TransportNode,
       peerIdFromString(alice.peerId),
-      bob,
+      bob.replica,
       bob.group(groupId) as Group,
       AbortSignal.timeout(NETWORK_TIMEOUT),
     )

@@ -189,8 +189,8 @@ describe('p2pchat survives kill -9 with everything it acknowledged', () => {
       const groupId = (await alice.createGroup('relayed')).id
       await waitForSubscribers(alice, groupId, [relayId])
       for (const peer of [bob, carol]) {
-        await peer.joinGroup(alice.invite())
-        await alice.add(peer.peerId)
+        await peer.joinGroup(alice.invite(groupId))
+        await alice.add(groupId, peer.peerId)
       }
       for (const peer of [bob, carol]) {
         await waitForMembers(peer, groupId, [alice.peerId, bob.peerId, carol.peerId])
@@ -207,7 +207,7 @@ describe('p2pchat survives kill -9 with everything it acknowledged', () => {
         if (heard.size === texts.length) relay.kill('SIGKILL')
       })
       const sent: Array<{ id: string; text: string }> = []
-      for (const text of texts) sent.push({ id: (await alice.send(text)).id, text })
+      for (const text of texts) sent.push({ id: (await alice.send(groupId, text)).id, text })
       expect(
         await relay.waitForExit({ message: 'the relay to die of SIGKILL once bob heard everything' }),
       ).toEqual({ code: null, signal: 'SIGKILL' })

@@ -64,9 +64,9 @@ describe('chat between five nodes on one host', () => {
    */
   async function formGroup(name: string, founder: number, members: number[], applicants: number[] = []) {
     const { id: groupId } = await node(founder).createGroup(name)
-    const invite = node(founder).invite()
+    const invite = node(founder).invite(groupId)
     for (const i of [...members, ...applicants]) await node(i).joinGroup(invite)
-    for (const i of members) await node(founder).add(id(i))
+    for (const i of members) await node(founder).add(groupId, id(i))
     const everyone = [founder, ...members]
     await Promise.all(
       everyone.map((i) =>
@@ -84,9 +84,9 @@ describe('chat between five nodes on one host', () => {
     return groupId
   }
 
-  function namesOf(i: number): string[] {
+  function namesOf(i: number, groupId: string): string[] {
     return node(i)
-      .members()
+      .members(groupId)
       .map((m) => m.name)
       .sort()
   }
@@ -95,8 +95,8 @@ describe('chat between five nodes on one host', () => {
     const [alice, bob, carol] = [node(ALICE), node(BOB), node(CAROL)]
     const { id: groupId } = await alice.createGroup('team')
     await record(ALICE).waitForChange(groupId, { action: 'create', by: id(ALICE), member: id(ALICE) })
-    expect(alice.members()).toEqual([{ peerId: id(ALICE), name: 'alice' }])
-    const invite = alice.invite()
+    expect(alice.members(groupId)).toEqual([{ peerId: id(ALICE), name: 'alice' }])
+    const invite = alice.invite(groupId)
 
     // bob joins with the invite: alice sees his request, and he is not a member yet
     await bob.joinGroup(invite)
@@ -109,21 +109,21 @@ describe('chat between five nodes on one host', () => {
       peerId: id(BOB),
       name: 'bob',
     })
-    expect(bob.status().member).toBe(false)
+    expect(bob.status(groupId).member).toBe(false)
 
     // the name in a join request is only a claim: it adds nobody, and the error says who claimed it
-    await expect(alice.add('bob')).rejects.toMatchObject({
+    await expect(alice.add(groupId, 'bob')).rejects.toMatchObject({
       name: UnverifiedNameError.name,
       candidates: [{ peerId: id(BOB), name: 'bob' }],
     })
-    expect(alice.members()).toEqual([{ peerId: id(ALICE), name: 'alice' }])
-    await alice.add(id(BOB))
+    expect(alice.members(groupId)).toEqual([{ peerId: id(ALICE), name: 'alice' }])
+    await alice.add(groupId, id(BOB))
     for (const i of [ALICE, BOB]) {
       const seen = await record(i).waitForChange(groupId, { action: 'add', by: id(ALICE), member: id(BOB) })
       expect(seen.detail.change).toMatchObject({ by: { name: 'alice' }, member: { name: 'bob' } })
     }
     await waitForMembers(bob, groupId, [id(ALICE), id(BOB)])
-    expect(bob.status().member).toBe(true)
+    expect(bob.status(groupId).member).toBe(true)
 
     // by peer id; the name comes from carol's join request
     await carol.joinGroup(invite)
@@ -131,7 +131,7 @@ describe('chat between five nodes on one host', () => {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see carol's join request",
     })
-    await alice.add(id(CAROL))
+    await alice.add(groupId, id(CAROL))
     for (const i of [ALICE, BOB, CAROL]) {
       const seen = await record(i).waitForChange(groupId, { action: 'add', by: id(ALICE), member: id(CAROL) })
       expect(seen.detail.change).toMatchObject({ by: { name: 'alice' }, member: { name: 'carol' } })
@@ -148,25 +148,23 @@ describe('chat between five nodes on one host', () => {
     })
     const daveId = id(DAVE)
     await net.stop(DAVE)
-    bob.selectGroup(groupId)
-    await bob.add(daveId)
+    await bob.add(groupId, daveId)
     for (const i of [ALICE, BOB, CAROL]) {
       const seen = await record(i).waitForChange(groupId, { action: 'add', by: id(BOB), member: daveId })
       expect(seen.detail.change).toMatchObject({ by: { name: 'bob' }, member: { name: 'dave' } })
     }
-    await bob.send('welcome, dave')
+    await bob.send(groupId, 'welcome, dave')
 
     // back online, dave gets the log and his key: he is a member and reads what was sent while he was away
     const dave = await net.restart(DAVE)
     await record(DAVE).waitForChange(groupId, { action: 'add', by: id(BOB), member: daveId })
     await waitForMembers(dave, groupId, [ALICE, BOB, CAROL, DAVE].map(id))
-    expect(dave.status()).toMatchObject({ group: { id: groupId, name: 'team' }, member: true })
+    expect(dave.status(groupId)).toMatchObject({ group: { id: groupId, name: 'team' }, member: true })
     const welcome = await record(DAVE).waitForText(groupId, 'welcome, dave')
     expect(welcome).toMatchObject({ from: id(BOB), name: 'bob' })
 
     // remove, by display name; everyone, the removed member included, sees who removed whom
-    alice.selectGroup(groupId)
-    await alice.remove('carol')
+    await alice.remove(groupId, 'carol')
     for (const i of [ALICE, BOB, CAROL, DAVE]) {
       const seen = await record(i).waitForChange(groupId, {
         action: 'remove',
@@ -176,27 +174,25 @@ describe('chat between five nodes on one host', () => {
       expect(seen.detail.change).toMatchObject({ by: { name: 'alice' }, member: { name: 'carol' } })
       await waitForMembers(node(i), groupId, [ALICE, BOB, DAVE].map(id))
     }
-    for (const i of [ALICE, BOB, DAVE]) expect(namesOf(i)).toEqual(['alice', 'bob', 'dave'])
-    expect(carol.status().member).toBe(false)
+    for (const i of [ALICE, BOB, DAVE]) expect(namesOf(i, groupId)).toEqual(['alice', 'bob', 'dave'])
+    expect(carol.status(groupId).member).toBe(false)
   }, 90_000)
 
   it('only members read: a removed member gets ciphertext, a non-member nothing; a removed member cannot post', async () => {
     const groupId = await formGroup('secrets', ALICE, [BOB, CAROL], [EVE])
     const [alice, bob, carol, eve] = [node(ALICE), node(BOB), node(CAROL), node(EVE)]
 
-    const before = await alice.send('for members only')
+    const before = await alice.send(groupId, 'for members only')
     for (const i of [BOB, CAROL]) await record(i).waitForText(groupId, 'for members only')
 
-    alice.selectGroup(groupId)
-    await alice.remove(id(CAROL))
+    await alice.remove(groupId, id(CAROL))
     const removalSeen = await Promise.all(
       [ALICE, BOB, CAROL].map((i) =>
         record(i).waitForChange(groupId, { action: 'remove', by: id(ALICE), member: id(CAROL) }),
       ),
     )
 
-    bob.selectGroup(groupId)
-    const after = await bob.send('carol must not read this')
+    const after = await bob.send(groupId, 'carol must not read this')
     await record(ALICE).waitForText(groupId, 'carol must not read this')
     const notice = await record(CAROL).waitForEncrypted(after.id)
     expect(notice).toMatchObject({ group: groupId, from: id(BOB), name: 'bob' })
@@ -215,8 +211,7 @@ describe('chat between five nodes on one host', () => {
     ).toEqual(['for members only'])
 
     // carol cannot send any more
-    carol.selectGroup(groupId)
-    await expect(carol.send('am I still in?')).rejects.toMatchObject(ACCESS_DENIED)
+    await expect(carol.send(groupId, 'am I still in?')).rejects.toMatchObject(ACCESS_DENIED)
 
     // she seals with the key of the last epoch she had and publishes it herself: once the grace window
     // for that epoch has passed everywhere, every peer drops it
@@ -253,37 +248,34 @@ describe('chat between five nodes on one host', () => {
       expect(record(i).timesShown(forgedId)).toBe(0)
       expect(record(i).encrypted.some((e) => e.detail.id === forgedId)).toBe(false)
     }
-    expect(alice.members().map((m) => m.peerId)).not.toContain(id(CAROL))
-    expect(eve.status().member).toBe(false)
+    expect(alice.members(groupId).map((m) => m.peerId)).not.toContain(id(CAROL))
+    expect(eve.status(groupId).member).toBe(false)
   }, 60_000)
 
   it('refuses add, remove and send from a non-member with AccessDeniedError', async () => {
     const groupId = await formGroup('closed', ALICE, [BOB], [EVE])
     const eve = node(EVE)
-    eve.selectGroup(groupId)
     const refused = async (): Promise<void> => {
-      await expect(eve.add(id(CAROL))).rejects.toMatchObject(ACCESS_DENIED)
-      await expect(eve.add(id(EVE))).rejects.toMatchObject(ACCESS_DENIED)
-      await expect(eve.remove(id(BOB))).rejects.toMatchObject(ACCESS_DENIED)
-      await expect(eve.remove('alice')).rejects.toMatchObject(ACCESS_DENIED)
-      await expect(eve.send('let me in')).rejects.toMatchObject(ACCESS_DENIED)
+      await expect(eve.add(groupId, id(CAROL))).rejects.toMatchObject(ACCESS_DENIED)
+      await expect(eve.add(groupId, id(EVE))).rejects.toMatchObject(ACCESS_DENIED)
+      await expect(eve.remove(groupId, id(BOB))).rejects.toMatchObject(ACCESS_DENIED)
+      await expect(eve.remove(groupId, 'alice')).rejects.toMatchObject(ACCESS_DENIED)
+      await expect(eve.send(groupId, 'let me in')).rejects.toMatchObject(ACCESS_DENIED)
     }
     // eve was never added, so no member sent her the log: she knows the group from her invite only
     expect(eve.group(groupId)?.ready).toBe(false)
     await refused()
     // a former member holds the log (so she knows the group and that she is not in it): refused the same
-    node(ALICE).selectGroup(groupId)
-    await node(ALICE).add(id(EVE))
+    await node(ALICE).add(groupId, id(EVE))
     await waitForMembers(eve, groupId, [id(ALICE), id(BOB), id(EVE)])
-    await node(ALICE).remove(id(EVE))
+    await node(ALICE).remove(groupId, id(EVE))
     await waitForMembers(eve, groupId, [id(ALICE), id(BOB)])
     await refused()
     // nothing changed for the members, and nothing was sent
-    node(BOB).selectGroup(groupId)
-    await node(BOB).send('still just us')
+    await node(BOB).send(groupId, 'still just us')
     await record(ALICE).waitForText(groupId, 'still just us')
     for (const i of [ALICE, BOB]) {
-      expect(namesOf(i)).toEqual(['alice', 'bob'])
+      expect(namesOf(i, groupId)).toEqual(['alice', 'bob'])
       expect(
         record(i)
           .messages(groupId)
@@ -300,10 +292,9 @@ describe('chat between five nodes on one host', () => {
     await Promise.all(
       everyone.map(async (s) => {
         const sender = node(s)
-        sender.selectGroup(groupId)
         for (let k = 0; k < PER_SENDER; k++) {
           const text = `burst from ${NAMES[s]} #${k}`
-          const { id: messageId } = await sender.send(text)
+          const { id: messageId } = await sender.send(groupId, text)
           sent.set(messageId, { from: sender.peerId, text })
         }
       }),
@@ -340,13 +331,11 @@ describe('chat between five nodes on one host', () => {
       [ALICE, 'and they worked'],
     ]
     for (const [from, text] of conversation) {
-      node(from).selectGroup(groupId)
-      await node(from).send(text)
+      await node(from).send(groupId, text)
       await record(from === ALICE ? BOB : ALICE).waitForText(groupId, text)
     }
-    bob.selectGroup(groupId)
-    const historyBefore = bob.history()
-    const membersBefore = bob.members()
+    const historyBefore = bob.history(groupId)
+    const membersBefore = bob.members(groupId)
     expect(historyBefore.map((m) => m.text)).toEqual(conversation.map(([, text]) => text))
 
     let offlineHistory: string[] = []
@@ -354,36 +343,35 @@ describe('chat between five nodes on one host', () => {
     const bob2 = await net.restart(BOB, {
       // read from disk alone, before any peer could resend anything
       beforeStart: (fresh) => {
-        offlineHistory = fresh.history().map((m) => m.text)
-        offlineMembers = fresh.members()
+        offlineHistory = fresh.history(groupId).map((m) => m.text)
+        offlineMembers = fresh.members(groupId)
       },
     })
     expect(offlineHistory).toEqual(conversation.map(([, text]) => text))
     expect(offlineMembers).toEqual(membersBefore)
     // who founded the group and who invited bob survive the restart too
     const aliceRef = { peerId: alice.peerId, name: alice.name }
-    expect(bob2.status().group).toEqual({
+    expect(bob2.status(groupId).group).toEqual({
       id: groupId,
       name: 'diary',
       founder: aliceRef,
       inviter: aliceRef,
       inviteForged: false,
     })
-    expect(bob2.history()).toEqual(historyBefore)
-    expect(bob2.members()).toEqual(membersBefore)
+    expect(bob2.history(groupId)).toEqual(historyBefore)
+    expect(bob2.members(groupId)).toEqual(membersBefore)
 
     await waitForGroupMesh([alice, bob2], groupId)
-    await bob2.send('bob is back')
+    await bob2.send(groupId, 'bob is back')
     expect(await record(ALICE).waitForText(groupId, 'bob is back')).toMatchObject({ from: id(BOB) })
-    alice.selectGroup(groupId)
-    await alice.send('welcome back')
+    await alice.send(groupId, 'welcome back')
     await record(BOB).waitForText(groupId, 'welcome back')
     expect(
       record(BOB)
         .messages(groupId)
         .map((m) => m.text),
     ).toEqual(['bob is back', 'welcome back'])
-    expect(bob2.history().map((m) => m.text)).toEqual([
+    expect(bob2.history(groupId).map((m) => m.text)).toEqual([
       ...conversation.map(([, text]) => text),
       'bob is back',
       'welcome back',
@@ -395,11 +383,10 @@ describe('chat between five nodes on one host', () => {
     await net.stop(CAROL)
     const N = 10
     const sent: Record<string, string[]> = { [id(ALICE)]: [], [id(BOB)]: [] }
-    for (const i of [ALICE, BOB]) node(i).selectGroup(groupId)
     for (let k = 0; k < N; k++) {
       for (const i of [ALICE, BOB]) {
         const text = `while carol was away: ${NAMES[i]} #${k}`
-        await node(i).send(text)
+        await node(i).send(groupId, text)
         sent[id(i)]?.push(text)
       }
     }
@@ -420,7 +407,7 @@ describe('chat between five nodes on one host', () => {
     }
     expect(
       node(CAROL)
-        .history(100)
+        .history(groupId, 100)
         .map((m) => m.text),
     ).toHaveLength(2 * N)
   }, 60_000)
@@ -435,14 +422,14 @@ async function syncFromScratch(local: ChatNode, remote: ChatNode, groupId: strin
   if (group === undefined || local.libp2p === undefined) throw new Error(`${local.name} is not in ${groupId}`)
   const forgetful: SyncReplica = {
     group: (g) => local.group(g),
-    access: (g, peer) => local.access(g, peer),
-    wantedEpochs: (g) => local.wantedEpochs(g),
+    access: (g, peer) => local.replica.access(g, peer),
+    wantedEpochs: (g) => local.replica.wantedEpochs(g),
     messageSource: {
       watermarks: () => ({}),
-      envelopesAfter: (g, marks, epochs) => local.messageSource.envelopesAfter(g, marks, epochs),
+      envelopesAfter: (g, marks, epochs) => local.replica.messageSource.envelopesAfter(g, marks, epochs),
     },
-    acceptEvent: (g, bytes, from) => local.acceptEvent(g, bytes, from),
-    acceptMessage: (g, bytes, from) => local.acceptMessage(g, bytes, from),
+    acceptEvent: (g, bytes, from) => local.replica.acceptEvent(g, bytes, from),
+    acceptMessage: (g, bytes, from) => local.replica.acceptMessage(g, bytes, from),
   }
   const signal = AbortSignal.timeout(NETWORK_TIMEOUT)
   const stream = await local.libp2p.dialProtocol(peerIdFromString(remote.peerId), SYNC_PROTOCOL, { signal })

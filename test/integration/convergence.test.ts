@@ -109,14 +109,12 @@ describe('concurrent membership changes across a partition', () => {
 
   /** `by` adds `joiner`, who joins with `by`'s invite, by peer id once it has seen the join request. */
   async function admit(groupId: string, by: number, joiner: number): Promise<void> {
-    node(by).selectGroup(groupId)
-    await node(joiner).joinGroup(node(by).invite())
+    await node(joiner).joinGroup(node(by).invite(groupId))
     await waitFor(
       () => record(by).joinRequests.some((r) => r.detail.group === groupId && r.detail.peerId === id(joiner)),
       { timeout: NETWORK_TIMEOUT, message: `${NAMES[by]} to see ${NAMES[joiner]}'s join request` },
     )
-    node(by).selectGroup(groupId)
-    await node(by).add(id(joiner))
+    await node(by).add(groupId, id(joiner))
   }
 
   /** `founder` creates a group and admits `members`; resolves once all agree. */
@@ -197,9 +195,8 @@ describe('concurrent membership changes across a partition', () => {
     )
     const sent: Array<{ from: number; id: string; text: string }> = []
     for (const i of speakers) {
-      node(i).selectGroup(groupId)
       const text = `${NAMES[i]} speaking after the partition healed (${groupId.slice(-6)})`
-      sent.push({ from: i, id: (await node(i).send(text)).id, text })
+      sent.push({ from: i, id: (await node(i).send(groupId, text)).id, text })
     }
     for (const { from, id: messageId, text } of sent) {
       for (const i of speakers) {
@@ -219,8 +216,9 @@ describe('concurrent membership changes across a partition', () => {
         .messages(groupId)
         .map((m) => m.id)
       for (const { id: messageId } of sent) expect(readable).not.toContain(messageId)
-      node(i).selectGroup(groupId)
-      await expect(node(i).send('am I still in?')).rejects.toMatchObject({ name: 'AccessDeniedError' })
+      await expect(node(i).send(groupId, 'am I still in?')).rejects.toMatchObject({
+        name: 'AccessDeniedError',
+      })
     }
   }
 
@@ -231,10 +229,9 @@ describe('concurrent membership changes across a partition', () => {
     // one side: amy adds xan, a new peer who joins with amy's invite
     await admit(groupId, AMY, XAN)
     // other side: ben removes cal
-    node(BEN).selectGroup(groupId)
-    await node(BEN).remove(id(CAL))
+    await node(BEN).remove(groupId, id(CAL))
     // and ben writes something that can only cross once the partition heals
-    const during = await node(BEN).send('written by ben during the partition')
+    const during = await node(BEN).send(groupId, 'written by ben during the partition')
 
     for (const i of [FAY, AMY, XAN]) await waitForMembers(node(i), groupId, [FAY, AMY, BEN, CAL, XAN].map(id))
     for (const i of [BEN, CAL]) await waitForMembers(node(i), groupId, [FAY, AMY, BEN].map(id))
@@ -275,9 +272,7 @@ describe('concurrent membership changes across a partition', () => {
     const groupId = await formGroup('split-mutual', FAY, [AMY, BEN, CAL])
     await partition([FAY, AMY, XAN], [BEN, CAL])
 
-    node(AMY).selectGroup(groupId)
-    node(BEN).selectGroup(groupId)
-    await Promise.all([node(AMY).remove(id(BEN)), node(BEN).remove(id(AMY))])
+    await Promise.all([node(AMY).remove(groupId, id(BEN)), node(BEN).remove(groupId, id(AMY))])
     for (const i of [FAY, AMY]) await waitForMembers(node(i), groupId, [FAY, AMY, CAL].map(id))
     for (const i of [BEN, CAL]) await waitForMembers(node(i), groupId, [FAY, BEN, CAL].map(id))
     expect(viewOf(FAY, groupId).members).toEqual(['amy', 'cal', 'fay'])
@@ -303,7 +298,7 @@ describe('concurrent membership changes across a partition', () => {
   it('both sides adding the same newcomer converge to one membership for them', async () => {
     const groupId = await formGroup('split-double-add', FAY, [AMY, BEN, CAL])
     // xan asks to join while everyone is still connected, so both sides add him under the name he asked with
-    await node(XAN).joinGroup(node(FAY).invite())
+    await node(XAN).joinGroup(node(FAY).invite(groupId))
     for (const i of [AMY, BEN]) {
       await waitFor(
         () => record(i).joinRequests.some((r) => r.detail.group === groupId && r.detail.peerId === id(XAN)),
@@ -311,8 +306,7 @@ describe('concurrent membership changes across a partition', () => {
       )
     }
     await partition([FAY, AMY, XAN], [BEN, CAL])
-    for (const i of [AMY, BEN]) node(i).selectGroup(groupId)
-    await Promise.all([node(AMY).add(id(XAN)), node(BEN).add(id(XAN))])
+    await Promise.all([node(AMY).add(groupId, id(XAN)), node(BEN).add(groupId, id(XAN))])
     for (const i of [FAY, AMY, XAN, BEN, CAL]) {
       await waitForMembers(node(i), groupId, [FAY, AMY, BEN, CAL, XAN].map(id))
     }
@@ -324,10 +318,9 @@ describe('concurrent membership changes across a partition', () => {
     for (const v of views) expect(v, v.node).toMatchObject({ needsRekey: false, rekeys: 0 })
     expect(views[0]?.heads).toHaveLength(2)
     for (const i of [FAY, AMY, BEN, CAL, XAN]) {
-      node(i).selectGroup(groupId)
       expect(
         node(i)
-          .members()
+          .members(groupId)
           .filter((m) => m.peerId === id(XAN)),
       ).toEqual([{ peerId: id(XAN), name: 'xan' }])
     }
@@ -341,20 +334,19 @@ describe('concurrent membership changes across a partition', () => {
 
     // amy adds xan on her side while ben removes amy on his
     await admit(groupId, AMY, XAN)
-    node(BEN).selectGroup(groupId)
-    await node(BEN).remove(id(AMY))
+    await node(BEN).remove(groupId, id(AMY))
     for (const i of [FAY, AMY, XAN]) await waitForMembers(node(i), groupId, [FAY, AMY, BEN, CAL, XAN].map(id))
     for (const i of [BEN, CAL]) await waitForMembers(node(i), groupId, [FAY, BEN, CAL].map(id))
     // xan was a member for a while, and talked to its side
-    expect(node(XAN).status().member).toBe(true)
+    expect(node(XAN).status(groupId).member).toBe(true)
     expect(viewOf(FAY, groupId).members).toEqual(['amy', 'ben', 'cal', 'fay', 'xan'])
-    const brief = await node(XAN).send('xan, a member for a moment')
+    const brief = await node(XAN).send(groupId, 'xan, a member for a moment')
     await record(FAY).waitForText(groupId, 'xan, a member for a moment')
 
     await heal()
     const views = await waitForConvergence(groupId, [FAY, AMY, BEN, CAL, XAN], [FAY, BEN, CAL])
     expect(new Set(views.map((v) => v.rekeys)).size).toBe(1)
-    expect(node(XAN).status().member).toBe(false)
+    expect(node(XAN).status(groupId).member).toBe(false)
     await record(XAN).waitForChange(groupId, { action: 'remove', by: id(BEN), member: id(AMY) })
     // what xan said under the voided add reaches the other side by sync, which refuses to show it
     for (const i of [BEN, CAL]) {

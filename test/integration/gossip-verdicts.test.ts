@@ -10,7 +10,7 @@ import type { Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
 import { Identity } from '../../src/crypto/index.js'
-import { type ChatNode, type ChatNodeInit, createChatNode } from '../../src/node/chat-node.js'
+import type { ChatNode } from '../../src/node/chat-node.js'
 import { createTransport, type TransportNode } from '../../src/node/transport.js'
 import {
   decodeGossip,
@@ -27,9 +27,10 @@ import {
 import {
   ChatRecord,
   cleanupAfterEach,
+  createTestChatNode,
   NETWORK_TIMEOUT,
+  type TestChatOptions,
   tempDir,
-  testChatInit,
   waitForGroupMesh,
   waitForMembers,
   waitForSubscribers,
@@ -50,13 +51,10 @@ async function waitForGossipVerdict(node: ChatNode, data: Uint8Array, what: stri
 }
 
 /** A started chat node on its own temporary data directory, recorded from before it starts. */
-async function startNode(
-  name: string,
-  overrides: Partial<ChatNodeInit> = {},
-): Promise<[ChatNode, ChatRecord]> {
+async function startNode(name: string, overrides: TestChatOptions = {}): Promise<[ChatNode, ChatRecord]> {
   const dir = await tempDir(name)
   cleanups.push(() => rm(dir, { recursive: true, force: true }))
-  const node = await createChatNode(testChatInit(dir, name, overrides))
+  const node = await createTestChatNode(dir, name, overrides)
   cleanups.push(() => node.stop())
   const record = new ChatRecord(node)
   await node.start()
@@ -172,17 +170,17 @@ describe('what fails verification stops at the first member', () => {
     const attackerId = attacker.peerId.toString()
     // carol neither dials the attacker nor lets it in, even once alice's peer exchange names it
     const [carol, carolRecord] = await startNode('carol', { denyPeer: (peerId) => peerId === attackerId })
-    await carol.joinGroup(alice.invite())
+    await carol.joinGroup(alice.invite(groupId))
     // add only once the two gossip with each other: an add published before then can miss carol, who
     // would then learn of it only at the next anti-entropy round, 30 s later
     await waitForGroupMesh([alice, carol], groupId)
-    await alice.add(carol.peerId)
+    await alice.add(groupId, carol.peerId)
     await waitForMembers(carol, groupId, [alice.peerId, carol.peerId])
 
     // the attacker takes alice's next message off the wire...
     const wire: Uint8Array[] = []
     attacker.services.pubsub.addEventListener('message', (e) => wire.push(e.detail.data))
-    await alice.send('before')
+    await alice.send(groupId, 'before')
     const isMessage = (data: Uint8Array): boolean => decodeGossip(data).kind === 'message'
     await waitFor(() => wire.some(isMessage), {
       timeout: NETWORK_TIMEOUT,
@@ -208,7 +206,7 @@ describe('what fails verification stops at the first member', () => {
     ])
 
     // alice judged both before she sends this, so anything she forwarded went to carol ahead of it
-    await alice.send('after')
+    await alice.send(groupId, 'after')
     await carolRecord.waitForText(groupId, 'after')
     expect(carolRecord.messages(groupId).map((m) => m.text)).toEqual(['before', 'after'])
     expect(carolRecord.rejected).toEqual([])
@@ -224,8 +222,8 @@ describe('the topic validator of a group', () => {
     const [alice, record] = await startNode('alice')
     const { id: otherId } = await alice.createGroup('other')
     const { id: groupId } = await alice.createGroup('team')
-    await alice.send('hello')
-    const [own] = alice.messageSource.messagesAfter(groupId, {}, null, 1)
+    await alice.send(groupId, 'hello')
+    const [own] = alice.replica.messageSource.messagesAfter(groupId, {}, null, 1)
     const genesis = alice.group(groupId)?.events()[0]
     if (own === undefined || genesis === undefined) throw new Error('alice has no message or no genesis')
     const mallory = await Identity.generate()

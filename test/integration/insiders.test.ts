@@ -7,14 +7,13 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Group, SignedEvent } from '../../src/membership/index.js'
-import { createChatNode } from '../../src/node/chat-node.js'
 import { encodeGossip, topicOf } from '../../src/node/wire.js'
 import {
   type ChatNodes,
   ChatRecord,
   createChatNodes,
+  createTestChatNode,
   NETWORK_TIMEOUT,
-  testChatInit,
   waitForGroupMesh,
   waitForMembers,
 } from '../fixtures/chat.js'
@@ -41,10 +40,10 @@ describe('insiders', () => {
     await net?.teardown()
     net = await createChatNodes(NAMES.length, { names: NAMES, init: { syncIntervalMs: 1000 } })
     ;({ id: groupId } = await net.node(ALICE).createGroup('team'))
-    const invite = net.node(ALICE).invite()
+    const invite = net.node(ALICE).invite(groupId)
     for (const i of [BOB, CAROL, MALLORY]) {
       await net.node(i).joinGroup(invite)
-      await net.node(ALICE).add(id(i))
+      await net.node(ALICE).add(groupId, id(i))
     }
     const everyone = NAMES.map((_, i) => id(i))
     for (const i of [ALICE, BOB, CAROL, MALLORY]) await waitForMembers(net.node(i), groupId, everyone)
@@ -80,9 +79,9 @@ describe('insiders', () => {
       timeout: NETWORK_TIMEOUT,
       message: "alice to take bob's rekey",
     })
-    await net.node(ALICE).send('bob, can you read me?')
+    await net.node(ALICE).send(groupId, 'bob, can you read me?')
     await net.record(BOB).waitForText(groupId, 'bob, can you read me?')
-    await net.node(BOB).send('yes, alice')
+    await net.node(BOB).send(groupId, 'yes, alice')
     await net.record(ALICE).waitForText(groupId, 'yes, alice')
   })
 
@@ -90,8 +89,8 @@ describe('insiders', () => {
     const [alice, bob, carol] = [net.node(ALICE), net.node(BOB), net.node(CAROL)]
     const fork = group(MALLORY).heads()
     const before = [...group(MALLORY).memberMap().keys()]
-    await alice.remove(id(CAROL))
-    await alice.remove(id(MALLORY))
+    await alice.remove(groupId, id(CAROL))
+    await alice.remove(groupId, id(MALLORY))
     for (const i of [ALICE, BOB]) await waitForMembers(net.node(i), groupId, [id(ALICE), id(BOB)])
     // mallory signs remove(alice) on the heads from before both removals, and publishes it
     const retaliation = await forgeEvent({
@@ -114,7 +113,7 @@ describe('insiders', () => {
       message: 'bob to rekey for the members left',
     })
     expect(group(BOB).currentEpoch()?.members).toEqual([id(BOB)])
-    const sent = await bob.send('only bob reads this')
+    const sent = await bob.send(groupId, 'only bob reads this')
     const seenByCarol = await net.record(CAROL).waitForEncrypted(sent.id)
     expect(seenByCarol.from).toBe(id(BOB))
     expect(
@@ -123,20 +122,18 @@ describe('insiders', () => {
         .messages(groupId)
         .map((m) => m.text),
     ).not.toContain('only bob reads this')
-    expect(carol.status().member).toBe(false)
+    expect(carol.status(groupId).member).toBe(false)
   })
 
   it('--name on an existing data directory renames the member for everyone, with a signed event', async () => {
     const before = net
       .node(ALICE)
-      .members()
+      .members(groupId)
       .find((m) => m.peerId === id(CAROL))?.name
     await net.stop(CAROL)
-    const carol = await createChatNode(
-      testChatInit(net.dataDirs[CAROL] as string, 'caroline', {
-        bootstrap: net.node(ALICE).addrs(),
-      }),
-    )
+    const carol = await createTestChatNode(net.dataDirs[CAROL] as string, 'caroline', {
+      bootstrap: net.node(ALICE).addrs(),
+    })
     const record = new ChatRecord(carol)
     try {
       await carol.start()
@@ -157,7 +154,7 @@ describe('insiders', () => {
         expect(
           net
             .node(i)
-            .members()
+            .members(groupId)
             .find((m) => m.peerId === carol.peerId)?.name,
         ).toBe('caroline')
       }

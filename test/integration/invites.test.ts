@@ -39,8 +39,8 @@ describe('invites between nodes on one host', () => {
     })
 
   it('keeps loopback addresses in an invite when the node has no others', async () => {
-    await node(ALICE).createGroup('loopback')
-    const { addrs } = decodeInvite(node(ALICE).invite())
+    const { id } = await node(ALICE).createGroup('loopback')
+    const { addrs } = decodeInvite(node(ALICE).invite(id))
     expect(addrs.length).toBeGreaterThan(0)
     expect(addrs).toEqual(node(ALICE).addrs())
   })
@@ -49,8 +49,8 @@ describe('invites between nodes on one host', () => {
     const forged: InviteForgedNotice[] = []
     node(CAROL).addEventListener('invite:forged', ({ detail }) => forged.push(detail))
     const { id } = await node(ALICE).createGroup('team')
-    await node(BOB).joinGroup(node(ALICE).invite())
-    expect(node(BOB).status().group).toEqual({
+    await node(BOB).joinGroup(node(ALICE).invite(id))
+    expect(node(BOB).status(id).group).toEqual({
       id,
       name: 'team',
       founder: ref(ALICE),
@@ -59,12 +59,12 @@ describe('invites between nodes on one host', () => {
     })
     // members send the log only to members: the genesis reaches bob once alice adds him, and then he
     // can pass the group on
-    await node(ALICE).add(node(BOB).peerId)
+    await node(ALICE).add(id, node(BOB).peerId)
     await genesisAt(BOB, id)
-    await node(CAROL).joinGroup(node(BOB).invite())
-    await node(BOB).add(node(CAROL).peerId)
+    await node(CAROL).joinGroup(node(BOB).invite(id))
+    await node(BOB).add(id, node(CAROL).peerId)
     await genesisAt(CAROL, id)
-    expect(node(CAROL).status().group).toEqual({
+    expect(node(CAROL).status(id).group).toEqual({
       id,
       name: 'team',
       founder: ref(ALICE),
@@ -97,9 +97,9 @@ describe('invites between nodes on one host', () => {
     })
     await node(BOB).joinGroup(lie)
     // the genesis reaches bob when a member adds him, whoever invited him
-    await node(ALICE).add(node(BOB).peerId)
+    await node(ALICE).add(id, node(BOB).peerId)
     expect((await reported).detail).toEqual(expected)
-    expect(node(BOB).status().group).toMatchObject({
+    expect(node(BOB).status(id).group).toMatchObject({
       founder: ref(ALICE),
       inviter: expected.inviter,
       inviteForged: true,
@@ -137,6 +137,6 @@ describe('invites between nodes on one host', () => {
     expect(node(CAROL).groups()).toEqual(before)
 
     await node(CAROL).joinGroup(invite)
-    expect(() => node(CAROL).invite()).toThrow(expect.objectContaining({ name: 'GroupNotReadyError' }))
+    expect(() => node(CAROL).invite(nowhere)).toThrow(expect.objectContaining({ name: 'GroupNotReadyError' }))
   })
 })

@@ -9,14 +9,14 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { describe, expect, it } from 'vitest'
 import type { Group } from '../../src/membership/index.js'
-import { createChatNode, InsecureIdentityKeyError, loadOrCreateIdentity } from '../../src/node/index.js'
+import { InsecureIdentityKeyError, loadOrCreateIdentity } from '../../src/node/index.js'
 import { encodeGossip, topicOf } from '../../src/node/wire.js'
 import { createRelayNode } from '../../src/relay/index.js'
 import {
   cleanupAfterEach,
   createChatNodes,
+  createTestChatNode,
   tempDir,
-  testChatInit,
   waitForGroupMesh,
   waitForMembers,
 } from '../fixtures/chat.js'
@@ -37,10 +37,10 @@ describe('data directory permissions', () => {
     const root = await scratch('perms')
     // the default is nested too (~/.local/share/p2pchat/<name>): parents that did not exist are private
     const dataDir = join(root, 'p2pchat', 'alice')
-    const node = await createChatNode(testChatInit(dataDir, 'alice'))
+    const node = await createTestChatNode(dataDir, 'alice')
     cleanups.push(() => node.stop())
-    await node.createGroup('private')
-    await node.send('decrypted text on disk')
+    const { id: groupId } = await node.createGroup('private')
+    await node.send(groupId, 'decrypted text on disk')
 
     expect(modeOf(join(root, 'p2pchat'))).toBe('700')
     expect(modeOf(dataDir)).toBe('700')
@@ -66,7 +66,7 @@ describe('data directory permissions', () => {
     for (const name of ['p2pchat.db', 'p2pchat.db-wal', 'p2pchat.db-shm'])
       chmodSync(join(dataDir, name), 0o644)
 
-    const node = await createChatNode(testChatInit(dataDir, 'alice'))
+    const node = await createTestChatNode(dataDir, 'alice')
     cleanups.push(() => node.stop())
     expect(modes(dataDir)).toMatchObject({
       'p2pchat.db': '600',
@@ -87,18 +87,18 @@ describe('an identity key other users can read or write', () => {
       name: InsecureIdentityKeyError.name,
       message: `${keyFile} is readable by other users; run: chmod 600 ${keyFile}`,
     }
-    await expect(createChatNode(testChatInit(dataDir, 'alice'))).rejects.toMatchObject(readable)
+    await expect(createTestChatNode(dataDir, 'alice')).rejects.toMatchObject(readable)
     await expect(createRelayNode({ dataDir })).rejects.toMatchObject(readable)
 
     chmodSync(keyFile, 0o620)
-    await expect(createChatNode(testChatInit(dataDir, 'alice'))).rejects.toMatchObject({
+    await expect(createTestChatNode(dataDir, 'alice')).rejects.toMatchObject({
       name: InsecureIdentityKeyError.name,
       message: `${keyFile} is writable by other users; run: chmod 600 ${keyFile}`,
     })
 
     // the refusal left the data directory unlocked, and the fix it names works
     chmodSync(keyFile, 0o600)
-    const node = await createChatNode(testChatInit(dataDir, 'alice'))
+    const node = await createTestChatNode(dataDir, 'alice')
     cleanups.push(() => node.stop())
     expect(node.peerId).toBe(identity.memberId)
   })
@@ -108,7 +108,7 @@ describe('an identity key other users can read or write', () => {
     await loadOrCreateIdentity(dataDir)
     const keyFile = join(dataDir, 'identity.key')
     chmodSync(keyFile, 0o640)
-    await expect(createChatNode(testChatInit(dataDir, 'bob'))).rejects.toMatchObject({
+    await expect(createTestChatNode(dataDir, 'bob')).rejects.toMatchObject({
       message: `${keyFile} is readable by other users; run: chmod 600 '${keyFile.replaceAll("'", "'\\''")}'`,
     })
   })
@@ -121,12 +121,12 @@ describe('history order and sender clocks', () => {
     const alice = net.node(0)
     const bob = net.node(1)
     const { id: groupId } = await alice.createGroup('clocks')
-    await bob.joinGroup(alice.invite())
-    await alice.add(bob.peerId)
+    await bob.joinGroup(alice.invite(groupId))
+    await alice.add(groupId, bob.peerId)
     await waitForMembers(bob, groupId, [alice.peerId, bob.peerId])
     await waitForGroupMesh([alice, bob], groupId)
 
-    await alice.send('first')
+    await alice.send(groupId, 'first')
     // bob's clock is wrong: his messages claim times ahead of alice's. They are sealed by his own replica
     // (so they are valid) with the time given, and published as his node would publish them
     const bobGroup = bob.group(groupId) as Group
@@ -146,7 +146,7 @@ describe('history order and sender clocks', () => {
     await fromBob('two minutes fast', slightlyFast)
     await net.record(0).waitForText(groupId, 'two minutes fast')
     const receivedBy = Date.now()
-    await alice.send('last')
+    await alice.send(groupId, 'last')
 
     const live = net.record(0).messages(groupId)
     expect(live.map((m) => m.text)).toEqual([
@@ -166,9 +166,9 @@ describe('history order and sender clocks', () => {
 
     // history: the same messages, in the same order, with the same times, also after a restart
     const shown = live.map(({ text, ts }) => ({ text, ts }))
-    expect(alice.history(10).map(({ text, ts }) => ({ text, ts }))).toEqual(shown)
-    expect(alice.history(2).map((m) => m.text)).toEqual(['two minutes fast', 'last'])
+    expect(alice.history(groupId, 10).map(({ text, ts }) => ({ text, ts }))).toEqual(shown)
+    expect(alice.history(groupId, 2).map((m) => m.text)).toEqual(['two minutes fast', 'last'])
     const restarted = await net.restart(0)
-    expect(restarted.history(10).map(({ text, ts }) => ({ text, ts }))).toEqual(shown)
+    expect(restarted.history(groupId, 10).map(({ text, ts }) => ({ text, ts }))).toEqual(shown)
   }, 60_000)
 })

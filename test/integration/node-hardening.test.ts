@@ -12,7 +12,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
 import { Identity } from '../../src/crypto/index.js'
 import { Group } from '../../src/membership/index.js'
-import { type ChatNode, createChatNode } from '../../src/node/chat-node.js'
+import type { ChatNode } from '../../src/node/chat-node.js'
 import { UnverifiedNameError } from '../../src/node/errors.js'
 import { ChatStore } from '../../src/node/store.js'
 import { syncWithPeer } from '../../src/node/sync.js'
@@ -23,9 +23,9 @@ import {
   ChatRecord,
   cleanupAfterEach,
   createChatNodes,
+  createTestChatNode,
   NETWORK_TIMEOUT,
   tempDir,
-  testChatInit,
   waitForMembers,
   waitForSubscribers,
 } from '../fixtures/chat.js'
@@ -37,7 +37,7 @@ const cleanups = cleanupAfterEach()
 const dataDir = (label: string): Promise<string> => tempDir(label, cleanups)
 
 async function openNode(dir: string, name: string, overrides = {}): Promise<ChatNode> {
-  const node = await createChatNode(testChatInit(dir, name, overrides))
+  const node = await createTestChatNode(dir, name, overrides)
   cleanups.push(() => node.stop())
   return node
 }
@@ -59,7 +59,7 @@ describe('data directory lock', () => {
       name: 'DataDirLockedError',
       message: `${dir} is in use by another p2pchat process (pid ${process.pid})`,
     })
-    await expect(createChatNode(testChatInit(dir, 'alice'))).rejects.toThrow(locked)
+    await expect(createTestChatNode(dir, 'alice')).rejects.toThrow(locked)
     await expect(createRelayNode({ dataDir: dir })).rejects.toThrow(locked)
     await node.stop()
     const again = await openNode(dir, 'alice')
@@ -93,7 +93,7 @@ describe('start and stop', () => {
     await expect(node.stop()).rejects.toThrow('libp2p failed to stop')
     expect(firstSettled).toBe(true)
     await expect(first).rejects.toThrow('libp2p failed to stop')
-    expect((node.messageSource as ChatStore).isOpen).toBe(false)
+    expect((node.replica.messageSource as ChatStore).isOpen).toBe(false)
     // and the data directory is free again
     await openNode(dir, 'alice')
   })
@@ -116,8 +116,8 @@ describe('start and stop', () => {
     const event = await twin.add((await Identity.generate()).memberId, 'dave')
     const remote = (await Identity.generate()).memberId
     await node.stop()
-    await expect(node.acceptMessage(group, message.bytes, remote)).resolves.toBeUndefined()
-    expect(() => node.acceptEvent(group, event.bytes, remote)).not.toThrow()
+    await expect(node.replica.acceptMessage(group, message.bytes, remote)).resolves.toBeUndefined()
+    expect(() => node.replica.acceptEvent(group, event.bytes, remote)).not.toThrow()
   })
 
   it('issues a rekey that was due when it stopped, without waiting for another event', async () => {
@@ -162,8 +162,8 @@ describe('start and stop', () => {
 describe('adding', () => {
   it('refuses to add a member again with InvalidArgumentError', async () => {
     const node = await openNode(await dataDir('add'), 'alice')
-    await node.createGroup('team')
-    await expect(node.add(node.peerId)).rejects.toThrow(
+    const { id: groupId } = await node.createGroup('team')
+    await expect(node.add(groupId, node.peerId)).rejects.toThrow(
       expect.objectContaining({ name: 'InvalidArgumentError', message: 'alice is already a member' }),
     )
   })
@@ -222,21 +222,21 @@ describe('adding by a name', () => {
       candidates: [{ peerId: squatter.memberId, name: 'carol' }],
     }
     const onlyAlice = [{ peerId: alice.peerId, name: 'alice' }]
-    await expect(alice.add('carol')).rejects.toMatchObject(claim)
-    expect(alice.members()).toEqual(onlyAlice)
+    await expect(alice.add(groupId, 'carol')).rejects.toMatchObject(claim)
+    expect(alice.members(groupId)).toEqual(onlyAlice)
 
     // after a restart the name is known only from the peers table, which join requests fill: still a claim
     await alice.stop()
     const again = await openNode(dir, 'alice')
-    await expect(again.add('carol')).rejects.toMatchObject(claim)
-    expect(again.members()).toEqual(onlyAlice)
+    await expect(again.add(groupId, 'carol')).rejects.toMatchObject(claim)
+    expect(again.members(groupId)).toEqual(onlyAlice)
 
     // by peer id it works, and the signed add event names the member carol from then on
     const carol = { peerId: squatter.memberId, name: 'carol' }
-    expect(await again.add(squatter.memberId)).toContainEqual(carol)
-    await again.remove(squatter.memberId)
-    expect(again.members()).toEqual(onlyAlice)
-    expect(await again.add('carol')).toContainEqual(carol)
+    expect(await again.add(groupId, squatter.memberId)).toContainEqual(carol)
+    await again.remove(groupId, squatter.memberId)
+    expect(again.members(groupId)).toEqual(onlyAlice)
+    expect(await again.add(groupId, 'carol')).toContainEqual(carol)
   })
 })
 
@@ -269,12 +269,12 @@ describe('sync of a member added late', () => {
     cleanups.push(() => net.teardown())
     const [alice, bob] = [net.node(0), net.node(1)]
     const { id: groupId } = await alice.createGroup('team')
-    for (let k = 0; k < 3; k++) await alice.send(`before bob #${k}`)
-    await bob.joinGroup(alice.invite())
-    await alice.add(bob.peerId)
+    for (let k = 0; k < 3; k++) await alice.send(groupId, `before bob #${k}`)
+    await bob.joinGroup(alice.invite(groupId))
+    await alice.add(groupId, bob.peerId)
     await waitForMembers(bob, groupId, [alice.peerId, bob.peerId])
     await waitForSubscribers(alice, groupId, [bob.peerId])
-    for (let k = 0; k < 5; k++) await alice.send(`after bob #${k}`)
+    for (let k = 0; k < 5; k++) await alice.send(groupId, `after bob #${k}`)
     await net.record(1).waitForText(groupId, 'after bob #4')
     expect(net.record(1).messages(groupId)).toHaveLength(5)
 
@@ -283,7 +283,7 @@ describe('sync of a member added late', () => {
     const again = await syncWithPeer(
       bob.libp2p as TransportNode,
       peerIdFromString(alice.peerId),
-      bob,
+      bob.replica,
       group,
       signal,
     )

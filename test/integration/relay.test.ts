@@ -54,8 +54,7 @@ describe('relay between peers that can only reach the relay', () => {
 
   async function send(i: number, text: string): Promise<string> {
     plaintexts.add(text)
-    node(i).selectGroup(groupId)
-    return (await node(i).send(text)).id
+    return (await node(i).send(groupId, text)).id
   }
 
   async function waitUntilStored(ids: readonly string[]): Promise<void> {
@@ -72,12 +71,12 @@ describe('relay between peers that can only reach the relay', () => {
     await waitForSubscribers(alice, groupId, [relay.relay.peerId])
 
     // the invite carries alice's own addresses; bob's node is not allowed to use them
-    await bob.joinGroup(alice.invite())
+    await bob.joinGroup(alice.invite(groupId))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see bob's join request through the relay",
     })
-    await alice.add(bob.peerId)
+    await alice.add(groupId, bob.peerId)
     const change = await net
       .record(BOB)
       .waitForChange(groupId, { action: 'add', by: alice.peerId, member: bob.peerId })
@@ -173,8 +172,7 @@ describe('relay between peers that can only reach the relay', () => {
     await waitForSubscribers(relay.relay, groupId, [alice.peerId, bob.peerId])
 
     // someone adds the relay to the group: an epoch key is now sealed to it
-    alice.selectGroup(groupId)
-    await alice.add(relayId)
+    await alice.add(groupId, relayId)
     const relayGroup = relay.relay.group(groupId, false)
     if (relayGroup === undefined) throw new Error('the relay does not hold the group')
     await waitFor(() => relayGroup.currentEpoch()?.members.includes(relayId) === true, {
@@ -214,7 +212,7 @@ describe('relay between peers that can only reach the relay', () => {
     }
 
     // the scan does see what the relay stores: every envelope alice holds is in its files
-    const envelopes = alice.messageSource.messagesAfter(groupId, {}, null, 10_000).map((m) => m.bytes)
+    const envelopes = alice.replica.messageSource.messagesAfter(groupId, {}, null, 10_000).map((m) => m.bytes)
     expect(envelopes.length).toBe(2 + 20 + 5 + 1)
     const running = await filesOf(relay.dataDir)
     expect(running.map((f) => f.name)).toContain('p2pchat.db-wal')
@@ -290,13 +288,13 @@ describe('relay limits', () => {
     const [ann, cat, dan] = [net.node(ANN), net.node(CAT), net.node(DAN)]
     const capped = (await ann.createGroup('capped')).id
     await waitForSubscribers(ann, capped, [relay.relay.peerId])
-    for (let k = 0; k < 4; k++) await ann.send(text(k))
+    for (let k = 0; k < 4; k++) await ann.send(capped, text(k))
     expect(await rejection(capped, ann.peerId, /^QuotaExceededError: /)).toMatch(
       /^QuotaExceededError: group \S+ is at its storage cap of \d+ bytes$/,
     )
     expect(relay.stored.get(capped)).toHaveLength(3)
 
-    for (let k = 4; k < 4 + RATE; k++) await ann.send(text(k))
+    for (let k = 4; k < 4 + RATE; k++) await ann.send(capped, text(k))
     expect(await rejection(capped, ann.peerId, /^RateLimitedError: /)).toBe(
       `RateLimitedError: peer ${ann.peerId} sent more than ${RATE} messages in a minute`,
     )
@@ -305,11 +303,11 @@ describe('relay limits', () => {
     // another group, other peers: the relay still stores and serves
     const other = (await cat.createGroup('other')).id
     await waitForSubscribers(cat, other, [relay.relay.peerId])
-    await dan.joinGroup(cat.invite())
-    await cat.add(dan.peerId)
+    await dan.joinGroup(cat.invite(other))
+    await cat.add(other, dan.peerId)
     await waitForMembers(dan, other, [cat.peerId, dan.peerId])
     await net.stop(DAN)
-    for (const k of [50, 51]) await cat.send(text(k))
+    for (const k of [50, 51]) await cat.send(other, text(k))
     await waitFor(() => relay.stored.get(other)?.length === 2, {
       timeout: NETWORK_TIMEOUT,
       message: 'the relay to store both messages of the other group',
@@ -332,8 +330,7 @@ describe('relay limits', () => {
     // test/adversarial/relay.test.ts), but nothing goes past a group's own cap.
     const cat2 = await net.restart(CAT)
     await waitForSubscribers(cat2, other, [relay.relay.peerId])
-    cat2.selectGroup(other)
-    await cat2.send(text(52))
+    await cat2.send(other, text(52))
     expect(await rejection(other, cat2.peerId, /^QuotaExceededError: /)).toBe(
       `QuotaExceededError: group ${other} is at its storage cap of ${maxGroupStorage} bytes`,
     )
@@ -419,7 +416,7 @@ describe('peer exchange through the relay', () => {
       await waitForSubscribers(alice, groupId, [relay.relay.peerId])
       expect(bob.peers().map((p) => p.peerId)).not.toContain(alice.peerId)
       // an invite without addresses: bob can learn where alice is only from the relay
-      const invite = decodeInvite(alice.invite())
+      const invite = decodeInvite(alice.invite(groupId))
       await bob.joinGroup(encodeInvite(alice.identity, { ...invite, addrs: [] }))
       // the relay names the group's members only to members: bob, once alice has added him
       await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
@@ -427,7 +424,7 @@ describe('peer exchange through the relay', () => {
         message: "alice to see bob's join request through the relay",
       })
       expect(bob.peers().map((p) => p.peerId)).not.toContain(alice.peerId)
-      await alice.add(bob.peerId)
+      await alice.add(groupId, bob.peerId)
       await waitFor(() => bob.peers().some((p) => p.peerId === alice.peerId), {
         timeout: NETWORK_TIMEOUT,
         message: 'bob to connect to alice after the relay named her in sync',

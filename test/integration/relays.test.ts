@@ -98,9 +98,8 @@ describe('two relays', () => {
       [ALICE, BOB],
       [BOB, ALICE],
     ] as const) {
-      node(from).selectGroup(groupId)
       const text = `${node(from).name}: ${label}`
-      const sent = await node(from).send(text)
+      const sent = await node(from).send(groupId, text)
       expect(await net.record(to).waitForText(groupId, text)).toMatchObject({
         id: sent.id,
         from: node(from).peerId,
@@ -130,12 +129,12 @@ describe('two relays', () => {
     const [alice, bob] = [node(ALICE), node(BOB)]
     groupId = (await alice.createGroup('two-relays')).id
     await waitForSubscribers(alice, groupId, [r1.relay.peerId, r2.relay.peerId])
-    await bob.joinGroup(alice.invite())
+    await bob.joinGroup(alice.invite(groupId))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see bob's join request through a relay",
     })
-    await alice.add(bob.peerId)
+    await alice.add(groupId, bob.peerId)
     await waitForMembers(bob, groupId, [alice.peerId, bob.peerId])
 
     const bothUp = await chat('both relays up')
@@ -181,8 +180,7 @@ describe('two relays', () => {
     await everythingUp()
     const texts = new Map<string, string>()
     const send = async (text: string): Promise<string> => {
-      node(ALICE).selectGroup(groupId)
-      const { id } = await node(ALICE).send(text)
+      const { id } = await node(ALICE).send(groupId, text)
       texts.set(id, text)
       return id
     }

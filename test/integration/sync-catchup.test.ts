@@ -42,17 +42,17 @@ describe('catching up on more than one sync carries', () => {
     const [alice, bob] = [net.node(ALICE), net.node(BOB)]
     const { id: groupId } = await alice.createGroup('busy')
     await waitForSubscribers(alice, groupId, [relay.relay.peerId])
-    await bob.joinGroup(alice.invite())
+    await bob.joinGroup(alice.invite(groupId))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
       timeout: 15_000,
       message: "alice to see bob's join request",
     })
-    await alice.add(bob.peerId)
+    await alice.add(groupId, bob.peerId)
     await waitForMembers(bob, groupId, [alice.peerId, bob.peerId])
     await net.stop(BOB)
 
     const total = MAX_SYNC_MESSAGES + 150
-    for (let k = 0; k < total; k++) await alice.send(`busy #${k}`)
+    for (let k = 0; k < total; k++) await alice.send(groupId, `busy #${k}`)
     await waitFor(() => relay.stored.get(groupId)?.length === total, {
       timeout: 90_000,
       message: `the relay to store all ${total} messages`,

@@ -9,6 +9,7 @@ import { createInteractiveMode } from '../../src/cli/interactive.js'
 import type { CliIO } from '../../src/cli/io.js'
 import { createJsonMode, jsonRpcMethods } from '../../src/cli/json-mode.js'
 import { createJsonRpcServer } from '../../src/cli/json-rpc.js'
+import { ChatSession } from '../../src/cli/session.js'
 import { InvalidArgumentError, NoCurrentEpochError } from '../../src/membership/index.js'
 import {
   type ChatMessage,
@@ -49,12 +50,16 @@ class FakeNode extends TypedEventEmitter<ChatNodeEvents> {
   stopped = 0
   group: GroupStatus | null = GROUP
   stored: ChatMessage[] = []
-  send: (text: string) => Promise<{ id: string; ts: number; recipients: number }> = async () => ({
-    id: 'm',
-    ts: 1,
-    recipients: 1,
-  })
-  add: (ref: string) => Promise<Array<{ peerId: string; name: string }>> = async () => this.members()
+  send: (group: string, text: string) => Promise<{ id: string; ts: number; recipients: number }> =
+    async () => ({
+      id: 'm',
+      ts: 1,
+      recipients: 1,
+    })
+  add: (group: string, ref: string) => Promise<Array<{ peerId: string; name: string }>> = async () =>
+    this.members()
+  #session: ChatSession | undefined
+  readonly store = { getMeta: () => undefined, setMeta: () => {} }
 
   status() {
     return {
@@ -84,8 +89,19 @@ class FakeNode extends TypedEventEmitter<ChatNodeEvents> {
   async stop() {
     this.stopped++
   }
-  asNode(): ChatNode {
-    return this as unknown as ChatNode
+  findGroup() {
+    return GROUP
+  }
+  groups() {
+    return [GROUP]
+  }
+  /** A session over this node with {@link GROUP} on screen, the same one every call. */
+  asSession(): ChatSession {
+    if (this.#session === undefined) {
+      this.#session = new ChatSession(this as unknown as ChatNode)
+      this.#session.select(GROUP.id)
+    }
+    return this.#session
   }
   created(): void {
     const alice = { peerId: ALICE, name: 'alice' }
@@ -165,13 +181,13 @@ describe('--json mode', () => {
     const node = new FakeNode()
     const { io, stdin, out } = fakeIO()
     const mode = createJsonMode(io)
-    mode.attach(node.asNode())
+    mode.attach(node.asSession())
     // what openSession does between attach and run: create the group, sync a message
     node.created()
     node.received({ group: GROUP.id, id: 'm1', from: BOB, name: 'bob', text: 'early', ts: 5 })
     expect(out()).toBe('')
 
-    const exit = mode.run(node.asNode())
+    const exit = mode.run(node.asSession())
     const sent = lines(out())
     expect(sent.map((l) => l.method)).toEqual(['ready', 'membership', 'message'])
     expect(sent[1]?.params?.change).toMatchObject({ action: 'create' })
@@ -191,9 +207,9 @@ describe('--json mode', () => {
     node.group = { ...GROUP, inviter: { peerId: BOB, name: 'bob' } }
     const { io, stdin, out } = fakeIO()
     const mode = createJsonMode(io)
-    mode.attach(node.asNode())
+    mode.attach(node.asSession())
     node.forged(FORGED)
-    const exit = mode.run(node.asNode())
+    const exit = mode.run(node.asSession())
     const sent = lines(out())
     expect(sent.map((l) => l.method)).toEqual(['ready', 'inviteForged'])
     expect(sent[0]?.params?.group).toEqual({
@@ -210,8 +226,8 @@ describe('--json mode', () => {
     const node = new FakeNode()
     const { io, breakStdout, err } = fakeIO()
     const mode = createJsonMode(io)
-    mode.attach(node.asNode())
-    const exit = mode.run(node.asNode())
+    mode.attach(node.asSession())
+    const exit = mode.run(node.asSession())
     breakStdout()
     expect(await exit).toBe(0)
     expect(node.stopped).toBe(1)
@@ -223,7 +239,7 @@ describe('--json error mapping', () => {
   async function call(node: FakeNode, method: string, params: Record<string, unknown>) {
     const written: string[] = []
     const server = createJsonRpcServer({
-      methods: jsonRpcMethods(node.asNode(), () => {}),
+      methods: jsonRpcMethods(node.asSession(), () => {}),
       write: (l) => written.push(l),
     })
     await server.handleLine(JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }))
@@ -248,7 +264,7 @@ describe('--json error mapping', () => {
   it('adding by a name only join requesters claimed adds nobody and lists them as candidates', async () => {
     const node = new FakeNode()
     const added: string[] = []
-    node.add = async (ref) => {
+    node.add = async (_group, ref) => {
       if (ref === 'carol') throw new UnverifiedNameError('carol', [{ peerId: CAROL, name: 'carol' }])
       added.push(ref)
       return node.members()
@@ -281,7 +297,7 @@ describe('interactive mode', () => {
     const node = new FakeNode()
     const { io, stdin, out } = fakeIO()
     const mode = createInteractiveMode(io)
-    mode.attach(node.asNode())
+    mode.attach(node.asSession())
     node.created()
     const early: ChatMessage = {
       group: GROUP.id,
@@ -296,7 +312,7 @@ describe('interactive mode', () => {
     node.received({ ...early, id: 'm2', text: 'another group', group: 'bafyother' })
     expect(out()).toBe('')
 
-    const exit = mode.run(node.asNode())
+    const exit = mode.run(node.asSession())
     const shown = out().split('\n')
     const created = shown.indexOf('* alice created team')
     expect(created, out()).toBeGreaterThan(shown.findIndex((l) => l.startsWith('p2pchat: you are alice')))
@@ -312,9 +328,9 @@ describe('interactive mode', () => {
   async function greeting(node: FakeNode, starting: () => void = () => {}): Promise<string[]> {
     const { io, stdin, out } = fakeIO()
     const mode = createInteractiveMode(io)
-    mode.attach(node.asNode())
+    mode.attach(node.asSession())
     starting()
-    const exit = mode.run(node.asNode())
+    const exit = mode.run(node.asSession())
     const shown = out().split('\n')
     stdin.end()
     expect(await exit).toBe(0)
@@ -357,8 +373,8 @@ describe('interactive mode', () => {
     }
     const { io, stdin, out } = fakeIO()
     const mode = createInteractiveMode(io)
-    mode.attach(node.asNode())
-    const exit = mode.run(node.asNode())
+    mode.attach(node.asSession())
+    const exit = mode.run(node.asSession())
     stdin.write('hello\n')
     await until(() => out().includes('! no usable group key'), 'the refusal to be printed')
     expect(out()).toContain('! no usable group key yet: waiting for a member to rekey; try again shortly\n')
@@ -374,7 +390,7 @@ describe('interactive mode', () => {
     function session(claimants: string[]) {
       const node = new FakeNode()
       const added: string[] = []
-      node.add = async (ref) => {
+      node.add = async (_group, ref) => {
         if (ref === 'carol')
           throw new UnverifiedNameError(
             'carol',
@@ -385,8 +401,8 @@ describe('interactive mode', () => {
       }
       const { io, stdin, out } = fakeIO()
       const mode = createInteractiveMode(io)
-      mode.attach(node.asNode())
-      const exit = mode.run(node.asNode())
+      mode.attach(node.asSession())
+      const exit = mode.run(node.asSession())
       const end = (): Promise<number> => {
         stdin.end()
         return exit
@@ -460,8 +476,8 @@ describe('interactive mode', () => {
     const node = new FakeNode()
     const { io, breakStdout } = fakeIO()
     const mode = createInteractiveMode(io)
-    mode.attach(node.asNode())
-    const exit = mode.run(node.asNode())
+    mode.attach(node.asSession())
+    const exit = mode.run(node.asSession())
     breakStdout()
     expect(await exit).toBe(0)
     expect(node.stopped).toBe(1)

@@ -1,0 +1,148 @@
+import type { GroupOrigin } from './invite.js'
+import type { SyncLimits } from './sync-limits.js'
+
+/** Options for `createChatNode`. */
+export interface ChatNodeInit {
+  /** Directory for the identity key and the database; one per display name. */
+  dataDir: string
+  /** Display name announced to others. A label: the identity is the key in `dataDir`. */
+  name: string
+  /** Multiaddrs to listen on. Default `/ip4/0.0.0.0/tcp/0`. */
+  listen?: string[]
+  /** Peers (multiaddrs with `/p2p/<id>`) to dial at start and keep connected to: other peers or relays. */
+  bootstrap?: string[]
+  /** Discover peers on the LAN with mDNS. Default true. */
+  mdns?: boolean
+  /** Reserve a slot on relays we connect to so peers behind NAT can reach us. Default: with a bootstrap list. */
+  listenViaRelay?: boolean
+  /** Grace window for superseded epochs, in ms. */
+  graceMs?: number
+  /** Delay per rank before a member that is not first in line issues a due rekey, in ms. Default 3000. */
+  rekeyDelayMs?: number
+  /** Period of anti-entropy sync with a random connected peer, in ms. Default 30000. */
+  syncIntervalMs?: number
+  /** Limits on the sync streams this node serves and the time a sync may take (see `SyncLimits`). */
+  syncLimits?: SyncLimits
+}
+
+/** A peer as the chat shows it. */
+export interface PeerRef {
+  peerId: string
+  name: string
+}
+
+/** A decrypted message, own ones included. */
+export interface ChatMessage {
+  group: string
+  id: string
+  from: string
+  name: string
+  text: string
+  ts: number
+}
+
+/** A message this peer cannot decrypt. */
+export interface EncryptedNotice {
+  group: string
+  id: string
+  from: string
+  name: string
+  bytes: number
+  preview: string
+}
+
+/** The resolved member list changed: who is in, or what a member is called. */
+export interface MembershipNotice {
+  group: string
+  members: PeerRef[]
+  /**
+   * The event that explains it, when one does. For `rename`, `by` and `member` are the member (under its
+   * new name) and `from` is the name it had.
+   */
+  change:
+    | { action: 'create' | 'add' | 'remove'; by: PeerRef; member: PeerRef }
+    | { action: 'rename'; by: PeerRef; member: PeerRef; from: string }
+    | null
+}
+
+/**
+ * The key this member was sealed in the group's current epoch does not open, or is not the key the
+ * epoch's author committed to: the author split or withheld the key. This member cannot read or send
+ * under it, so it rekeys at once.
+ */
+export interface BadEpochKeyNotice {
+  group: string
+  epoch: string
+  /** Who chose the bad key. */
+  author: PeerRef
+  reason: string
+}
+
+/** A non-member asked to be added. */
+export interface JoinRequestNotice {
+  group: string
+  peerId: string
+  name: string
+}
+
+/**
+ * The genesis of a group this peer joined by invite contradicts the invite: its inviter lied about who
+ * founded the group (or what it is called), so the group is not the one the invite made it look like.
+ */
+export interface InviteForgedNotice {
+  group: string
+  /** Who signed the invite. */
+  inviter: PeerRef
+  /** What the invite said. */
+  claimed: GroupOrigin
+  /** What the genesis, which the group id is the hash of, says. */
+  actual: GroupOrigin
+}
+
+/** Events of a {@link ChatNode}. */
+export interface ChatNodeEvents {
+  'message:receive': CustomEvent<ChatMessage>
+  'message:encrypted': CustomEvent<EncryptedNotice>
+  'membership:change': CustomEvent<MembershipNotice>
+  'join:request': CustomEvent<JoinRequestNotice>
+  'invite:forged': CustomEvent<InviteForgedNotice>
+  'epoch:bad-key': CustomEvent<BadEpochKeyNotice>
+  'peer:connect': CustomEvent<string>
+  'peer:disconnect': CustomEvent<string>
+  /** A message was rejected or could not be handled; for logs. */
+  'message:reject': CustomEvent<{ group: string; reason: string; from: string }>
+}
+
+/** What `send` reports. */
+export interface SendResult {
+  id: string
+  ts: number
+  /** Peers the message was handed to now; 0 means it waits for sync when someone connects. */
+  recipients: number
+}
+
+/** A group summary. */
+export interface GroupSummary {
+  id: string
+  name: string
+}
+
+/** The selected group, as {@link ChatStatus} shows it. */
+export interface GroupStatus extends GroupSummary {
+  /** The founder: from the genesis once it is here, until then as the invite claims; null if neither. */
+  founder: PeerRef | null
+  /** Who signed the invite this peer joined with; null for a group it founded. */
+  inviter: PeerRef | null
+  /** The genesis contradicts that invite: the inviter lied (see {@link InviteForgedNotice}). */
+  inviteForged: boolean
+}
+
+/** Node status, as `status` in the JSON interface. */
+export interface ChatStatus {
+  peerId: string
+  name: string
+  group: GroupStatus | null
+  member: boolean
+  addrs: string[]
+  peers: number
+}

@@ -1,0 +1,469 @@
+import type { ComponentLogger, Logger } from '@libp2p/interface'
+import type { TypedEventEmitter } from 'main-event'
+import {
+  AccessDeniedError,
+  type Group,
+  InvalidArgumentError,
+  type OpenedMessage,
+  type ReceiveEventResult,
+  type Rename,
+  type SignedEvent,
+} from '../membership/index.js'
+import type { ChatMessage, ChatNodeEvents, GroupStatus, PeerRef, SendResult } from './chat-events.js'
+import type { Clock } from './components.js'
+import { GroupNotReadyError } from './errors.js'
+import { GroupTopic, type GroupTopicHooks, type Pubsub } from './group-topic.js'
+import { encodeInvite, forgedClaim, type GroupOrigin, type Invite } from './invite.js'
+import { JoinAnnouncer, JoinInbox } from './join-requests.js'
+import type { PeerDirectory } from './peer-directory.js'
+import { shownTime } from './sender-time.js'
+import type { ChatStore } from './store.js'
+import type { TopicValidationResult } from './transport.js'
+import type { JoinRequest } from './wire.js'
+
+/** A requester that asks again after this long is shown again. */
+const JOIN_NOTICE_REPEAT_MS = 5 * 60_000
+
+/** What a {@link ChatGroup} is built from: its node's parts. */
+export interface ChatGroupComponents {
+  self: PeerRef
+  identity: Group['identity']
+  store: ChatStore
+  clock: Clock
+  logger: ComponentLogger
+  directory: PeerDirectory
+  /** The node, which tells its listeners. */
+  events: Pick<TypedEventEmitter<ChatNodeEvents>, 'safeDispatchEvent'>
+  /** Whether the node is stopping: background work checks it before doing more. */
+  stopping(): boolean
+  /** Syncs this group with `peerId` in the background (when `connectedOnly`, only if connected now). */
+  sync(peerId: string, groupId: string, connectedOnly?: boolean): void
+}
+
+/** Options of a {@link ChatGroup}. */
+export interface ChatGroupInit {
+  group: Group
+  /** The invite this peer joined with, if it joined by one. */
+  invite?: Invite
+  /** Delay per rank before a member not first in line issues a due rekey, in ms. Default 3000. */
+  rekeyDelayMs?: number
+}
+
+/** Runs a store write whose failure must not escape (listeners, background work); logs it instead. */
+export function persist(log: Logger, what: string, write: () => void): void {
+  try {
+    write()
+  } catch (err) {
+    log.error('could not store %s: %s', what, (err as Error).message)
+  }
+}
+
+/**
+ * One group as a chat node takes part in it: what the core accepted on its topic is stored, then told
+ * to the node's listeners; local changes are signed, stored, published; due rekeys are issued; a join
+ * request is announced while this peer is no member, and others' are taken in.
+ */
+export class ChatGroup implements GroupTopicHooks {
+  readonly group: Group
+  readonly topic: GroupTopic
+  readonly joins: JoinInbox
+  invite: Invite | undefined
+  readonly #c: ChatGroupComponents
+  readonly #log: Logger
+  readonly #announcer: JoinAnnouncer
+  readonly #rekeyDelayMs: number
+  #origin: GroupOrigin | undefined
+  /** The forged invite last reported (as JSON), so that one is reported once, not at start and join. */
+  #forgedReported: string | undefined
+  /** The bad epoch last reported and rekeyed away from, so one bad epoch causes one rekey. */
+  #badEpochHandled: string | undefined
+  #rekeyTimer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(components: ChatGroupComponents, init: ChatGroupInit) {
+    this.#c = components
+    this.#log = components.logger.forComponent('p2pchat:node')
+    this.group = init.group
+    this.invite = init.invite
+    this.#rekeyDelayMs = init.rekeyDelayMs ?? 3000
+    this.topic = new GroupTopic(components, { group: init.group, hooks: this })
+    this.joins = new JoinInbox(components, { renewAfterMs: JOIN_NOTICE_REPEAT_MS, nameChangeIsNew: true })
+    this.#announcer = new JoinAnnouncer({ ...components, topic: this.topic }, { name: components.self.name })
+  }
+
+  /** Subscribes to the topic and announces the join request (if this peer is no member). */
+  subscribe(pubsub: Pubsub): void {
+    if (this.topic.subscribed) return
+    this.topic.subscribe(pubsub)
+    this.announce()
+  }
+
+  /** Announces this peer's join request, if it is due; see {@link JoinAnnouncer}. */
+  announce(): void {
+    void this.#announcer.announce()
+  }
+
+  /** What waits from the last session: a due rekey, a bad key, a name to take up, a forged invite. */
+  resume(): void {
+    // a rekey that was due when this node stopped is not left for the next event to trigger
+    this.#scheduleRekey()
+    this.#checkEpochKey()
+    this.#claimName().catch((err: unknown) =>
+      this.#log.error('renaming in %s failed: %s', this.group.id, (err as Error).message),
+    )
+    this.checkInvite()
+  }
+
+  /** Stops the topic, the announcements and a rekey waiting. */
+  stop(): void {
+    clearTimeout(this.#rekeyTimer)
+    this.#announcer.stop()
+    this.topic.stop()
+  }
+
+  // what the core accepted on the topic (GroupTopicHooks)
+
+  /** @internal Stores and notifies applied events; rekeys if due. */
+  eventsApplied(result: ReceiveEventResult, _from: string): void {
+    const { group } = this
+    const { store } = this.#c
+    for (const event of result.applied) {
+      persist(this.#log, 'an event', () => {
+        store.addEvent(group.id, event.id, event.bytes)
+        if (event.payload.type === 'genesis') store.saveGroup({ id: group.id, name: group.name ?? null })
+      })
+      if (event.payload.type === 'genesis') this.checkInvite()
+    }
+    if (result.membersChanged)
+      this.emitMembership(result.applied.findLast((e) => e.payload.type !== 'rename'))
+    for (const rename of result.renamed) this.#emitRename(rename)
+    if (result.applied.length > 0) {
+      this.#scheduleRekey()
+      this.#checkEpochKey()
+    }
+  }
+
+  /** @internal Stores an opened message (its time clamped, see `sender-time.ts`), then shows it. */
+  messageOpened(opened: OpenedMessage, bytes: Uint8Array, _from: string): TopicValidationResult {
+    const { group } = this
+    const name = this.#c.directory.nameOf(opened.sender, group) ?? ''
+    const receivedAt = this.#c.clock.now()
+    let ts: number | null = null
+    if (opened.kind === 'message') {
+      // stored as shown, so history later shows the time this notification does
+      ts = shownTime(opened.ts, receivedAt)
+      if (ts !== opened.ts) {
+        this.#log(
+          'clamped the time of message %s of %s from %s: %d ms ahead of ours, shown at its arrival instead',
+          opened.id,
+          group.id,
+          opened.sender,
+          opened.ts - receivedAt,
+        )
+      }
+    }
+    const { id, sender, seq, epoch } = opened
+    const text = opened.kind === 'message' ? opened.text : null
+    let added: boolean
+    try {
+      added = this.#c.store.addMessage({
+        groupId: group.id,
+        id,
+        sender,
+        seq,
+        epoch,
+        receivedAt,
+        bytes,
+        text,
+        ts,
+      })
+    } catch (err) {
+      // not stored, so not shown; it counts as seen until a restart, when sync brings it again
+      this.#log.error('could not store message %s of %s: %s', id, group.id, (err as Error).message)
+      return 'ignore'
+    }
+    if (!added) return 'ignore'
+    const base = { group: group.id, id, from: sender, name }
+    if (opened.kind === 'message') {
+      this.#c.events.safeDispatchEvent('message:receive', {
+        detail: { ...base, text: opened.text, ts: ts ?? receivedAt },
+      })
+    } else {
+      this.#c.events.safeDispatchEvent('message:encrypted', {
+        detail: { ...base, bytes: opened.bytes, preview: opened.preview },
+      })
+    }
+    return 'accept'
+  }
+
+  /** @internal A new requester is stored and shown; a repeat is forwarded only (see {@link JoinInbox}). */
+  joinRequested(request: JoinRequest, _from: string): TopicValidationResult {
+    const verdict = this.joins.receive(request)
+    if (verdict === 'too-soon') return 'ignore'
+    if (verdict === 'rate-limited') {
+      this.#log(
+        'too many join requests a minute for %s: ignoring the one from %s',
+        this.group.id,
+        request.peerId,
+      )
+      return 'ignore'
+    }
+    if (verdict === 'new') {
+      const { peerId, name } = request
+      persist(this.#log, 'a join request', () => this.#c.store.upsertPeer({ peerId, name }))
+      this.#c.events.safeDispatchEvent('join:request', { detail: { group: this.group.id, peerId, name } })
+    }
+    return 'accept'
+  }
+
+  /** @internal */
+  lagging(from: string): void {
+    this.#c.sync(from, this.group.id)
+  }
+
+  /** @internal */
+  rejected(from: string, error: Error): void {
+    this.#log('rejected input for %s from %s: %s: %s', this.group.id, from, error.name, error.message)
+    this.#c.events.safeDispatchEvent('message:reject', {
+      detail: { group: this.group.id, from, reason: `${error.name}: ${error.message}` },
+    })
+  }
+
+  // the public API's work on this group
+
+  /**
+   * Encrypts, stores (before this resolves, so it survives a crash), publishes and shows `text`.
+   *
+   * @throws {AccessDeniedError | NoCurrentEpochError | TooLargeError}
+   */
+  async send(text: string): Promise<SendResult> {
+    const { group } = this
+    this.#requireLog('send messages')
+    const sealed = await group.seal(text)
+    const { self } = this.#c
+    this.#c.store.addMessage({
+      groupId: group.id,
+      id: sealed.id,
+      sender: self.peerId,
+      seq: sealed.seq,
+      epoch: sealed.epoch,
+      receivedAt: this.#c.clock.now(),
+      bytes: sealed.bytes,
+      text,
+      ts: sealed.ts,
+    })
+    const recipients = await this.#publish({ kind: 'message', data: sealed.bytes })
+    this.#c.events.safeDispatchEvent('message:receive', {
+      detail: { group: group.id, id: sealed.id, from: self.peerId, name: self.name, text, ts: sealed.ts },
+    })
+    return { id: sealed.id, ts: sealed.ts, recipients }
+  }
+
+  /** @throws see {@link ChatNode.add} */
+  async add(ref: string): Promise<PeerRef[]> {
+    const { group } = this
+    const { self } = this.#c
+    this.#requireLog('add members')
+    // the same check the core makes, first, so a non-member learns nothing about who is known
+    if (!group.isMember()) await group.add(self.peerId, self.name)
+    const target = this.#c.directory.resolvePeer(ref, group)
+    if (group.isMember(target.peerId)) throw new InvalidArgumentError(`${target.name} is already a member`)
+    await this.#commit(await group.add(target.peerId, target.name))
+    return this.members()
+  }
+
+  /** @throws see {@link ChatNode.remove} */
+  async remove(ref: string): Promise<PeerRef[]> {
+    const { group } = this
+    this.#requireLog('remove members')
+    if (!group.isMember()) await group.remove(this.#c.self.peerId)
+    const target = this.#c.directory.resolveMember(ref, group)
+    await this.#commit(await group.remove(target.id))
+    return this.members()
+  }
+
+  members(): PeerRef[] {
+    return this.group.members().map((m) => ({ peerId: m.id, name: m.name }))
+  }
+
+  history(limit: number): ChatMessage[] {
+    const { group } = this
+    return this.#c.store.history(group.id, limit).map((m) => ({
+      group: group.id,
+      id: m.id,
+      from: m.sender,
+      name: this.#c.directory.nameOf(m.sender, group) ?? '',
+      text: m.text ?? '',
+      // an older p2pchat stored sender times as they came
+      ts: m.ts === null ? m.receivedAt : shownTime(m.ts, m.receivedAt),
+    }))
+  }
+
+  /** @throws {GroupNotReadyError} the genesis has not arrived yet, so the founder is not known */
+  inviteText(addrs: string[]): string {
+    const origin = this.origin()
+    if (origin === undefined) throw new GroupNotReadyError()
+    return encodeInvite(this.#c.identity, { groupId: this.group.id, ...origin, inviter: this.#c.self, addrs })
+  }
+
+  /** The group as `status` shows it; `storedName` stands in for the name until the genesis is here. */
+  status(storedName: string): GroupStatus {
+    const { group, invite } = this
+    const origin = this.origin()
+    return {
+      id: group.id,
+      name: group.name ?? storedName,
+      founder: origin?.founder ?? invite?.founder ?? null,
+      inviter: invite?.inviter ?? null,
+      inviteForged: invite !== undefined && origin !== undefined && forgedClaim(invite, origin) !== undefined,
+    }
+  }
+
+  /** The group's name and founder as its genesis fixes them; `undefined` until the genesis is here. */
+  origin(): GroupOrigin | undefined {
+    if (this.#origin !== undefined) return this.#origin
+    const genesis = this.group.events().find((e) => e.payload.type === 'genesis')
+    const { groupName, subjectName } = genesis?.payload ?? {}
+    if (genesis === undefined || groupName === undefined || subjectName === undefined) return undefined
+    this.#origin = { groupName, founder: { peerId: genesis.author, name: subjectName } }
+    return this.#origin
+  }
+
+  /** Warns when the genesis is here and contradicts the invite this peer joined with. */
+  checkInvite(): void {
+    const { invite } = this
+    const actual = this.origin()
+    if (invite === undefined || actual === undefined) return
+    const claimed = forgedClaim(invite, actual)
+    if (claimed === undefined || this.#forgedReported === JSON.stringify(invite)) return
+    this.#forgedReported = JSON.stringify(invite)
+    this.#log.error(
+      'forged invite for %s: %s said the founder is %s, the genesis says %s',
+      this.group.id,
+      invite.inviter.peerId,
+      claimed.founder.peerId,
+      actual.founder.peerId,
+    )
+    this.#c.events.safeDispatchEvent('invite:forged', {
+      detail: { group: this.group.id, inviter: invite.inviter, claimed, actual },
+    })
+  }
+
+  /** Tells listeners of a change of members; `event` explains it, when one does. */
+  emitMembership(event: SignedEvent | undefined): void {
+    const { group } = this
+    const change = event === undefined ? undefined : group.describe(event)
+    const ref = (peerId: string): PeerRef => this.#c.directory.ref(peerId, group)
+    this.#c.events.safeDispatchEvent('membership:change', {
+      detail: {
+        group: group.id,
+        members: this.members(),
+        change:
+          change === undefined
+            ? null
+            : { action: change.action, by: ref(change.by), member: ref(change.member) },
+      },
+    })
+  }
+
+  #emitRename(rename: Rename): void {
+    const member = { peerId: rename.member, name: rename.to }
+    this.#c.events.safeDispatchEvent('membership:change', {
+      detail: {
+        group: this.group.id,
+        members: this.members(),
+        change: { action: 'rename', by: member, member, from: rename.from },
+      },
+    })
+  }
+
+  /**
+   * A group whose log has not arrived is one this peer was not added to yet, as far as it knows: members
+   * send the log only to members (see `sync-access.ts`). Says so in the words the core uses for a
+   * non-member, with the name the invite gave.
+   */
+  #requireLog(action: string): void {
+    if (this.group.ready) return
+    const name = this.#c.store.groups().find((g) => g.id === this.group.id)?.name ?? this.group.id.slice(-8)
+    throw new AccessDeniedError(`Access denied: you are not a member of ${name}, so you cannot ${action}`)
+  }
+
+  async #publish(frame: Parameters<GroupTopic['publish']>[0]): Promise<number> {
+    return this.#c.stopping() ? 0 : this.topic.publish(frame)
+  }
+
+  /** Stores, notifies and publishes an event this peer signed. */
+  async #commit(event: SignedEvent, renamed?: Rename): Promise<void> {
+    this.#c.store.addEvent(this.group.id, event.id, event.bytes)
+    if (renamed !== undefined) this.#emitRename(renamed)
+    else if (event.payload.type !== 'rekey') this.emitMembership(event)
+    this.#scheduleRekey()
+    await this.#publish({ kind: 'event', data: event.bytes })
+    // the peer just added was sent nothing of the group while it was no member: it is owed the log now
+    if (event.payload.type === 'add' && event.subject !== undefined) {
+      this.#c.sync(event.subject, this.group.id, true)
+    }
+  }
+
+  /**
+   * Checks the key this member holds in the current epoch. One that does not open, or is not the key its
+   * author committed to, makes the epoch unusable here: the user is told who chose it, and this member
+   * rekeys at once rather than waiting for its turn, since nobody else can tell.
+   */
+  #checkEpochKey(): void {
+    const { group } = this
+    if (!group.isMember() || this.#c.stopping()) return
+    group
+      .currentKeyProblem()
+      .then(async (problem) => {
+        if (problem === undefined || this.#badEpochHandled === problem.epoch || this.#c.stopping()) return
+        this.#badEpochHandled = problem.epoch
+        const { epoch, author, reason } = problem
+        this.#log.error('group %s: epoch %s by %s is unusable: %s', group.id, epoch, author, reason)
+        this.#c.events.safeDispatchEvent('epoch:bad-key', {
+          detail: { group: group.id, epoch, author: this.#c.directory.ref(author, group), reason },
+        })
+        if (!group.isMember()) return
+        await this.#commit(await group.rekey())
+      })
+      .catch((err: unknown) =>
+        this.#log.error('checking the epoch key of %s failed: %s', group.id, (err as Error).message),
+      )
+  }
+
+  /**
+   * Takes up this node's display name where it is known by another one: `--name` given with an existing
+   * data directory is a rename, signed and shown to everyone.
+   */
+  async #claimName(): Promise<void> {
+    const { self } = this.#c
+    const current = this.group.memberMap().get(self.peerId)?.name
+    if (current === undefined || current === self.name || this.#c.stopping()) return
+    const event = await this.group.rename(self.name)
+    await this.#commit(event, { member: self.peerId, from: current, to: self.name })
+  }
+
+  /**
+   * When concurrent changes left the epoch key with a non-member or without a member, one member rekeys:
+   * the first in the deterministic order at once, the k-th only after k delays if still needed.
+   */
+  #scheduleRekey(): void {
+    const { group } = this
+    if (this.#rekeyTimer !== undefined || this.#c.stopping() || !group.needsRekey()) return
+    const rank = group.rekeyRank()
+    if (rank < 0) return
+    this.#rekeyTimer = setTimeout(
+      () => {
+        this.#rekeyTimer = undefined
+        if (this.#c.stopping() || !group.needsRekey() || !group.isMember()) return
+        group
+          .rekey()
+          .then((event) => this.#commit(event))
+          .catch((err: unknown) =>
+            this.#log.error('rekey of %s failed: %s', group.id, (err as Error).message),
+          )
+      },
+      rank * this.#rekeyDelayMs + 50,
+    )
+    this.#rekeyTimer.unref?.()
+  }
+}
