@@ -150,7 +150,13 @@ export function createInteractiveMode(io: CliIO): StartMode {
           render: () =>
             view.inActiveGroup(detail.group)
               ? formatEncryptedLine(
-                  { bytes: detail.bytes, name: detail.name, peerId: detail.from, preview: detail.preview },
+                  {
+                    bytes: detail.bytes,
+                    // a peer that holds no log yet knows no sender's name
+                    ...(detail.name === '' ? {} : { name: detail.name }),
+                    peerId: detail.from,
+                    preview: detail.preview,
+                  },
                   view.options(),
                 )
               : undefined,

@@ -2,6 +2,7 @@ import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { TypedEventEmitter } from 'main-event'
 import {
   AccessDeniedError,
+  type Envelope,
   type Group,
   InvalidArgumentError,
   type OpenedMessage,
@@ -19,6 +20,7 @@ import type { PeerDirectory } from './peer-directory.js'
 import { shownTime } from './sender-time.js'
 import type { ChatStore } from './store.js'
 import type { TopicValidationResult } from './transport.js'
+import { UnreadableMessages } from './unreadable.js'
 import type { JoinRequest } from './wire.js'
 
 /** A requester that asks again after this long is shown again. */
@@ -78,6 +80,7 @@ export class ChatGroup implements GroupTopicHooks {
   /** The bad epoch last reported and rekeyed away from, so one bad epoch causes one rekey. */
   #badEpochHandled: string | undefined
   #rekeyTimer: ReturnType<typeof setTimeout> | undefined
+  readonly #unreadable = new UnreadableMessages()
 
   constructor(components: ChatGroupComponents, init: ChatGroupInit) {
     this.#c = components
@@ -193,6 +196,12 @@ export class ChatGroup implements GroupTopicHooks {
       })
     }
     return 'accept'
+  }
+
+  /** @internal Ciphertext of the group while this peer holds no log of it: shown, once, as such. */
+  unreadable(envelope: Envelope): void {
+    const notice = this.#unreadable.notice(this.group.id, envelope)
+    if (notice !== undefined) this.#c.events.safeDispatchEvent('message:encrypted', { detail: notice })
   }
 
   /** @internal A new requester is stored and shown; a repeat is forwarded only (see {@link JoinInbox}). */

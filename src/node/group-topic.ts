@@ -1,5 +1,7 @@
 import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 import {
+  decodeEnvelope,
+  type Envelope,
   type Group,
   type OpenedMessage,
   PendingLimitError,
@@ -48,6 +50,11 @@ export interface GroupTopicHooks {
    * a chat node syncs with it. Default: nothing.
    */
   lagging?(from: string): void
+  /**
+   * A signed envelope of this group arrived while this replica holds no log of it, so it can neither
+   * judge nor read it. Default: nothing.
+   */
+  unreadable?(envelope: Envelope, from: string): void
   /** Input from `from` was refused or could not be handled; `error` says why. */
   rejected(from: string, error: Error): void
 }
@@ -220,6 +227,8 @@ export class GroupTopic {
         case ReplayError.name:
           return 'ignore'
         case UnknownEpochError.name:
+          // with no log yet (a joiner not added) the epoch cannot be known: it is shown as ciphertext
+          if (!this.group.ready) hooks.unreadable?.(decodeEnvelope(bytes), from)
           hooks.lagging?.(from)
           return 'ignore'
         case UnknownAuthorError.name:
