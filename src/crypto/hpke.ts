@@ -8,6 +8,7 @@ import {
   type KeyObject,
 } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
+import { LRUCache } from 'lru-cache'
 import { aeadOpen, aeadSeal } from './aead.js'
 import { DecryptionError, InvalidKeyError, InvalidMemberIdError } from './errors.js'
 import type { Identity } from './identity.js'
@@ -330,8 +331,8 @@ export interface SealKeyOptions {
   ephemeralSeedForTests?: Uint8Array
 }
 
-const MAX_CACHED_KEYS = 4096
-const recipientKeys = new Map<string, X25519PublicKey>()
+/** X25519 keys of the recipients sealed to last, by member id; least recently used first out. */
+const recipientKeys = new LRUCache<string, X25519PublicKey>({ max: 4096 })
 
 function recipientPublicKey(memberId: Uint8Array): X25519PublicKey {
   const cacheKey = Buffer.from(memberId).toString('base64')
@@ -344,7 +345,6 @@ function recipientPublicKey(memberId: Uint8Array): X25519PublicKey {
       throw new InvalidMemberIdError('member id is not a valid Ed25519 public key')
     }
     key = x25519PublicKey(montgomery)
-    if (recipientKeys.size >= MAX_CACHED_KEYS) recipientKeys.clear()
     recipientKeys.set(cacheKey, key)
   }
   return key

@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import { peerIdFromMultihash, peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { LRUCache } from 'lru-cache'
 import * as Digest from 'multiformats/hashes/digest'
 import { InvalidMemberIdError, InvalidSignatureError } from './errors.js'
 
@@ -83,8 +84,11 @@ export function ed25519KeyOfMemberId(memberId: Uint8Array): Uint8Array {
   return memberId.subarray(ED25519_MEMBER_ID_PREFIX.length)
 }
 
-const verifyKeys = new Map<string, KeyObject>()
-const MAX_CACHED_KEYS = 4096
+/**
+ * Verify keys of the members seen last, by member id: building a key costs about as much as a verify.
+ * Least recently used first out, so a flood of new ids does not evict the members in use.
+ */
+const verifyKeys = new LRUCache<string, KeyObject>({ max: 4096 })
 
 function verifyKeyFor(memberId: Uint8Array): KeyObject {
   const cacheKey = Buffer.from(memberId).toString('base64')
@@ -95,7 +99,6 @@ function verifyKeyFor(memberId: Uint8Array): KeyObject {
       format: 'der',
       type: 'spki',
     })
-    if (verifyKeys.size >= MAX_CACHED_KEYS) verifyKeys.clear()
     verifyKeys.set(cacheKey, key)
   }
   return key
