@@ -3,7 +3,6 @@ import { CID } from 'multiformats/cid'
 import { type Identity, InvalidSignatureError, publicKeyOfMember, verifySignature } from '../crypto/index.js'
 import { isValidName, MAX_ENVELOPE_BYTES, MAX_EVENT_BYTES, memberIdToString } from '../membership/index.js'
 import { MalformedFrameError } from './errors.js'
-import { GROUP_TOPIC_PREFIX } from './transport.js'
 
 /** What travels on a group's gossipsub topic. */
 export type GossipFrame =
@@ -24,10 +23,7 @@ export function canonicalGroupId(groupId: string): string | undefined {
   }
 }
 
-/** The gossipsub topic of a group. */
-export function topicOf(groupId: string): string {
-  return `${GROUP_TOPIC_PREFIX}${groupId}`
-}
+export { topicOf } from './topics.js'
 
 export function encodeGossip(frame: GossipFrame): Uint8Array {
   return dagCbor.encode({ k: frame.kind, d: frame.data })
