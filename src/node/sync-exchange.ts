@@ -7,7 +7,7 @@
 
 import { logger } from '@libp2p/logger'
 import type { Group } from '../membership/index.js'
-import type { SeqRanges } from './store.js'
+import type { SeqRanges } from './seq-ranges.js'
 import { getsLog, hintsToDial, isTrusted, type SyncAccess, servedEpochs } from './sync-access.js'
 import {
   type FrameChannel,

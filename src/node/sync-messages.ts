@@ -8,7 +8,7 @@
 
 import * as dagCbor from '@ipld/dag-cbor'
 import { MalformedFrameError } from './errors.js'
-import type { SeqRanges } from './store.js'
+import { mergeRanges, type SeqRanges } from './seq-ranges.js'
 
 /** Items per frame; frames stay well below the transport's frame size limit. */
 const ITEMS_PER_FRAME = 64
@@ -157,18 +157,6 @@ function decodeRanges(value: unknown): Record<string, SeqRanges> | undefined {
     total += ranges.length
     if (total > MAX_WANT_RANGES || !ranges.every(isRange)) return undefined
     out[sender] = mergeRanges(ranges)
-  }
-  return out
-}
-
-/** Sorted, disjoint ranges covering the same seqs, so lookups can bisect. */
-function mergeRanges(ranges: ReadonlyArray<[number, number]>): SeqRanges {
-  const sorted = ranges.map(([lo, hi]): [number, number] => [lo, hi]).sort((a, b) => a[0] - b[0])
-  const out: SeqRanges = []
-  for (const range of sorted) {
-    const last = out.at(-1)
-    if (last !== undefined && range[0] <= last[1] + 1) last[1] = Math.max(last[1], range[1])
-    else out.push(range)
   }
   return out
 }
