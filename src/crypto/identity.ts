@@ -2,9 +2,9 @@ import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import { peerIdFromMultihash, peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { LRUCache } from 'lru-cache'
 import * as Digest from 'multiformats/hashes/digest'
 import { InvalidMemberIdError, InvalidSignatureError } from './errors.js'
+import { perMember } from './member-cache.js'
 
 /**
  * What a signature is for. The domain is part of the signed bytes, so a signature made for one kind of
@@ -84,25 +84,15 @@ export function ed25519KeyOfMemberId(memberId: Uint8Array): Uint8Array {
   return memberId.subarray(ED25519_MEMBER_ID_PREFIX.length)
 }
 
-/**
- * Verify keys of the members seen last, by member id: building a key costs about as much as a verify.
- * Least recently used first out, so a flood of new ids does not evict the members in use.
- */
-const verifyKeys = new LRUCache<string, KeyObject>({ max: 4096 })
-
-function verifyKeyFor(memberId: Uint8Array): KeyObject {
-  const cacheKey = Buffer.from(memberId).toString('base64')
-  let key = verifyKeys.get(cacheKey)
-  if (key === undefined) {
-    key = createPublicKey({
+/** The node:crypto verify key of a member, kept for the members seen last. */
+const verifyKeyFor = perMember(
+  (memberId): KeyObject =>
+    createPublicKey({
       key: Buffer.concat([SPKI_ED25519_PREFIX, ed25519KeyOfMemberId(memberId)]),
       format: 'der',
       type: 'spki',
-    })
-    verifyKeys.set(cacheKey, key)
-  }
-  return key
-}
+    }),
+)
 
 /**
  * Verifies an Ed25519 signature by `memberId` over `message` in `domain`.

@@ -178,10 +178,7 @@ export class ChatStore {
 
   /** Bytes of stored events of one group. */
   eventBytes(groupId: string): number {
-    const row = this.#statement(
-      'SELECT coalesce(sum(length(bytes)), 0) AS n FROM events WHERE group_id = ?',
-    ).get(groupId) as Row
-    return Number(row.n)
+    return this.#bytesOf('events', groupId)
   }
 
   /** Stores a message; false when it was already stored (or the store is closed). */
@@ -327,8 +324,12 @@ export class ChatStore {
 
   /** Bytes of stored envelopes of one group. */
   messageBytes(groupId: string): number {
+    return this.#bytesOf('messages', groupId)
+  }
+
+  #bytesOf(table: 'events' | 'messages', groupId: string): number {
     const row = this.#statement(
-      'SELECT coalesce(sum(length(bytes)), 0) AS n FROM messages WHERE group_id = ?',
+      `SELECT coalesce(sum(length(bytes)), 0) AS n FROM ${table} WHERE group_id = ?`,
     ).get(groupId) as Row
     return Number(row.n)
   }
