@@ -11,13 +11,12 @@
 import type { ParseArgsOptionsConfig } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { isValidName, MAX_NAME_BYTES } from '../membership/index.js'
-import { DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMORY } from '../relay/defaults.js'
+import { DEFAULT_LISTEN } from '../node/defaults.js'
+import { DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMORY, DEFAULT_RELAY_LISTEN } from '../relay/defaults.js'
 import {
   type CommandArgs,
   DEFAULT_MAX_STORAGE,
-  DEFAULT_RELAY_LISTEN,
   DEFAULT_RETENTION,
-  DEFAULT_START_LISTEN,
   type HelpCommand,
   readCommandLine,
   readOptions,
@@ -46,7 +45,7 @@ export interface StartCommand {
   group: GroupSelection
   /** `--data-dir`, as typed; `undefined` means "use `defaultDataDir`" (default-data-dir.ts). */
   dataDir: string | undefined
-  /** Multiaddrs to listen on, validated; defaults to {@link DEFAULT_START_LISTEN}. */
+  /** Multiaddrs to listen on, validated; defaults to {@link DEFAULT_LISTEN}. */
   listen: string[]
   /** Multiaddrs of peers (typically relays) to dial at start-up, validated. */
   bootstrap: string[]
@@ -175,7 +174,7 @@ function buildStart(values: Values<typeof START_OPTIONS>): StartCommand {
     name,
     group,
     dataDir: dataDir(values['data-dir']),
-    listen: multiaddrs(values.listen, '--listen', DEFAULT_START_LISTEN),
+    listen: multiaddrs(values.listen, '--listen', DEFAULT_LISTEN),
     bootstrap: multiaddrs(values.bootstrap, '--bootstrap', []),
     mdns: values.mdns,
     json: values.json,

@@ -16,10 +16,6 @@ import { UsageError, type UsageTopic } from './errors.js'
 
 export { DEFAULT_MAX_STORAGE }
 
-/** Addresses `p2pchat start` listens on when no `--listen` is given: every interface, a free port. */
-export const DEFAULT_START_LISTEN: readonly string[] = Object.freeze(['/ip4/0.0.0.0/tcp/0'])
-/** Addresses `p2pchat relay` listens on when no `--listen` is given: a fixed port peers can be told. */
-export const DEFAULT_RELAY_LISTEN: readonly string[] = Object.freeze(['/ip4/0.0.0.0/tcp/4001'])
 /** Default `--retention` for a relay: 30 days, in milliseconds. */
 export const DEFAULT_RETENTION = 30 * 24 * 60 * 60 * 1000
 

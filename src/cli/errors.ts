@@ -30,6 +30,7 @@ export type UsageTopic = 'start' | 'relay'
  * ```
  */
 export class UsageError extends Error {
+  static override readonly name = 'UsageError'
   override readonly name = 'UsageError'
   /** The command being parsed when the error happened, if any, so its usage can be shown. */
   readonly command: UsageTopic | undefined
@@ -44,7 +45,7 @@ export class UsageError extends Error {
  * A JSON-RPC method was called with parameters it cannot use (a missing field, a wrong type).
  *
  * Method handlers throw it; the JSON-RPC server reports it to the client as
- * `{ code: -32602, data: { name: 'InvalidParams' } }` with this error's message.
+ * `{ code: -32602, data: { name: 'InvalidParams' } }` with this error's message (see `ERROR_TABLE`).
  *
  * @example
  * ```ts
@@ -52,9 +53,8 @@ export class UsageError extends Error {
  * ```
  */
 export class InvalidParamsError extends Error {
+  static override readonly name = 'InvalidParamsError'
   override readonly name = 'InvalidParamsError'
-  /** The `data.name` reported to JSON-RPC clients. */
-  readonly rpcName = 'InvalidParams'
 
   constructor(message = 'Invalid params') {
     super(message)

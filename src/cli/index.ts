@@ -11,7 +11,6 @@ import { defaultDataDir, defaultRelayDataDir } from './default-data-dir.js'
 import { UsageError } from './errors.js'
 import { type CliIO, processIO } from './io.js'
 import { usage } from './usage.js'
-import { userErrorMessage } from './user-errors.js'
 
 /** Exit statuses. */
 export const EXIT_OK = 0
@@ -66,6 +65,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
         return await runRelay(command, io)
     }
   } catch (err) {
+    // the error table imports every error class, the core's too: load it only once a command failed
+    const { userErrorMessage } = await import('./user-errors.js')
     const message = userErrorMessage(err)
     if (message !== undefined) {
       io.stderr(`p2pchat: ${message}\n`)

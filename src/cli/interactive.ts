@@ -16,7 +16,7 @@ import { INTERACTIVE_HELP, parseInput } from './interactive-input.js'
 import type { CliIO } from './io.js'
 import type { ChatSession, StartMode } from './session.js'
 import { runUntilShutdown } from './shutdown.js'
-import { noCurrentEpochMessage } from './user-errors.js'
+import { shownMessage } from './user-errors.js'
 
 /** A line of output raised while the node starts: shown after the greeting, if still relevant. */
 interface EarlyLine {
@@ -342,10 +342,7 @@ function converse(
           return await command(input.name, input.arg)
       }
     } catch (err) {
-      const error = err as Error
-      print(
-        `! ${error.name === 'NoCurrentEpochError' ? noCurrentEpochMessage(error.message) : error.message}`,
-      )
+      print(`! ${shownMessage(err)}`)
     }
     return undefined
   }

@@ -4,25 +4,9 @@ import type { CliIO } from './io.js'
 import { createJsonRpcServer, type JsonRpcMethods, notification } from './json-rpc.js'
 import type { ChatSession, StartMode } from './session.js'
 import { runUntilShutdown } from './shutdown.js'
-import { noCurrentEpochMessage } from './user-errors.js'
 
-/**
- * Errors whose message is for the client but whose kind has no JSON-RPC name of its own, reported as
- * InvalidParams: e.g. `InvalidArgumentError` for adding someone who is already a member.
- * `NoCurrentEpochError` (nothing can be sent until a rekey) is reported so too, with a message that
- * says to retry.
- */
 /** Longest request line accepted on stdin (a message is at most 64 KiB of text, escaped). */
 const MAX_REQUEST_LINE = 1024 * 1024
-
-const PARAMS_ERRORS = new Set([
-  'InvalidArgumentError',
-  'InvalidMemberIdError',
-  'TooLargeError',
-  'NoCurrentEpochError',
-  'InvalidInviteError',
-  'GroupNotReadyError',
-])
 
 function stringParam(params: Record<string, unknown>, key: string): string {
   const value = params[key]
@@ -31,42 +15,31 @@ function stringParam(params: Record<string, unknown>, key: string): string {
   return value
 }
 
-/** Rethrows core errors that have no JSON-RPC name as InvalidParams, keeping their message. */
-async function mapErrors<T>(run: () => Promise<T> | T): Promise<T> {
-  try {
-    return await run()
-  } catch (err) {
-    const error = err as Error
-    if (error.name === 'NoCurrentEpochError')
-      throw new InvalidParamsError(noCurrentEpochMessage(error.message))
-    if (PARAMS_ERRORS.has(error.name)) throw new InvalidParamsError(error.message)
-    throw err
-  }
-}
-
-/** The JSON-RPC methods of `p2pchat start --json`, over a session's node and group. */
+/**
+ * The JSON-RPC methods of `p2pchat start --json`, over a session's node and group. What a method throws
+ * is reported as the CLI's error table says (`ERROR_TABLE` in user-errors.ts), e.g. `NoCurrentEpochError`
+ * as InvalidParams with a message that says to retry.
+ */
 export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcMethods {
   const { node } = session
   return {
-    send: (params) =>
-      mapErrors(async () => {
-        const { id, ts } = await node.send(session.group(), stringParam(params, 'text'))
-        return { id, ts }
-      }),
-    add: (params) =>
-      mapErrors(async () => ({ members: await node.add(session.group(), stringParam(params, 'member')) })),
-    remove: (params) =>
-      mapErrors(async () => ({ members: await node.remove(session.group(), stringParam(params, 'member')) })),
-    members: () => mapErrors(() => ({ members: node.members(session.group()) })),
-    invite: () => mapErrors(() => ({ invite: node.invite(session.group()) })),
-    history: (params) =>
-      mapErrors(() => {
-        const limit = params.limit ?? 50
-        if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) {
-          throw new InvalidParamsError('params.limit must be an integer from 1 to 10000')
-        }
-        return { messages: node.history(session.group(), limit) }
-      }),
+    send: async (params) => {
+      const { id, ts } = await node.send(session.group(), stringParam(params, 'text'))
+      return { id, ts }
+    },
+    add: async (params) => ({ members: await node.add(session.group(), stringParam(params, 'member')) }),
+    remove: async (params) => ({
+      members: await node.remove(session.group(), stringParam(params, 'member')),
+    }),
+    members: () => ({ members: node.members(session.group()) }),
+    invite: () => ({ invite: node.invite(session.group()) }),
+    history: (params) => {
+      const limit = params.limit ?? 50
+      if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) {
+        throw new InvalidParamsError('params.limit must be an integer from 1 to 10000')
+      }
+      return { messages: node.history(session.group(), limit) }
+    },
     status: () => session.status(),
     quit: () => {
       // answer first, then exit

@@ -9,6 +9,8 @@
  * @packageDocumentation
  */
 
+import { presentationOf } from './user-errors.js'
+
 /** A request id: the spec allows strings, numbers and `null`. */
 export type JsonRpcId = string | number | null
 
@@ -57,31 +59,20 @@ export const JsonRpcErrorCode = {
  * - `InvalidParams`: the params are missing a field or have the wrong type (code -32602)
  * - `NotInGroup`: this peer is not (or no longer) a member of a group
  */
-export type ApplicationErrorName =
-  | 'AccessDenied'
-  | 'UnknownMember'
-  | 'AmbiguousMember'
-  | 'UnverifiedName'
-  | 'InvalidParams'
-  | 'NotInGroup'
+export type ApplicationErrorName = (typeof APPLICATION_ERROR_NAMES)[number]
 
-/**
- * The `.name` of error classes thrown elsewhere in p2pchat, and the {@link ApplicationErrorName} each
- * is reported as. A thrown error can also choose its reported name directly with a `rpcName` property.
- */
-const KNOWN_ERROR_NAMES: Readonly<Record<string, ApplicationErrorName>> = {
-  AccessDenied: 'AccessDenied',
-  AccessDeniedError: 'AccessDenied',
-  UnknownMember: 'UnknownMember',
-  UnknownMemberError: 'UnknownMember',
-  AmbiguousMember: 'AmbiguousMember',
-  AmbiguousMemberError: 'AmbiguousMember',
-  UnverifiedName: 'UnverifiedName',
-  UnverifiedNameError: 'UnverifiedName',
-  InvalidParams: 'InvalidParams',
-  InvalidParamsError: 'InvalidParams',
-  NotInGroup: 'NotInGroup',
-  NotInGroupError: 'NotInGroup',
+/** Every {@link ApplicationErrorName}; an error already named so is reported as it is. */
+const APPLICATION_ERROR_NAMES = [
+  'AccessDenied',
+  'UnknownMember',
+  'AmbiguousMember',
+  'UnverifiedName',
+  'InvalidParams',
+  'NotInGroup',
+] as const
+
+function isApplicationErrorName(name: unknown): name is ApplicationErrorName {
+  return (APPLICATION_ERROR_NAMES as readonly unknown[]).includes(name)
 }
 
 /** A peer a name may mean, as sent in `error.data.candidates`: only the two fields clients are promised. */
@@ -200,8 +191,9 @@ export function notification(method: string, params?: JsonRpcParams): string {
 /**
  * Map a thrown value to the error object a client should see.
  *
- * An error whose `rpcName` is a non-empty string, or whose `name` is one p2pchat knows
- * (`AccessDeniedError`, `UnknownMemberError`, ...), becomes an application error with its own message
+ * An error whose `rpcName` is a non-empty string, whose class has a JSON-RPC name in the CLI's error
+ * table (`AccessDeniedError`, `UnknownMemberError`, ...; see `ERROR_TABLE`), or whose `name` already is
+ * an {@link ApplicationErrorName}, becomes an application error with its message as the table shows it
  * and `data.name`; `InvalidParams` uses code -32602, the others -32000. An error that lists the peers a
  * name may mean (a `candidates` array of `{ peerId, name }`) sends it as `data.candidates`, so the client
  * can go on by peer id without parsing the message. Anything else is a bug:
@@ -217,16 +209,16 @@ export function toErrorObject(err: unknown): { error: JsonRpcErrorObject; expect
       message?: unknown
       candidates?: unknown
     }
+    const presentation = presentationOf(err)
     const reported =
       typeof rpcName === 'string' && rpcName !== ''
         ? rpcName
-        : typeof name === 'string' && Object.hasOwn(KNOWN_ERROR_NAMES, name)
-          ? KNOWN_ERROR_NAMES[name]
-          : undefined
+        : (presentation?.rpc ?? (isApplicationErrorName(name) ? name : undefined))
     if (reported !== undefined) {
       const code =
         reported === 'InvalidParams' ? JsonRpcErrorCode.InvalidParams : JsonRpcErrorCode.ApplicationError
-      const text = typeof message === 'string' && message !== '' ? message : reported
+      const shown = typeof message === 'string' ? (presentation?.message?.(message) ?? message) : undefined
+      const text = shown !== undefined && shown !== '' ? shown : reported
       const data = Array.isArray(candidates)
         ? { name: reported, candidates: candidates.map(candidateOf) }
         : { name: reported }

@@ -5,7 +5,8 @@
  * @packageDocumentation
  */
 
-import { DEFAULT_RELAY_LISTEN, DEFAULT_START_LISTEN } from './command-line.js'
+import { DEFAULT_LISTEN } from '../node/defaults.js'
+import { DEFAULT_RELAY_LISTEN } from '../relay/defaults.js'
 import type { UsageTopic } from './errors.js'
 
 /**
@@ -48,7 +49,7 @@ Options:
   --data-dir <dir>        Where to keep your identity and keys
                           (default: <user data dir>/p2pchat/<name>, e.g.
                           ~/.local/share/p2pchat/<name> on Linux)
-  --listen <multiaddr>    Address to listen on; repeatable (default: ${DEFAULT_START_LISTEN.join(', ')})
+  --listen <multiaddr>    Address to listen on; repeatable (default: ${DEFAULT_LISTEN.join(', ')})
   --bootstrap <multiaddr> Peer or relay to connect to at start; repeatable (default: none)
   --no-mdns               Do not discover peers on the local network
   --json                  Speak JSON-RPC 2.0 over stdin/stdout instead of the terminal UI

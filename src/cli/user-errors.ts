@@ -1,31 +1,137 @@
 /**
- * Which thrown errors are the user's to fix, and the one line the CLI shows for each. Pure: a thrown
- * value in, a sentence out, so the mapping is unit-tested without starting a node.
+ * What the CLI makes of each error class, in one table: whether it is the user's to fix (one line, no
+ * stack), the `data.name` a JSON-RPC client gets, and the message shown. Pure: a thrown value in, a
+ * sentence out, so the mapping is unit-tested without starting a node. The error modules imported here
+ * import nothing, but the membership and crypto ones still count as the core: `main` loads this module
+ * only once a command failed, so `--version` and `--help` stay light.
  *
  * @packageDocumentation
  */
 
-import { InsecureIdentityKeyError } from '../node/errors.js'
-import { InvalidRelayInitError } from '../relay/errors.js'
+import * as crypto from '../crypto/errors.js'
+import * as membership from '../membership/errors.js'
+import * as node from '../node/errors.js'
+import * as relay from '../relay/errors.js'
+import * as cli from './errors.js'
+import type { ApplicationErrorName } from './json-rpc.js'
+
+/** An error class, as the table keys on it: its static `name` is the `.name` of its instances. */
+export interface ErrorClass {
+  readonly name: string
+  readonly prototype: Error
+}
+
+/** What the CLI does with one error class. */
+export interface ErrorPresentation {
+  /**
+   * The user's to fix (a bad invite, an unknown group, a data directory in use, an identity key other
+   * users can read): a command that fails with it prints the message as one line, no stack, exit 1.
+   */
+  readonly user?: true
+  /**
+   * The `error.data.name` a JSON-RPC client gets (`InvalidParams` with code -32602, the others -32000).
+   * Absent: the error is not expected there, and the client gets "Internal error".
+   */
+  readonly rpc?: ApplicationErrorName
+  /** The message shown (terminal and JSON-RPC), from the error's own; default: that message. */
+  readonly message?: (message: string) => string
+}
 
 /**
- * `.name`s of errors that are the user's to fix (a bad invite, an unknown group, a data directory in
- * use by another process, an identity key other users can read), printed as one line without a stack.
+ * Why a message cannot be sent yet when the core says there is no current epoch (`NoCurrentEpochError`):
+ * a concurrent membership change left no group key that reaches exactly the members, or this peer has
+ * not received its sealed key yet. Either resolves on its own, so the user is told to retry.
+ *
+ * @param coreMessage - the core error's message, kept when it says more than its default
  */
-export const USER_ERRORS: ReadonlySet<string> = new Set([
-  'InvalidInviteError',
-  'NotInGroupError',
-  'InvalidArgumentError',
-  'InvalidMemberIdError',
-  'InvalidTransportInitError',
-  'AccessDeniedError',
-  // a second process on the same data directory (src/node)
-  'DataDirLockedError',
-  // identity.key readable or writable by other users; the message has the chmod that fixes it
-  InsecureIdentityKeyError.name,
-  // relay limits that do not fit together, e.g. a --max-memory too small for --max-groups
-  InvalidRelayInitError.name,
-])
+export function noCurrentEpochMessage(coreMessage: string): string {
+  const standard = 'no usable group key yet: waiting for a member to rekey; try again shortly'
+  if (coreMessage === '' || /waiting for a rekey/.test(coreMessage)) return standard
+  return `no usable group key yet (${coreMessage}); try again shortly`
+}
+
+/** The one table from error class to what the CLI shows; see {@link ErrorPresentation}. */
+export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorPresentation> = new Map<ErrorClass, ErrorPresentation>(
+  [
+    [membership.AccessDeniedError, { user: true, rpc: 'AccessDenied' }],
+    [node.NotInGroupError, { user: true, rpc: 'NotInGroup' }],
+    [node.UnknownMemberError, { rpc: 'UnknownMember' }],
+    [node.AmbiguousMemberError, { rpc: 'AmbiguousMember' }],
+    [node.UnverifiedNameError, { rpc: 'UnverifiedName' }],
+    [cli.InvalidParamsError, { rpc: 'InvalidParams' }],
+    // e.g. adding someone who is already a member: the message is for the client
+    [membership.InvalidArgumentError, { user: true, rpc: 'InvalidParams' }],
+    [crypto.InvalidMemberIdError, { user: true, rpc: 'InvalidParams' }],
+    [node.InvalidInviteError, { user: true, rpc: 'InvalidParams' }],
+    [membership.TooLargeError, { rpc: 'InvalidParams' }],
+    [node.GroupNotReadyError, { rpc: 'InvalidParams' }],
+    // nothing can be sent until a rekey: say to retry
+    [membership.NoCurrentEpochError, { rpc: 'InvalidParams', message: noCurrentEpochMessage }],
+    [node.InvalidTransportInitError, { user: true }],
+    // a second process on the same data directory (src/node)
+    [node.DataDirLockedError, { user: true }],
+    // identity.key readable or writable by other users; the message has the chmod that fixes it
+    [node.InsecureIdentityKeyError, { user: true }],
+    // relay limits that do not fit together, e.g. a --max-memory too small for --max-groups
+    [relay.InvalidRelayInitError, { user: true }],
+  ],
+)
+
+/**
+ * Exported error classes the CLI has nothing of its own to show for: typed rejections of network input
+ * that the node logs and carries on from, limits of its own streams, and errors that escaping to the
+ * CLI would make a bug (whose stack is printed). `UsageError` is printed by `main` with the usage text.
+ */
+export const INTERNAL_ERRORS: readonly ErrorClass[] = [
+  cli.UsageError,
+  crypto.DecryptionError,
+  crypto.InvalidKeyError,
+  crypto.InvalidSignatureError,
+  membership.AlreadyMemberError,
+  membership.BadEpochKeyError,
+  membership.InvalidEpochError,
+  membership.MalformedError,
+  membership.NoEpochKeyError,
+  membership.NotAMemberError,
+  membership.PendingLimitError,
+  membership.ReplayError,
+  membership.StaleEpochError,
+  membership.UnknownAuthorError,
+  membership.UnknownEpochError,
+  membership.WrongGroupError,
+  node.DuplicateTopicValidatorError,
+  node.FrameTooLargeError,
+  node.IncompatibleGossipsubError,
+  node.MalformedFrameError,
+  node.NodeStoppedError,
+  node.SyncRateLimitError,
+  node.SyncStalledError,
+  node.SyncStreamLimitError,
+  node.TooManyFramesError,
+  node.TruncatedFrameError,
+  relay.QuotaExceededError,
+  relay.RateLimitedError,
+]
+
+const BY_NAME: ReadonlyMap<string, ErrorPresentation> = new Map(
+  [...ERROR_TABLE].map(([errorClass, presentation]) => [errorClass.name, presentation]),
+)
+
+/** The table's entry for a thrown value, matched on its `.name`; `undefined` for anything else. */
+export function presentationOf(err: unknown): ErrorPresentation | undefined {
+  if (typeof err !== 'object' || err === null) return undefined
+  const { name } = err as { name?: unknown }
+  return typeof name === 'string' ? BY_NAME.get(name) : undefined
+}
+
+/** The message the CLI shows for an error a command failed with (`! <message>` in the terminal). */
+export function shownMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err)
+  return presentationOf(err)?.message?.(message) ?? message
+}
+
+/** libp2p's error for addresses it could not listen on; libp2p does not export the class to match on. */
+const LIBP2P_LISTEN_ERROR = 'UnsupportedListenAddressesError'
 
 /** What the errors Node.js raises for `listen()` mean, in words a user can act on. */
 const LISTEN_ERROR_CODES: Readonly<Record<string, string>> = {
@@ -71,7 +177,7 @@ export function listenErrorMessage(message: string): string {
 
 /**
  * The one line to print for a thrown value when it is the user's to fix: a listen address that is in
- * use or not available, or an error named in {@link USER_ERRORS}. `undefined` means a bug: the caller
+ * use or not available, or an error the {@link ERROR_TABLE} says is the user's. `undefined` means a bug: the caller
  * prints the stack.
  */
 export function userErrorMessage(err: unknown): string | undefined {
@@ -86,7 +192,7 @@ export function userErrorMessage(err: unknown): string | undefined {
       address?: unknown
       port?: unknown
     }
-    if (e.name === 'UnsupportedListenAddressesError' && typeof e.message === 'string') {
+    if (e.name === LIBP2P_LISTEN_ERROR && typeof e.message === 'string') {
       return listenErrorMessage(e.message)
     }
     if (e.syscall === 'listen' && typeof e.code === 'string') {
@@ -100,21 +206,10 @@ export function userErrorMessage(err: unknown): string | undefined {
     }
     cause = (cause as { cause?: unknown }).cause
   }
-  if (err instanceof Error && USER_ERRORS.has(err.name)) {
-    return err.message.replace(/\s*\n\s*/g, ' ').trim()
+  if (err instanceof Error && presentationOf(err)?.user === true) {
+    return shownMessage(err)
+      .replace(/\s*\n\s*/g, ' ')
+      .trim()
   }
   return undefined
-}
-
-/**
- * Why a message cannot be sent yet when the core says there is no current epoch (`NoCurrentEpochError`):
- * a concurrent membership change left no group key that reaches exactly the members, or this peer has
- * not received its sealed key yet. Either resolves on its own, so the user is told to retry.
- *
- * @param coreMessage - the core error's message, kept when it says more than its default
- */
-export function noCurrentEpochMessage(coreMessage: string): string {
-  const standard = 'no usable group key yet: waiting for a member to rekey; try again shortly'
-  if (coreMessage === '' || /waiting for a rekey/.test(coreMessage)) return standard
-  return `no usable group key yet (${coreMessage}); try again shortly`
 }

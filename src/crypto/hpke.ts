@@ -12,6 +12,7 @@ import { aeadOpen, aeadSeal } from './aead.js'
 import { DecryptionError, InvalidKeyError, InvalidMemberIdError } from './errors.js'
 import type { Identity } from './identity.js'
 import { publicKeyOfMember } from './identity.js'
+import { perMember } from './member-cache.js'
 
 /**
  * HPKE (RFC 9180) base mode for exactly one suite: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM
@@ -330,25 +331,16 @@ export interface SealKeyOptions {
   ephemeralSeedForTests?: Uint8Array
 }
 
-const MAX_CACHED_KEYS = 4096
-const recipientKeys = new Map<string, X25519PublicKey>()
-
-function recipientPublicKey(memberId: Uint8Array): X25519PublicKey {
-  const cacheKey = Buffer.from(memberId).toString('base64')
-  let key = recipientKeys.get(cacheKey)
-  if (key === undefined) {
-    let montgomery: Uint8Array
-    try {
-      montgomery = ed25519.utils.toMontgomery(publicKeyOfMember(memberId))
-    } catch {
-      throw new InvalidMemberIdError('member id is not a valid Ed25519 public key')
-    }
-    key = x25519PublicKey(montgomery)
-    if (recipientKeys.size >= MAX_CACHED_KEYS) recipientKeys.clear()
-    recipientKeys.set(cacheKey, key)
+/** The X25519 key of a recipient, kept for the recipients sealed to last. */
+const recipientPublicKey = perMember((memberId): X25519PublicKey => {
+  let montgomery: Uint8Array
+  try {
+    montgomery = ed25519.utils.toMontgomery(publicKeyOfMember(memberId))
+  } catch {
+    throw new InvalidMemberIdError('member id is not a valid Ed25519 public key')
   }
-  return key
-}
+  return x25519PublicKey(montgomery)
+})
 
 /**
  * Seals `key` to the member `recipient`, binding it to `info` (what the key is for) and `aad` (the

@@ -4,6 +4,7 @@ import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import { peerIdFromMultihash, peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { InvalidMemberIdError, InvalidSignatureError } from './errors.js'
+import { perMember } from './member-cache.js'
 
 /**
  * What a signature is for. The domain is part of the signed bytes, so a signature made for one kind of
@@ -83,23 +84,15 @@ export function ed25519KeyOfMemberId(memberId: Uint8Array): Uint8Array {
   return memberId.subarray(ED25519_MEMBER_ID_PREFIX.length)
 }
 
-const verifyKeys = new Map<string, KeyObject>()
-const MAX_CACHED_KEYS = 4096
-
-function verifyKeyFor(memberId: Uint8Array): KeyObject {
-  const cacheKey = Buffer.from(memberId).toString('base64')
-  let key = verifyKeys.get(cacheKey)
-  if (key === undefined) {
-    key = createPublicKey({
+/** The node:crypto verify key of a member, kept for the members seen last. */
+const verifyKeyFor = perMember(
+  (memberId): KeyObject =>
+    createPublicKey({
       key: Buffer.concat([SPKI_ED25519_PREFIX, ed25519KeyOfMemberId(memberId)]),
       format: 'der',
       type: 'spki',
-    })
-    if (verifyKeys.size >= MAX_CACHED_KEYS) verifyKeys.clear()
-    verifyKeys.set(cacheKey, key)
-  }
-  return key
-}
+    }),
+)
 
 /**
  * Verifies an Ed25519 signature by `memberId` over `message` in `domain`.

@@ -5,6 +5,7 @@
 
 /** Bytes that do not decode to a well-formed event or envelope. */
 export class MalformedError extends Error {
+  static override readonly name = 'MalformedError'
   override readonly name = 'MalformedError'
   constructor(message = 'malformed input') {
     super(message)
@@ -13,6 +14,7 @@ export class MalformedError extends Error {
 
 /** Input larger than the limit for its kind. */
 export class TooLargeError extends Error {
+  static override readonly name = 'TooLargeError'
   override readonly name = 'TooLargeError'
   constructor(message = 'input is over the size limit') {
     super(message)
@@ -21,6 +23,7 @@ export class TooLargeError extends Error {
 
 /** An event or envelope that belongs to another group. */
 export class WrongGroupError extends Error {
+  static override readonly name = 'WrongGroupError'
   override readonly name = 'WrongGroupError'
   constructor(message = 'input belongs to another group') {
     super(message)
@@ -29,6 +32,7 @@ export class WrongGroupError extends Error {
 
 /** An event or message this replica has already accepted (a replay or a duplicate delivery). */
 export class ReplayError extends Error {
+  static override readonly name = 'ReplayError'
   override readonly name = 'ReplayError'
   constructor(message = 'already seen') {
     super(message)
@@ -37,6 +41,7 @@ export class ReplayError extends Error {
 
 /** The author of an event, or the sender of a message, was not a member where it claims to act. */
 export class NotAMemberError extends Error {
+  static override readonly name = 'NotAMemberError'
   override readonly name = 'NotAMemberError'
   constructor(message = 'author is not a member') {
     super(message)
@@ -45,6 +50,7 @@ export class NotAMemberError extends Error {
 
 /** A local operation that this identity is not allowed to perform (the original "Access denied"). */
 export class AccessDeniedError extends Error {
+  static override readonly name = 'AccessDeniedError'
   override readonly name = 'AccessDeniedError'
   constructor(message = 'Access denied: you are not a member of this group') {
     super(message)
@@ -53,6 +59,7 @@ export class AccessDeniedError extends Error {
 
 /** An epoch event whose sealed keys do not go to exactly the members resolved at that event. */
 export class InvalidEpochError extends Error {
+  static override readonly name = 'InvalidEpochError'
   override readonly name = 'InvalidEpochError'
   constructor(message = 'epoch keys are not sealed to exactly the members of the epoch') {
     super(message)
@@ -64,6 +71,7 @@ export class InvalidEpochError extends Error {
  * the member on every replica; a member changes its own name with a signed rename instead.
  */
 export class AlreadyMemberError extends Error {
+  static override readonly name = 'AlreadyMemberError'
   override readonly name = 'AlreadyMemberError'
   constructor(message = 'the subject is already a member') {
     super(message)
@@ -76,6 +84,7 @@ export class AlreadyMemberError extends Error {
  * epoch and rekeys.
  */
 export class BadEpochKeyError extends Error {
+  static override readonly name = 'BadEpochKeyError'
   override readonly name = 'BadEpochKeyError'
   constructor(message = 'the epoch key sealed to this member does not open to the committed key') {
     super(message)
@@ -84,6 +93,7 @@ export class BadEpochKeyError extends Error {
 
 /** A message under an epoch this replica does not know yet; it waits for the epoch's event. */
 export class UnknownEpochError extends Error {
+  static override readonly name = 'UnknownEpochError'
   override readonly name = 'UnknownEpochError'
   constructor(message = 'message is under an epoch that is not known yet') {
     super(message)
@@ -92,6 +102,7 @@ export class UnknownEpochError extends Error {
 
 /** A message under an epoch that was superseded longer ago than the grace window. */
 export class StaleEpochError extends Error {
+  static override readonly name = 'StaleEpochError'
   override readonly name = 'StaleEpochError'
   constructor(message = 'message is under a superseded epoch, past its grace window') {
     super(message)
@@ -100,6 +111,7 @@ export class StaleEpochError extends Error {
 
 /** A well-formed, authentic message this identity has no key for: it stays ciphertext. */
 export class NoEpochKeyError extends Error {
+  static override readonly name = 'NoEpochKeyError'
   override readonly name = 'NoEpochKeyError'
   constructor(message = 'this identity holds no key for the message epoch') {
     super(message)
@@ -108,6 +120,7 @@ export class NoEpochKeyError extends Error {
 
 /** The bounded buffer for events with unknown parents, or messages with unknown epochs, is full. */
 export class PendingLimitError extends Error {
+  static override readonly name = 'PendingLimitError'
   override readonly name = 'PendingLimitError'
   constructor(message = 'too many items are waiting for their dependencies') {
     super(message)
@@ -120,6 +133,7 @@ export class PendingLimitError extends Error {
  * the log, and if this replica merely lags behind, sync brings the add, the epoch and the message again.
  */
 export class UnknownAuthorError extends Error {
+  static override readonly name = 'UnknownAuthorError'
   override readonly name = 'UnknownAuthorError'
   constructor(message = 'the sender was never added to this group, so its message does not wait') {
     super(message)
@@ -128,6 +142,7 @@ export class UnknownAuthorError extends Error {
 
 /** There is no current epoch whose key is sealed only to members, so nothing can be sent until a rekey. */
 export class NoCurrentEpochError extends Error {
+  static override readonly name = 'NoCurrentEpochError'
   override readonly name = 'NoCurrentEpochError'
   constructor(message = 'no usable epoch key yet: waiting for a rekey') {
     super(message)
@@ -136,5 +151,6 @@ export class NoCurrentEpochError extends Error {
 
 /** A member id or argument that cannot be used for the requested operation. */
 export class InvalidArgumentError extends Error {
+  static override readonly name = 'InvalidArgumentError'
   override readonly name = 'InvalidArgumentError'
 }

@@ -64,7 +64,7 @@ export interface EventPayload {
   /** 16 random bytes, so two groups with the same name and founder differ (genesis only). */
   nonce?: Uint8Array
   /**
-   * Commitment to the epoch's group key (see `commitToKey` in group.ts). It is signed, so every
+   * Commitment to the epoch's group key (see `commitToKey` in epoch-keys.ts). It is signed, so every
    * recipient can check that it opened the same key as everyone else; absent in renames.
    */
   keyCommitment?: Uint8Array

@@ -7,40 +7,23 @@ import {
   WrongGroupError,
 } from './errors.js'
 import { completeEvent, type EventHead, memberIdToString, type SignedEvent } from './event.js'
+import { type PendingBudget, sharedPendingBudget } from './pending.js'
+
 import {
-  PENDING_ITEM_OVERHEAD,
-  PENDING_PARENT_OVERHEAD,
-  type PendingBudget,
-  type PendingTicket,
-  sharedPendingBudget,
-} from './pending.js'
+  Ancestry,
+  compareEntries,
+  isEpoch,
+  type LogEntry,
+  type MemberInfo,
+  type MemberMap,
+  type Resolution,
+  resolve,
+} from './resolution.js'
+import { WaitingEvents } from './waiting-events.js'
+
+export { compareEntries, isEpoch, type LogEntry, type MemberInfo, type MemberMap }
 
 const log = logger('p2pchat:membership')
-
-/** A member of the resolved membership. */
-export interface MemberInfo {
-  /** Peer id string. */
-  id: string
-  /** Display name from the event that (validly) added them. */
-  name: string
-  /** Id of that event (the genesis for the founder). */
-  addedBy: string
-}
-
-/** Read-only member map, keyed by peer id string. */
-export type MemberMap = ReadonlyMap<string, MemberInfo>
-
-/** An event in the DAG together with what is fixed forever once it is inserted. */
-export interface LogEntry {
-  readonly event: SignedEvent
-  readonly parents: readonly LogEntry[]
-  /** 0 for the genesis, else 1 + the deepest parent. */
-  readonly depth: number
-  /** Insertion index: a topological order of the DAG. */
-  readonly index: number
-  /** Members resolved over this event's causal closure; the event's epoch keys go to exactly these. */
-  readonly membersAfter: MemberMap
-}
 
 /** Options for {@link MembershipLog}. */
 export interface MembershipLogInit {
@@ -63,13 +46,6 @@ export interface InsertOptions {
   from?: string
 }
 
-/** An event waiting for parents: only its checked head, whose bytes are parsed in full once it can apply. */
-interface PendingEvent {
-  head: EventHead
-  missing: Set<string>
-  ticket: PendingTicket
-}
-
 /** What one call to {@link MembershipLog.insert} did. */
 export interface InsertResult {
   /** Events now in the log, in the order they were applied (the given one and any it unblocked). */
@@ -80,36 +56,10 @@ export interface InsertResult {
   pending: boolean
 }
 
-interface Resolution {
-  members: Map<string, MemberInfo>
-  /** Adds, rekeys and renames that count, and every removal (removals always take effect). */
-  valid: Set<LogEntry>
-  /** Events whose epoch key may become current: keyed, and not chosen by an author removed concurrently. */
-  validEpochs: Set<LogEntry>
-}
-
 /**
  * The membership log: a hash-linked DAG of signed add/remove/rekey/rename events (a Merkle-CRDT),
- * resolved by the rules below. They are stated, with their invariants and why they are what they are, in
- * docs/ARCHITECTURE.md ("Resolution"); `test/unit/membership-properties.test.ts` checks them against a
- * separate, plain reading.
- *
- * For a set S of events closed under parents:
- * 1. An event is admitted only if its author is a member in the event's own causal past (fixed forever
- *    once the event exists, so every replica decides alike). An add of someone who is a member there is
- *    refused: a member's name changes only by its own rename.
- * 2. Every removal takes effect. Nothing voids a removal, so a removal a replica has applied stays
- *    applied, whatever arrives later.
- * 3. A removal of A voids every add, rekey and rename of A concurrent with it (not in its causal past),
- *    and the key of every removal A made concurrently: what a member did in parallel with being removed
- *    grants nothing.
- * 4. An add, rekey or rename counts only if its author is a member in its causal past by an add that
- *    counts: whoever a voided add brought in is void too, and so on (no puppets).
- * 5. A member m is in the group iff an add of m that counts (the genesis, for the founder) causally
- *    follows every removal of m. A re-add concurrent with a removal leaves m removed; one after it works.
- * 6. Timestamps play no part.
- * Nothing un-voids: more events can only void more. So events by someone removed in parallel with them
- * (a back-dated event, say) only ever take members away.
+ * resolved by the rules of {@link resolve} (resolution.ts); `test/unit/membership-properties.test.ts`
+ * checks them against a separate, plain reading.
  *
  * Applying an event on top of the current heads is O(members); only an event concurrent with others makes
  * the log re-resolve.
@@ -124,11 +74,8 @@ export class MembershipLog {
   #resolution: Resolution | undefined
   /** Cached current epoch; `null` when it must be recomputed. */
   #current: LogEntry | undefined | null = null
-  readonly #pending = new Map<string, PendingEvent>()
-  /** missing parent id → ids of pending events waiting for it */
-  readonly #waiting = new Map<string, Set<string>>()
-  readonly #budget: PendingBudget
-  readonly #pendingLimit: { items: number; bytes: number }
+  /** Events waiting for parents. */
+  readonly #waiting: WaitingEvents
   /** Everyone the log ever names as added (or founder): authors outside it are rejected cheaply. */
   readonly #everAdded = new Set<string>()
   readonly #ancestry = new Ancestry()
@@ -137,8 +84,10 @@ export class MembershipLog {
 
   constructor(init: MembershipLogInit) {
     this.groupId = init.groupId
-    this.#budget = init.pendingBudget ?? sharedPendingBudget()
-    this.#pendingLimit = { items: init.maxPending ?? 4096, bytes: init.maxPendingBytes ?? 16 * 1024 * 1024 }
+    this.#waiting = new WaitingEvents(init.groupId, init.pendingBudget ?? sharedPendingBudget(), {
+      items: init.maxPending ?? 4096,
+      bytes: init.maxPendingBytes ?? 16 * 1024 * 1024,
+    })
   }
 
   /** Number of events in the log. */
@@ -148,7 +97,7 @@ export class MembershipLog {
 
   /** Number of events waiting for parents. */
   get pendingCount(): number {
-    return this.#pending.size
+    return this.#waiting.size
   }
 
   /** The genesis entry, once known. */
@@ -161,7 +110,7 @@ export class MembershipLog {
   }
 
   hasPending(id: string): boolean {
-    return this.#pending.has(id)
+    return this.#waiting.has(id)
   }
 
   /** Whether some event of the log adds `memberId` (or founds the group with it), valid or not. */
@@ -185,7 +134,7 @@ export class MembershipLog {
 
   /** Ids of parents that pending events wait for and that this log does not have. */
   missingParents(): string[] {
-    return [...this.#waiting.keys()].filter((id) => !this.#entries.has(id) && !this.#pending.has(id))
+    return this.#waiting.parents().filter((id) => !this.#entries.has(id) && !this.#waiting.has(id))
   }
 
   /** The resolved members of the whole log. */
@@ -262,7 +211,7 @@ export class MembershipLog {
    * @throws {PendingLimitError} its parents are unknown and the budget has no room it may take
    */
   insert(head: EventHead, options: InsertOptions = {}): InsertResult {
-    if (this.#entries.has(head.id) || this.#pending.has(head.id))
+    if (this.#entries.has(head.id) || this.#waiting.has(head.id))
       throw new ReplayError(`event ${head.id} is already known`)
     if (this.#rejectedIds.has(head.id)) throw new NotAMemberError(`event ${head.id} was already rejected`)
     this.#checkGroup(head)
@@ -272,7 +221,11 @@ export class MembershipLog {
       throw new NotAMemberError(`a parent of event ${head.id} was rejected`)
     }
     if (missing.length > 0) {
-      this.#buffer(head, missing, options.from ?? '')
+      // a member's when its author appears in a known add (so never before the genesis is known) or it
+      // is local input, else a stranger's; see PendingBudget for what each may take
+      const from = options.from ?? ''
+      const member = from === '' || (this.genesis !== undefined && this.#everAdded.has(head.author))
+      this.#waiting.add(head, missing, from, member)
       return { applied: [], rejected: [], pending: true }
     }
     let event: SignedEvent
@@ -293,42 +246,9 @@ export class MembershipLog {
     return result
   }
 
-  /**
-   * Keeps an event until its parents arrive. It is a member's when its author appears in a known add (so
-   * never before the genesis is known) or it is local input, else a stranger's; see {@link PendingBudget}
-   * for what each may take.
-   */
-  #buffer(head: EventHead, missing: string[], from: string): void {
-    // own bytes, so a view into a larger frame does not keep the whole frame alive
-    const { bytes } = head
-    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-    const kept: EventHead = own ? head : { ...head, bytes: bytes.slice() }
-    const ticket = this.#budget.admit(
-      {
-        group: this.groupId,
-        kind: 'event',
-        from,
-        author: head.author,
-        member: from === '' || (this.genesis !== undefined && this.#everAdded.has(head.author)),
-        bytes: bytes.length + PENDING_ITEM_OVERHEAD + PENDING_PARENT_OVERHEAD * head.parents.length,
-        groupLimit: this.#pendingLimit,
-      },
-      () => this.#unpend(head.id),
-    )
-    this.#pending.set(head.id, { head: kept, missing: new Set(missing), ticket })
-    for (const id of missing) {
-      let waiters = this.#waiting.get(id)
-      if (waiters === undefined) {
-        waiters = new Set()
-        this.#waiting.set(id, waiters)
-      }
-      waiters.add(head.id)
-    }
-  }
-
   /** Drops every waiting event and gives its room back to the budget: for a group the process forgets. */
   clearPending(): void {
-    for (const id of [...this.#pending.keys()]) this.#unpend(id)
+    this.#waiting.clear()
   }
 
   #checkGroup(head: EventHead): void {
@@ -344,15 +264,14 @@ export class MembershipLog {
     const ready = [id]
     while (ready.length > 0) {
       const parentId = ready.pop() as string
-      const waiters = this.#waiting.get(parentId)
+      const waiters = this.#waiting.takeWaiters(parentId)
       if (waiters === undefined) continue
-      this.#waiting.delete(parentId)
       for (const waiterId of waiters) {
-        const waiting = this.#pending.get(waiterId)
+        const waiting = this.#waiting.get(waiterId)
         if (waiting === undefined) continue
         waiting.missing.delete(parentId)
         if (waiting.missing.size > 0) continue
-        this.#unpend(waiterId)
+        this.#waiting.remove(waiterId)
         try {
           const event = completeEvent(waiting.head)
           this.#apply(event)
@@ -370,32 +289,18 @@ export class MembershipLog {
   }
 
   #dropDependents(id: string, result: InsertResult): void {
-    const waiters = this.#waiting.get(id)
+    const waiters = this.#waiting.takeWaiters(id)
     if (waiters === undefined) return
-    this.#waiting.delete(id)
     for (const waiterId of waiters) {
-      const waiting = this.#pending.get(waiterId)
+      const waiting = this.#waiting.get(waiterId)
       if (waiting === undefined) continue
-      this.#unpend(waiterId)
+      this.#waiting.remove(waiterId)
       this.#markRejected(waiterId)
       result.rejected.push({
         event: waiting.head,
         error: new NotAMemberError('a parent of this event was rejected'),
       })
       this.#dropDependents(waiterId, result)
-    }
-  }
-
-  /** Forgets a waiting event: applied, rejected, or dropped by the budget. */
-  #unpend(id: string): void {
-    const waiting = this.#pending.get(id)
-    if (waiting === undefined) return
-    this.#pending.delete(id)
-    this.#budget.release(waiting.ticket)
-    for (const parent of waiting.missing) {
-      const waiters = this.#waiting.get(parent)
-      waiters?.delete(id)
-      if (waiters?.size === 0) this.#waiting.delete(parent)
     }
   }
 
@@ -473,7 +378,7 @@ export class MembershipLog {
     const parentSet = new Set(parents)
     if (parents.length === this.#heads.length && this.#heads.every((h) => parentSet.has(h)))
       return this.members()
-    return this.#resolve(this.#closure(parents)).members
+    return resolve(this.#closure(parents), this.#ancestry).members
   }
 
   #closure(roots: readonly LogEntry[]): LogEntry[] {
@@ -489,79 +394,8 @@ export class MembershipLog {
   }
 
   #resolveAll(): Resolution {
-    if (this.#resolution === undefined) this.#resolution = this.#resolve(this.#order)
+    if (this.#resolution === undefined) this.#resolution = resolve(this.#order, this.#ancestry)
     return this.#resolution
-  }
-
-  /**
-   * Resolution of `entries`, a parent-closed set in topological order. A pure function of the set: the
-   * order in which events arrived plays no part.
-   */
-  #resolve(entries: readonly LogEntry[]): Resolution {
-    const ancestry = this.#ancestry
-    const removalsOf = new Map<string, LogEntry[]>()
-    for (const entry of entries) {
-      if (entry.event.payload.type === 'remove') push(removalsOf, entry.event.subject as string, entry)
-    }
-    const valid = new Set<LogEntry>()
-    const validEpochs = new Set<LogEntry>()
-    /** member → its adds that count (the genesis, for the founder) */
-    const addsOf = new Map<string, LogEntry[]>()
-    const renamesOf = new Map<string, LogEntry[]>()
-    // Topological order: whatever an entry's support rests on (adds in its causal past) is settled first.
-    for (const entry of entries) {
-      const { event } = entry
-      const { type } = event.payload
-      const author = event.author
-      if (type === 'genesis') {
-        valid.add(entry)
-        validEpochs.add(entry)
-        push(addsOf, author, entry)
-        continue
-      }
-      const removals = removalsOf.get(author) ?? []
-      // rule 3: its author is being removed in parallel with it
-      const removedMeanwhile = removals.some((r) => ancestry.concurrent(r, entry))
-      // rule 4: its author is a member in its past by an add that counts
-      const supported = (addsOf.get(author) ?? []).some(
-        (add) =>
-          ancestry.precedes(add, entry) &&
-          removals.every((r) => !ancestry.precedes(r, entry) || ancestry.precedes(r, add)),
-      )
-      if (type === 'remove') {
-        // rule 2: the removal stands; its key counts only if a member in good standing chose it
-        valid.add(entry)
-        if (supported && !removedMeanwhile) validEpochs.add(entry)
-        continue
-      }
-      if (removedMeanwhile || !supported) continue
-      valid.add(entry)
-      if (type === 'add') push(addsOf, event.subject as string, entry)
-      else if (type === 'rename') push(renamesOf, author, entry)
-      if (type !== 'rename') validEpochs.add(entry)
-    }
-    // rule 5
-    const members = new Map<string, MemberInfo>()
-    for (const [member, adds] of addsOf) {
-      const removalsOfMember = removalsOf.get(member) ?? []
-      let best: LogEntry | undefined
-      for (const add of adds) {
-        if (!removalsOfMember.every((r) => ancestry.precedes(r, add))) continue
-        if (best === undefined || compareEntries(add, best) > 0) best = add
-      }
-      if (best === undefined) continue
-      // the name: the member's own latest rename since it was (re-)added, else the name it was added with
-      let named = best
-      for (const rename of renamesOf.get(member) ?? []) {
-        if (!ancestry.precedes(rename, best) && compareEntries(rename, named) > 0) named = rename
-      }
-      members.set(member, {
-        id: member,
-        name: named.event.payload.subjectName as string,
-        addedBy: best.event.id,
-      })
-    }
-    return { members, valid, validEpochs }
   }
 
   /**
@@ -582,23 +416,6 @@ export class MembershipLog {
   }
 }
 
-/** Whether an entry starts an epoch (carries a sealed group key); renames do not. */
-export function isEpoch(entry: LogEntry): boolean {
-  return entry.event.payload.type !== 'rename'
-}
-
-/** Deterministic total order used for tie-breaks: deeper first, then by id. */
-export function compareEntries(a: LogEntry, b: LogEntry): number {
-  if (a.depth !== b.depth) return a.depth - b.depth
-  return a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0
-}
-
-function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key)
-  if (list === undefined) map.set(key, [value])
-  else list.push(value)
-}
-
 function checkRecipients(event: SignedEvent, members: MemberMap): void {
   const keys = event.payload.keys
   if (event.payload.type === 'rename') return // a rename carries no keys (checked by the decoder)
@@ -610,52 +427,5 @@ function checkRecipients(event: SignedEvent, members: MemberMap): void {
     if (!members.has(memberIdToString(key.to))) {
       throw new InvalidEpochError(`epoch ${event.id} seals a key to a non-member`)
     }
-  }
-}
-
-/**
- * "Is x in the causal past of y" over immutable entries, answered from per-entry ancestor bitsets
- * (bit i = the entry inserted i-th), built lazily in insertion order: O(1) per query after
- * O(n²/32) words of work for the whole log.
- */
-class Ancestry {
-  readonly #bits = new Map<LogEntry, Uint32Array>()
-
-  #ancestorsOf(entry: LogEntry): Uint32Array {
-    const cached = this.#bits.get(entry)
-    if (cached !== undefined) return cached
-    // build missing ancestors first, parents before children, without recursion
-    const order: LogEntry[] = []
-    const stack = [entry]
-    const seen = new Set<LogEntry>()
-    while (stack.length > 0) {
-      const e = stack.pop() as LogEntry
-      if (this.#bits.has(e) || seen.has(e)) continue
-      seen.add(e)
-      order.push(e)
-      for (const p of e.parents) stack.push(p)
-    }
-    order.sort((a, b) => a.index - b.index)
-    for (const e of order) {
-      const bits = new Uint32Array((e.index >>> 5) + 1)
-      for (const p of e.parents) {
-        const pb = this.#bits.get(p) as Uint32Array
-        for (let w = 0; w < pb.length; w++) bits[w] = (bits[w] as number) | (pb[w] as number)
-        bits[p.index >>> 5] = (bits[p.index >>> 5] as number) | (1 << (p.index & 31))
-      }
-      this.#bits.set(e, bits)
-    }
-    return this.#bits.get(entry) as Uint32Array
-  }
-
-  /** x is a strict ancestor of y. */
-  precedes(x: LogEntry, y: LogEntry): boolean {
-    if (x === y || x.index >= y.index) return false
-    const word = this.#ancestorsOf(y)[x.index >>> 5]
-    return word !== undefined && (word & (1 << (x.index & 31))) !== 0
-  }
-
-  concurrent(x: LogEntry, y: LogEntry): boolean {
-    return x !== y && !this.precedes(x, y) && !this.precedes(y, x)
   }
 }

@@ -1,6 +1,7 @@
-import { closeSync, fchmodSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { closeSync, fchmodSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { logger } from '@libp2p/logger'
+import { Identity } from '../crypto/index.js'
 import { InsecureIdentityKeyError } from './errors.js'
 
 const log = logger('p2pchat:node:data-dir')
@@ -69,4 +70,21 @@ export function readPrivateKeyFile(path: string): Uint8Array | undefined {
   } finally {
     closeSync(fd)
   }
+}
+
+/**
+ * Loads the identity key from `dir/identity.key`, creating it (mode 0600, in a directory of mode 0700) on
+ * first use.
+ *
+ * @throws {InsecureIdentityKeyError} the key file is readable or writable by group or others
+ */
+export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
+  makeDataDir(dir)
+  const path = join(dir, 'identity.key')
+  const stored = readPrivateKeyFile(path)
+  if (stored !== undefined) return Identity.fromProtobuf(stored)
+  const identity = await Identity.generate()
+  // created with its mode, never widened first: 'wx' fails rather than write into a file someone made
+  writeFileSync(path, identity.toProtobuf(), { mode: 0o600, flag: 'wx' })
+  return identity
 }

@@ -96,6 +96,7 @@ export class TruncatedFrameError extends Error {
 
 /** A gossip or sync frame that does not decode to what p2pchat sends. */
 export class MalformedFrameError extends Error {
+  static override readonly name = 'MalformedFrameError'
   override readonly name = 'MalformedFrameError'
   constructor(message = 'malformed frame') {
     super(message)
@@ -137,6 +138,7 @@ export class SyncStalledError extends Error {
 
 /** An invite token that cannot be used; the message says what to do. */
 export class InvalidInviteError extends Error {
+  static override readonly name = 'InvalidInviteError'
   override readonly name = 'InvalidInviteError'
   constructor(message = 'the invite is not valid') {
     super(message)
@@ -148,6 +150,7 @@ export class InvalidInviteError extends Error {
  * asked of a peer that joined and was not added yet (members send the log only to members).
  */
 export class GroupNotReadyError extends Error {
+  static override readonly name = 'GroupNotReadyError'
   override readonly name = 'GroupNotReadyError'
   constructor(
     message = "the group's founding event has not arrived yet: it comes once a member has added you",
@@ -158,6 +161,7 @@ export class GroupNotReadyError extends Error {
 
 /** The node has no group selected (none created or joined yet, or `--group` matched none). */
 export class NotInGroupError extends Error {
+  static override readonly name = 'NotInGroupError'
   override readonly name = 'NotInGroupError'
   constructor(message = 'You are not in a group yet: start with --create <name> or --join <invite>') {
     super(message)
@@ -166,6 +170,7 @@ export class NotInGroupError extends Error {
 
 /** A member reference (name or peer id) matches no known peer. */
 export class UnknownMemberError extends Error {
+  static override readonly name = 'UnknownMemberError'
   override readonly name = 'UnknownMemberError'
 }
 
@@ -234,6 +239,7 @@ function unverifiedMessage(name: string, candidates: NameCandidate[]): string {
  * one identity and reuse its message sequence numbers, so the second one refuses to open it.
  */
 export class DataDirLockedError extends Error {
+  static override readonly name = 'DataDirLockedError'
   override readonly name = 'DataDirLockedError'
   /** The data directory. */
   readonly dataDir: string
@@ -252,6 +258,7 @@ export class DataDirLockedError extends Error {
 
 /** `start()` was called on a node that was stopped; open a new one on the data directory instead. */
 export class NodeStoppedError extends Error {
+  static override readonly name = 'NodeStoppedError'
   override readonly name = 'NodeStoppedError'
   constructor(message = 'this node was stopped and cannot be started again') {
     super(message)

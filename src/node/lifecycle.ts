@@ -1,3 +1,7 @@
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pchat:node:lifecycle')
+
 /**
  * The start/stop bookkeeping a chat node and a relay share: every caller of `start` gets the same
  * start (a failed one may be retried), every caller of `stop` the same stop, and nothing starts once a
@@ -41,5 +45,30 @@ export class Lifecycle {
   /** Resolves once a start in flight has settled, whatever its outcome, so what it built can be stopped. */
   async startSettled(): Promise<void> {
     await this.#starting?.catch(() => {})
+  }
+}
+
+/**
+ * Runs `start`; if it fails, runs `release` to free whatever did start (a listening socket, a libp2p
+ * node), logs a failure of that too, and rethrows the error of `start`, which is the one to report.
+ *
+ * @example
+ * ```ts
+ * await startOrRelease(() => node.start(), () => node.stop())
+ * ```
+ */
+export async function startOrRelease(
+  start: () => Promise<void>,
+  release: () => Promise<void> | void,
+): Promise<void> {
+  try {
+    await start()
+  } catch (err) {
+    try {
+      await release()
+    } catch (releaseErr) {
+      log.error('releasing after a failed start failed too - %e', releaseErr)
+    }
+    throw err
   }
 }

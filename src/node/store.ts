@@ -1,126 +1,33 @@
-import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
+import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { logger } from '@libp2p/logger'
-import { Identity } from '../crypto/index.js'
 import type { Group } from '../membership/index.js'
-import { makeDataDir, makePrivateFile, readPrivateKeyFile } from './data-dir.js'
+import { makeDataDir, makePrivateFile } from './data-dir.js'
+import { inRanges, type SeqRanges } from './seq-ranges.js'
+import {
+  type Row,
+  SCHEMA,
+  type StoredEnvelope,
+  type StoredGroup,
+  type StoredMessage,
+  type StoredPeer,
+  toMessage,
+} from './store-schema.js'
+
+export { loadOrCreateIdentity } from './data-dir.js'
+export { inRanges, type SeqRanges } from './seq-ranges.js'
+export type { StoredEnvelope, StoredGroup, StoredMessage, StoredPeer } from './store-schema.js'
 
 const log = logger('p2pchat:node:store')
 
-/** Inclusive ranges `[lo, hi]` of sequence numbers, sorted and disjoint. */
-export type SeqRanges = Array<[number, number]>
-
 /** Ranges of sequence numbers reported per sender by {@link ChatStore.seqRanges}, at most. */
 export const MAX_RANGES_PER_SENDER = 256
-
-/** A message envelope as stored: the ciphertext always, the decrypted text only on a member's own disk. */
-export interface StoredMessage {
-  groupId: string
-  id: string
-  sender: string
-  seq: number
-  epoch: string
-  /** Local clock when this peer accepted it. */
-  receivedAt: number
-  bytes: Uint8Array
-  /** Decrypted text, when this peer could read it. Never set by a relay. */
-  text: string | null
-  /**
-   * Sender's timestamp from the decrypted body, when readable; its arrival time instead when it claimed
-   * a time more than 5 minutes ahead of this peer's clock (see `shownTime`).
-   */
-  ts: number | null
-}
-
-/** An envelope as sync reads it: the ciphertext and what sync selects by, never the decrypted text. */
-export interface StoredEnvelope {
-  id: string
-  sender: string
-  seq: number
-  epoch: string
-  bytes: Uint8Array
-}
 
 /**
  * Rows {@link ChatStore.envelopesAfter} selects from per query. Only their small columns are read; the
  * envelope bytes are read one at a time, as the caller takes them.
  */
 const ENVELOPE_PAGE_ROWS = 256
-
-/** A group this peer takes part in (as member, applicant, or relay). */
-export interface StoredGroup {
-  id: string
-  name: string | null
-  /** Invite this peer joined or created with, for `/invite`. */
-  invite: string | null
-  joinedAt: number
-}
-
-/** A peer this node has seen, with the name it announced. */
-export interface StoredPeer {
-  peerId: string
-  name: string | null
-  addrs: string[]
-  lastSeen: number
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS groups (
-  id TEXT PRIMARY KEY, name TEXT, invite TEXT, joined_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-  n INTEGER PRIMARY KEY AUTOINCREMENT,
-  group_id TEXT NOT NULL, id TEXT NOT NULL, bytes BLOB NOT NULL,
-  UNIQUE (group_id, id)
-);
-CREATE TABLE IF NOT EXISTS messages (
-  n INTEGER PRIMARY KEY AUTOINCREMENT,
-  group_id TEXT NOT NULL, id TEXT NOT NULL, sender TEXT NOT NULL, seq INTEGER NOT NULL,
-  epoch TEXT NOT NULL, received_at INTEGER NOT NULL, bytes BLOB NOT NULL, text TEXT, ts INTEGER,
-  UNIQUE (group_id, id)
-);
-CREATE INDEX IF NOT EXISTS messages_by_sender ON messages (group_id, sender, seq);
-CREATE INDEX IF NOT EXISTS messages_by_time ON messages (group_id, received_at);
-CREATE INDEX IF NOT EXISTS messages_by_group ON messages (group_id);
-CREATE TABLE IF NOT EXISTS peers (
-  peer_id TEXT PRIMARY KEY, name TEXT, addrs TEXT NOT NULL, last_seen INTEGER NOT NULL
-);
-`
-
-type Row = Record<string, SQLInputValue>
-
-function toMessage(row: Row): StoredMessage {
-  return {
-    groupId: row.group_id as string,
-    id: row.id as string,
-    sender: row.sender as string,
-    seq: Number(row.seq),
-    epoch: row.epoch as string,
-    receivedAt: Number(row.received_at),
-    bytes: row.bytes as Uint8Array,
-    text: (row.text as string | null) ?? null,
-    ts: row.ts === null || row.ts === undefined ? null : Number(row.ts),
-  }
-}
-
-/**
- * Loads the identity key from `dir/identity.key`, creating it (mode 0600, in a directory of mode 0700) on
- * first use.
- *
- * @throws {InsecureIdentityKeyError} the key file is readable or writable by group or others
- */
-export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
-  makeDataDir(dir)
-  const path = join(dir, 'identity.key')
-  const stored = readPrivateKeyFile(path)
-  if (stored !== undefined) return Identity.fromProtobuf(stored)
-  const identity = await Identity.generate()
-  // created with its mode, never widened first: 'wx' fails rather than write into a file someone made
-  writeFileSync(path, identity.toProtobuf(), { mode: 0o600, flag: 'wx' })
-  return identity
-}
 
 /**
  * The node's database: one SQLite file per data directory, in WAL mode. Every write is its own
@@ -271,10 +178,7 @@ export class ChatStore {
 
   /** Bytes of stored events of one group. */
   eventBytes(groupId: string): number {
-    const row = this.#statement(
-      'SELECT coalesce(sum(length(bytes)), 0) AS n FROM events WHERE group_id = ?',
-    ).get(groupId) as Row
-    return Number(row.n)
+    return this.#bytesOf('events', groupId)
   }
 
   /** Stores a message; false when it was already stored (or the store is closed). */
@@ -420,8 +324,12 @@ export class ChatStore {
 
   /** Bytes of stored envelopes of one group. */
   messageBytes(groupId: string): number {
+    return this.#bytesOf('messages', groupId)
+  }
+
+  #bytesOf(table: 'events' | 'messages', groupId: string): number {
     const row = this.#statement(
-      'SELECT coalesce(sum(length(bytes)), 0) AS n FROM messages WHERE group_id = ?',
+      `SELECT coalesce(sum(length(bytes)), 0) AS n FROM ${table} WHERE group_id = ?`,
     ).get(groupId) as Row
     return Number(row.n)
   }
@@ -477,19 +385,4 @@ export class ChatStore {
     const row = this.#statement('SELECT name FROM peers WHERE peer_id = ?').get(peerId) as Row | undefined
     return (row?.name as string | null | undefined) ?? undefined
   }
-}
-
-/** Whether `seq` lies in one of `ranges` (sorted by start and disjoint, as {@link ChatStore.seqRanges} makes them). */
-export function inRanges(ranges: SeqRanges | undefined, seq: number): boolean {
-  if (ranges === undefined) return false
-  let lo = 0
-  let hi = ranges.length - 1
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1
-    const [start, end] = ranges[mid] as [number, number]
-    if (seq < start) hi = mid - 1
-    else if (seq > end) lo = mid + 1
-    else return true
-  }
-  return false
 }

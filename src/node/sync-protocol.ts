@@ -4,9 +4,10 @@
  * responses) is the chat node's business; this module only bounds frame size and count and makes reads
  * abortable.
  *
- * libp2p 3 streams are event based (`message`, `remoteCloseWrite`, `close`, `send()` returning false until
- * `drain`), so a {@link FrameStream} keeps the bytes that arrived after a frame for the next read; create
- * exactly one per stream.
+ * The framing itself is `lpStream` from `@libp2p/utils`; a {@link FrameStream} adds the limits (checked on
+ * the length prefix, before a body is buffered), the frame counts, a clean end between frames told from
+ * one inside a frame, and backpressure: a reader that falls a maximal frame behind pauses the stream, so
+ * yamux stops the sender. Create exactly one per stream, as soon as it is available.
  *
  * @example
  * ```ts
@@ -34,7 +35,8 @@
 import type { AbortOptions, Stream } from '@libp2p/interface'
 import { StreamAbortedError, StreamResetError } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { Uint8ArrayList } from 'uint8arraylist'
+import { lpStream, UnexpectedEOFError } from '@libp2p/utils'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { FrameTooLargeError, TooManyFramesError, TruncatedFrameError } from './errors.js'
 
 const log = logger('p2pchat:node:sync')
@@ -71,7 +73,9 @@ export interface FrameStream {
    * A protocol violation by the remote (a frame longer than allowed, more frames than allowed, the stream
    * ending inside a frame) resets the stream and rejects with {@link FrameTooLargeError},
    * {@link TooManyFramesError} or {@link TruncatedFrameError}; every later read rejects the same way.
-   * An abort through `options.signal` rejects with the signal's reason and leaves the stream usable.
+   * An abort through `options.signal` rejects with the signal's reason; one that lands between frames
+   * leaves the stream usable, one that lands inside a frame (part of it was read) makes every later read
+   * reject with that reason too, since the rest of the frame cannot be told from a next one.
    */
   readFrame(options?: AbortOptions): Promise<Uint8Array | null>
   /**
@@ -104,44 +108,16 @@ export function createFrameStream(stream: Stream, init: FrameStreamInit = {}): F
   // Buffer at most one complete maximal frame before asking the remote to pause.
   const highWaterMark = maxFrameLength + maxPrefixLength
 
-  const buffer = new Uint8ArrayList()
   let framesRead = 0
   let framesWritten = 0
+  /** Bytes that arrived, and bytes of the frames read (prefixes included): the difference is buffered. */
+  let received = 0
+  let consumed = 0
+  /** Bytes of the length prefix seen by the read in progress (0: it has not started a frame yet). */
+  let prefixSeen = 0
   let pausedByUs = false
-  let remoteEnded = stream.remoteWriteStatus !== 'writable' || stream.status === 'closed'
   let failure: Error | undefined = initialFailure(stream)
-  let wake: (() => void) | undefined
   let readQueue: Promise<unknown> = Promise.resolve()
-
-  const notify = (): void => {
-    const w = wake
-    wake = undefined
-    w?.()
-  }
-  const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
-    buffer.append(evt.data)
-    if (!pausedByUs && buffer.byteLength > highWaterMark && stream.readStatus === 'readable') {
-      pausedByUs = true
-      stream.pause()
-    }
-    notify()
-  }
-  const onRemoteCloseWrite = (): void => {
-    remoteEnded = true
-    notify()
-  }
-  const onClose = (evt: { error?: Error }): void => {
-    if (evt.error !== undefined) {
-      failure ??= evt.error
-    } else {
-      remoteEnded = true
-    }
-    // Listeners stay: a stream we paused can close with bytes still queued, and they arrive on resume.
-    notify()
-  }
-  stream.addEventListener('message', onMessage)
-  stream.addEventListener('remoteCloseWrite', onRemoteCloseWrite)
-  stream.addEventListener('close', onClose)
 
   /** The remote broke the framing rules: remember why, reset the stream, hand the error to the caller. */
   const violation = (err: Error): Error => {
@@ -151,67 +127,60 @@ export function createFrameStream(stream: Stream, init: FrameStreamInit = {}): F
     return err
   }
 
-  const resumeIfDrained = (): void => {
-    if (pausedByUs && buffer.byteLength <= highWaterMark) {
-      pausedByUs = false
-      if (stream.readStatus === 'paused') stream.resume()
-    }
-  }
-
-  /** A complete frame from the buffer, `undefined` if more bytes are needed. */
-  const takeFrame = (): Uint8Array | undefined => {
-    if (buffer.byteLength === 0) return undefined
-    const prefix = decodeVarint(buffer, maxPrefixLength)
-    if (prefix === 'incomplete') return undefined
-    if (prefix === 'too-long') throw violation(new FrameTooLargeError(undefined, maxFrameLength))
-    if (prefix.value > maxFrameLength) throw violation(new FrameTooLargeError(prefix.value, maxFrameLength))
+  /** The length of the next frame, checked against the limits as soon as its prefix is complete. */
+  const lengthDecoder = (prefix: Uint8ArrayList): number => {
+    prefixSeen = prefix.byteLength
+    // a longer prefix can only encode a length above the maximum: no need to wait for its end
+    if (prefix.byteLength > maxPrefixLength)
+      throw violation(new FrameTooLargeError(undefined, maxFrameLength))
+    const length = decodeVarint(prefix)
+    if (length > maxFrameLength) throw violation(new FrameTooLargeError(length, maxFrameLength))
     if (framesRead >= maxFrames) throw violation(new TooManyFramesError(maxFrames))
-    const end = prefix.length + prefix.value
-    if (buffer.byteLength < end) return undefined
-    const frame = buffer.slice(prefix.length, end)
-    buffer.consume(end)
-    framesRead++
-    resumeIfDrained()
-    return frame
+    return length
   }
-
-  const waitForBytes = async (signal: AbortSignal | undefined): Promise<void> => {
-    signal?.throwIfAborted()
-    let onAbort: (() => void) | undefined
-    try {
-      await new Promise<void>((resolve, reject) => {
-        wake = resolve
-        if (signal !== undefined) {
-          onAbort = () => {
-            reject(signal.reason)
-          }
-          signal.addEventListener('abort', onAbort, { once: true })
-        }
-      })
-    } finally {
-      wake = undefined
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
+  // before lpStream's own listener, so no byte reaches it uncounted
+  stream.addEventListener('message', (evt) => {
+    received += evt.data.byteLength
+    if (!pausedByUs && received - consumed > highWaterMark && stream.readStatus === 'readable') {
+      pausedByUs = true
+      stream.pause()
     }
-  }
+  })
+  stream.addEventListener('close', (evt) => {
+    if (evt.error !== undefined) failure ??= evt.error
+  })
+
+  const lp = lpStream(stream, {
+    lengthDecoder,
+    // what this stream holds while paused, on top of the high-water mark it pauses at
+    maxBufferSize: highWaterMark + stream.maxReadBufferLength,
+  })
 
   const readOne = async (options: AbortOptions): Promise<Uint8Array | null> => {
     options.signal?.throwIfAborted() // it may have fired while this read was queued behind another
-    while (true) {
+    if (failure !== undefined) throw failure
+    prefixSeen = 0
+    let frame: Uint8ArrayList
+    try {
+      frame = await lp.read(options)
+    } catch (err) {
       if (failure !== undefined) throw failure
-      const frame = takeFrame()
-      if (frame !== undefined) return frame
-      if (stream.readBufferLength > 0 && stream.readStatus === 'paused') {
-        // cannot happen while we only pause with a full frame buffered, but never wait on ourselves
-        pausedByUs = false
-        stream.resume()
-        continue
+      const partial = received - consumed
+      if ((err as Error).name === UnexpectedEOFError.name) {
+        if (partial === 0) return null
+        throw violation(new TruncatedFrameError(partial))
       }
-      if (remoteEnded && stream.readBufferLength === 0) {
-        if (buffer.byteLength === 0) return null
-        throw violation(new TruncatedFrameError(buffer.byteLength))
-      }
-      await waitForBytes(options.signal)
+      // an abort inside a frame: what was read of it is gone, so the stream cannot go on
+      if (prefixSeen > 0) failure = err as Error
+      throw err
     }
+    framesRead++
+    consumed += prefixSeen + frame.byteLength
+    if (pausedByUs && received - consumed <= highWaterMark) {
+      pausedByUs = false
+      if (stream.readStatus === 'paused') stream.resume()
+    }
+    return frame.subarray()
   }
 
   return {
@@ -239,10 +208,13 @@ export function createFrameStream(stream: Stream, init: FrameStreamInit = {}): F
       // still shut (its reader reads nothing). So wait until the previous frame has left this stream's
       // buffer: otherwise that buffer would grow by a frame at every drain of the connection.
       if (stream.writeBufferLength > 0) await writeBufferEmptied(stream, options.signal)
-      const sent = stream.send(new Uint8ArrayList(encodeVarint(frame.byteLength), frame))
+      // counted once handed to the stream, which lp.write does before it waits for a drain
       framesWritten++
-      if (!sent) {
-        await stream.onDrain(options)
+      try {
+        await lp.write(frame, options)
+      } catch (err) {
+        // waiting for a drain rejects with the stream's close event, not an error
+        throw err instanceof Error ? err : closeError(err as { error?: Error })
       }
     },
     async close(options = {}) {
@@ -254,6 +226,11 @@ export function createFrameStream(stream: Stream, init: FrameStreamInit = {}): F
   }
 }
 
+/** The error of a stream's `close` event: its own, or one saying data was left unsent. */
+function closeError(evt: { error?: Error }): Error {
+  return evt.error ?? new StreamAbortedError('the stream closed with data still to send')
+}
+
 /** Resolves once `stream` sent all it buffered ('idle'); rejects if it closes first or `signal` aborts. */
 async function writeBufferEmptied(stream: Stream, signal: AbortSignal | undefined): Promise<void> {
   signal?.throwIfAborted()
@@ -261,8 +238,7 @@ async function writeBufferEmptied(stream: Stream, signal: AbortSignal | undefine
   try {
     await new Promise<void>((resolve, reject) => {
       const onIdle = (): void => resolve()
-      const onClose = (evt: { error?: Error }): void =>
-        reject(evt.error ?? new StreamAbortedError('the stream closed with data still to send'))
+      const onClose = (evt: { error?: Error }): void => reject(closeError(evt))
       const onAbort = (): void => reject(signal?.reason)
       stream.addEventListener('idle', onIdle)
       stream.addEventListener('close', onClose)
@@ -293,34 +269,18 @@ function varintLength(value: number): number {
   return length
 }
 
-/** Unsigned LEB128, as used by libp2p's own length-prefixed protocols. */
-function encodeVarint(value: number): Uint8Array {
-  const out = new Uint8Array(varintLength(value))
-  let v = value
-  for (let i = 0; i < out.length - 1; i++) {
-    out[i] = (v % 0x80) | 0x80
-    v = Math.floor(v / 0x80)
-  }
-  out[out.length - 1] = v
-  return out
-}
-
 /**
- * Decode the varint at the start of `buf`, reading at most `maxLength` bytes of it: a longer prefix can
- * only encode a length above the maximum, so there is no need to wait for its end.
+ * The unsigned LEB128 varint `prefix` (libp2p's length prefix). Throws a `RangeError` while it is
+ * incomplete, which tells `lpStream` to read another byte.
  */
-function decodeVarint(
-  buf: Uint8ArrayList,
-  maxLength: number,
-): { value: number; length: number } | 'incomplete' | 'too-long' {
+function decodeVarint(prefix: Uint8ArrayList): number {
   let value = 0
   let scale = 1
-  for (let i = 0; i < buf.byteLength; i++) {
-    if (i >= maxLength) return 'too-long'
-    const byte = buf.get(i)
+  for (let i = 0; i < prefix.byteLength; i++) {
+    const byte = prefix.get(i)
     value += (byte & 0x7f) * scale
-    if ((byte & 0x80) === 0) return { value, length: i + 1 }
+    if ((byte & 0x80) === 0) return value
     scale *= 0x80
   }
-  return 'incomplete'
+  throw new RangeError('incomplete varint')
 }

@@ -1,9 +1,8 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
-import { type Identity, publicKeyOfMember, verifySignature } from '../crypto/index.js'
+import { type Identity, InvalidSignatureError, publicKeyOfMember, verifySignature } from '../crypto/index.js'
 import { isValidName, MAX_ENVELOPE_BYTES, MAX_EVENT_BYTES, memberIdToString } from '../membership/index.js'
 import { MalformedFrameError } from './errors.js'
-import { GROUP_TOPIC_PREFIX } from './transport.js'
 
 /** What travels on a group's gossipsub topic. */
 export type GossipFrame =
@@ -24,10 +23,7 @@ export function canonicalGroupId(groupId: string): string | undefined {
   }
 }
 
-/** The gossipsub topic of a group. */
-export function topicOf(groupId: string): string {
-  return `${GROUP_TOPIC_PREFIX}${groupId}`
-}
+export { topicOf } from './topics.js'
 
 export function encodeGossip(frame: GossipFrame): Uint8Array {
   return dagCbor.encode({ k: frame.kind, d: frame.data })
@@ -96,7 +92,7 @@ export function decodeJoinRequest(bytes: Uint8Array): JoinRequest {
     verifySignature(p.peer, 'join-request', outer.payload, outer.sig)
     return { group: group.toString(), peerId: memberIdToString(p.peer), name: p.name, ts: p.ts }
   } catch (err) {
-    if ((err as Error).name === 'InvalidSignatureError') throw err
+    if ((err as Error).name === InvalidSignatureError.name) throw err
     throw new MalformedFrameError('malformed join request')
   }
 }

@@ -5,6 +5,8 @@
  * the relay.
  */
 
+/** Addresses a relay listens on when none are given: a fixed port peers can be told. */
+export const DEFAULT_RELAY_LISTEN: readonly string[] = Object.freeze(['/ip4/0.0.0.0/tcp/4001'])
 /** Default total storage: 1 GiB. */
 export const DEFAULT_MAX_STORAGE = 1024 ** 3
 /** Default memory budget for group data: 256 MiB. */

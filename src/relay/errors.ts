@@ -1,5 +1,6 @@
 /** A group or the whole relay is at its storage cap; the envelope is not stored. */
 export class QuotaExceededError extends Error {
+  static override readonly name = 'QuotaExceededError'
   override readonly name = 'QuotaExceededError'
   constructor(message = 'storage cap reached') {
     super(message)
@@ -8,6 +9,7 @@ export class QuotaExceededError extends Error {
 
 /** A peer sent more envelopes than the per-peer rate limit allows. */
 export class RateLimitedError extends Error {
+  static override readonly name = 'RateLimitedError'
   override readonly name = 'RateLimitedError'
   constructor(message = 'rate limit exceeded') {
     super(message)

@@ -12,10 +12,10 @@ import { type CliGroup, createCliGroup, runCli } from '../fixtures/cli.js'
 /**
  * Modules of libp2p, and of the parts of p2pchat built on it or on the core. `src/node/errors.ts` and
  * `src/relay/errors.ts` import nothing, and the CLI needs them to tell the user's errors from bugs;
- * `src/relay/defaults.ts` imports nothing, and the relay's help shows its defaults.
+ * `src/node/defaults.ts` and `src/relay/defaults.ts` import nothing, and the help shows their defaults.
  */
 const HEAVY =
-  /\/node_modules\/(libp2p|@libp2p|@chainsafe)\/|\/dist\/src\/(node\/(?!errors\.js$)|relay\/(?!(errors|defaults)\.js$)|membership\/|crypto\/)/
+  /\/node_modules\/(libp2p|@libp2p|@chainsafe)\/|\/dist\/src\/(node\/(?!(errors|defaults)\.js$)|relay\/(?!(errors|defaults)\.js$)|membership\/|crypto\/)/
 
 describe('p2pchat loads libp2p only for a command that runs a node', () => {
   let cli: CliGroup

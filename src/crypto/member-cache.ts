@@ -1,0 +1,19 @@
+import { LRUCache } from 'lru-cache'
+
+/** Member ids whose derived key is kept. */
+const MAX_CACHED_MEMBERS = 4096
+
+/**
+ * `derive`, remembered per member id for the {@link MAX_CACHED_MEMBERS} ids used last: deriving a key
+ * object costs about as much as using it. Least recently used first out, so a flood of new ids (junk
+ * events, join requests) does not evict the members in use. What `derive` throws is not remembered.
+ */
+export function perMember<V extends object>(
+  derive: (memberId: Uint8Array) => V,
+): (memberId: Uint8Array) => V {
+  const cache = new LRUCache<string, V, Uint8Array>({
+    max: MAX_CACHED_MEMBERS,
+    memoMethod: (_key, _stale, { context }) => derive(context),
+  })
+  return (memberId) => cache.memo(Buffer.from(memberId).toString('base64'), { context: memberId })
+}
