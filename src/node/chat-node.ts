@@ -15,10 +15,10 @@ import type {
 } from './chat-events.js'
 import { ChatGroup, persist } from './chat-group.js'
 import { ChatReplica } from './chat-replica.js'
-import { type ChatNodeComponents, dialSignal, nodeComponents, stopOnFailure } from './components.js'
+import { type ChatNodeComponents, dialSignal, nodeComponents } from './components.js'
 import { NodeStoppedError, NotInGroupError } from './errors.js'
 import { decodeInvite } from './invite.js'
-import { Lifecycle } from './lifecycle.js'
+import { Lifecycle, startOrRelease, stopAndRelease } from './lifecycle.js'
 import { type DataDirLock, lockDataDir } from './lock.js'
 import { PeerDirectory } from './peer-directory.js'
 import { ChatStore, loadOrCreateIdentity } from './store.js'
@@ -179,10 +179,9 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     this.#libp2p = libp2p
     // stopped meanwhile: stop() waits for this start, then stops the node
     if (this.#life.stopping) return
-    await stopOnFailure(
-      libp2p,
+    await startOrRelease(
       () => handleSync(libp2p, this.#replica, this.#abort.signal, init.syncLimits),
-      this.#log,
+      () => libp2p.stop(),
     )
     if (this.#life.stopping) return
     const scheduler = new SyncScheduler(
@@ -229,19 +228,13 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
 
   async #stop(): Promise<void> {
     this.#abort.abort()
-    try {
+    await stopAndRelease(async () => {
       // a start in flight finishes first, so the node it creates is stopped too
       await this.#life.startSettled()
       this.#scheduler?.stop()
       for (const group of this.#groups.values()) group.stop()
       await this.#libp2p?.stop()
-    } finally {
-      try {
-        this.#components.store.close()
-      } finally {
-        this.#lock?.release()
-      }
-    }
+    }, [this.#components.store, this.#lock])
   }
 
   /** Multiaddrs others can dial, each ending in `/p2p/<peer id>`. */

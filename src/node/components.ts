@@ -44,27 +44,6 @@ export function nodeComponents(components: Partial<NodeComponents> = {}): NodeCo
   }
 }
 
-/**
- * Runs `run` after the libp2p node `libp2p` started; if it fails, stops the node again (logging a failure
- * to stop) and rethrows, so that a failed start leaves nothing running and can be tried again.
- */
-export async function stopOnFailure(
-  libp2p: TransportNode,
-  run: () => Promise<void>,
-  log: { error(format: string, ...args: unknown[]): void },
-): Promise<void> {
-  try {
-    await run()
-  } catch (err) {
-    try {
-      await libp2p.stop()
-    } catch (stopErr) {
-      log.error('stopping after a failed start failed too: %e', stopErr)
-    }
-    throw err
-  }
-}
-
 /** How long any dial of a chat node or relay may take before it is given up. */
 export const DIAL_TIMEOUT_MS = 10_000
 

@@ -72,3 +72,37 @@ export async function startOrRelease(
     throw err
   }
 }
+
+/** Something a node holds until it stops: its database, its data directory lock. */
+export interface Releasable {
+  close?(): void
+  release?(): void
+}
+
+/**
+ * Stops a node: runs `stop`, then closes or releases each of `held` in order, each even if what came
+ * before it failed (the first failure is rethrown once all ran).
+ *
+ * @example
+ * ```ts
+ * await stopAndRelease(() => libp2p.stop(), [store, lock])
+ * ```
+ */
+export async function stopAndRelease(
+  stop: () => Promise<void>,
+  held: ReadonlyArray<Releasable | undefined>,
+): Promise<void> {
+  let failure: unknown
+  let failed = false
+  const attempt = async (step: () => unknown): Promise<void> => {
+    try {
+      await step()
+    } catch (err) {
+      if (!failed) failure = err
+      failed = true
+    }
+  }
+  await attempt(stop)
+  for (const item of held) await attempt(() => (item?.close !== undefined ? item.close() : item?.release?.()))
+  if (failed) throw failure
+}

@@ -2,14 +2,9 @@ import type { AbortOptions, Logger } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
 import { type Group, PendingBudget } from '../membership/index.js'
-import {
-  type ChatNodeComponents,
-  type NodeComponents,
-  nodeComponents,
-  stopOnFailure,
-} from '../node/components.js'
+import { type ChatNodeComponents, type NodeComponents, nodeComponents } from '../node/components.js'
 import { NodeStoppedError } from '../node/errors.js'
-import { Lifecycle } from '../node/lifecycle.js'
+import { Lifecycle, startOrRelease, stopAndRelease } from '../node/lifecycle.js'
 import { type DataDirLock, lockDataDir } from '../node/lock.js'
 import { ChatStore, loadOrCreateIdentity } from '../node/store.js'
 import {
@@ -23,10 +18,11 @@ import { accessOf, bootstrapPeerIds, isKnownPeer } from '../node/sync-access.js'
 import type { TransportNode } from '../node/transport.js'
 import { canonicalGroupId, topicOf } from '../node/wire.js'
 import { admissionLimits, DEFAULT_MAX_PENDING_GROUPS, GroupAdmission, type Standing } from './admission.js'
+import { DEFAULT_RELAY_LISTEN } from './defaults.js'
 import { RelayGroups } from './relay-groups.js'
 
 /** Where a relay listens unless told otherwise: a fixed port, so that peers can be given its address. */
-export const DEFAULT_RELAY_LISTEN: readonly string[] = Object.freeze(['/ip4/0.0.0.0/tcp/4001'])
+export { DEFAULT_RELAY_LISTEN }
 
 /** Options for {@link createRelayNode}. */
 export interface RelayNodeInit {
@@ -208,7 +204,10 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
     this.#libp2p = libp2p
     // stopped meanwhile: stop() waits for this start, then stops the node
     if (this.#life.stopping) return
-    await stopOnFailure(libp2p, () => handleSync(libp2p, this, this.#abort.signal), this.#log)
+    await startOrRelease(
+      () => handleSync(libp2p, this, this.#abort.signal),
+      () => libp2p.stop(),
+    )
     if (this.#life.stopping) return
     this.#groups.subscribe(libp2p.services.pubsub)
     this.#groups.prune()
@@ -235,18 +234,12 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
 
   async #stop(): Promise<void> {
     this.#abort.abort()
-    try {
+    await stopAndRelease(async () => {
       await this.#life.startSettled()
       for (const timer of this.#timers) clearInterval(timer)
       this.#groups.stop()
       await this.#libp2p?.stop()
-    } finally {
-      try {
-        this.#components.store.close()
-      } finally {
-        this.#lock?.release()
-      }
-    }
+    }, [this.#components.store, this.#lock])
   }
 
   /** Full multiaddrs, `/p2p/<id>` included, to give to `--bootstrap`. */
