@@ -21,6 +21,7 @@ import {
   StaleEpochError,
   UnknownAuthorError,
   UnknownEpochError,
+  WrongGroupError,
 } from '../membership/index.js'
 import {
   AmbiguousMemberError,
@@ -1097,7 +1098,10 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> implements SyncR
       this.#reject(group, from, err as Error)
       return 'reject'
     }
-    if (request.group !== group.id) return 'reject'
+    if (request.group !== group.id) {
+      this.#reject(group, from, new WrongGroupError(`join request is for group ${request.group}`))
+      return 'reject'
+    }
     if (group.isMember(request.peerId)) return 'ignore'
     const now = Date.now()
     const seen = runtime.joinRequestsSeen.get(request.peerId)
