@@ -9,8 +9,6 @@
  * own room, which strangers cannot take; and nothing waits more than 10 minutes.
  */
 import { rm } from 'node:fs/promises'
-import v8 from 'node:v8'
-import vm from 'node:vm'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
 import { Identity } from '../../src/crypto/index.js'
@@ -19,6 +17,7 @@ import type { ChatNode } from '../../src/node/chat-node.js'
 import { loadOrCreateIdentity } from '../../src/node/store.js'
 import { createTransport, type TransportNode } from '../../src/node/transport.js'
 import { encodeGossip, type GossipFrame, topicOf } from '../../src/node/wire.js'
+import { retainedBytes } from '../fixtures/attacker-sync.js'
 import {
   ChatRecord,
   cleanupAfterEach,
@@ -335,18 +334,6 @@ describe('waiting items expire', () => {
 })
 
 const cleanups = cleanupAfterEach()
-
-// what is still referenced after a full collection: the memory a flood leaves behind, without the garbage
-// it made on the way (RSS includes that until V8 decides to collect and return it)
-v8.setFlagsFromString('--expose-gc')
-const collectGarbage = vm.runInNewContext('gc') as () => void
-
-/** Heap and buffers still referenced, after a full garbage collection. */
-function retainedBytes(): number {
-  collectGarbage()
-  const usage = process.memoryUsage()
-  return usage.heapUsed + usage.arrayBuffers
-}
 
 /** A started chat node on its own temporary data directory, recorded from before it starts. */
 async function startNode(name: string, bootstrap: string[] = []): Promise<[ChatNode, ChatRecord, string]> {

@@ -162,14 +162,7 @@ async function flood(
 async function asFounderOf(junk: JunkGroup, relay: TestRelay): Promise<TransportNode> {
   const attacker = await startAttacker(cleanups, junk.members[0])
   // libp2p refuses more than 5 inbound connections a second from one host: a fast attacker retries
-  await waitFor(
-    () =>
-      connectTo(attacker, relay.relay.addrs()).then(
-        () => true,
-        () => false,
-      ),
-    { timeout: NETWORK_TIMEOUT, interval: 250, message: `connect as the founder of ${junk.id}` },
-  )
+  await connectTo(attacker, relay.relay.addrs(), { retry: true })
   return attacker
 }
 
