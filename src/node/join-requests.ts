@@ -166,7 +166,7 @@ export class JoinAnnouncer {
       this.#log.error('join announcement for %s failed: %s', group.id, (err as Error).message)
       return
     }
-    if (this.#stopped || this.#retry !== undefined) return
+    if (this.#stopped) return
     if (recipients === 0) {
       // a subscriber we have just seen may not have its gossipsub stream open yet, so the request went
       // nowhere; nothing else would trigger another announcement, so try again shortly
@@ -177,6 +177,9 @@ export class JoinAnnouncer {
       // "sent" is not "received": the first frame on a stream that is still opening can be lost, so new
       // subscribers hear it once more, after the members' repeat filter has let the first pass
       this.#schedule(this.#followUpMs, true)
+    } else {
+      // and again every interval until a member adds us, whether or not anything else calls announce
+      this.#schedule(this.#intervalMs, false)
     }
   }
 
@@ -187,7 +190,9 @@ export class JoinAnnouncer {
     this.#retry = undefined
   }
 
+  /** Announces again after `delay`, instead of any announcement already due. */
   #schedule(delay: number, followUp: boolean): void {
+    clearTimeout(this.#retry)
     this.#retry = setTimeout(() => {
       this.#retry = undefined
       void this.announce(followUp)
