@@ -9,6 +9,7 @@
  */
 export type { Envelope, EnvelopeHeader, MessageBody } from './envelope.js'
 export { decodeEnvelope, MAX_ENVELOPE_BYTES, MAX_TEXT_BYTES } from './envelope.js'
+export { claimedSender } from './envelope-claim.js'
 export * from './errors.js'
 export type { EventHead, EventKey, EventPayload, EventType, SignedEvent } from './event.js'
 export {

@@ -25,6 +25,12 @@ import {
 /** The gossipsub service a group topic runs on. */
 export type Pubsub = TransportNode['services']['pubsub']
 
+/** An event or envelope as it arrived, before anything of it is verified. */
+export interface TopicInput {
+  kind: 'event' | 'message'
+  bytes: Uint8Array
+}
+
 /**
  * What a chat node and a relay each do with what the core accepted on a group's topic. The topic decodes
  * and judges; the hooks keep and show.
@@ -34,7 +40,7 @@ export interface GroupTopicHooks {
    * Called before anything is verified (the relay's rate limits and storage caps); false makes the input
    * `ignore`d, and the hook has logged why. Default: everything is admitted.
    */
-  admit?(bytes: number, from: string): boolean
+  admit?(input: TopicInput, from: string): boolean
   /** The core applied events (the one received and any it unblocked): store and notify them. */
   eventsApplied(result: ReceiveEventResult, from: string): void
   /** The core opened (verified, and decrypted if it could) a message: store and notify it. */
@@ -192,7 +198,7 @@ export class GroupTopic {
    */
   receiveEvent(bytes: Uint8Array, from: string): TopicValidationResult | 'pending' {
     const hooks = this.#hooks
-    if (hooks.admit?.(bytes.length, from) === false) return 'ignore'
+    if (hooks.admit?.({ kind: 'event', bytes }, from) === false) return 'ignore'
     let result: ReceiveEventResult
     try {
       result = this.group.receiveEvent(bytes, { from })
@@ -216,7 +222,7 @@ export class GroupTopic {
   /** A message from gossip or sync: the core opens it, then {@link GroupTopicHooks.messageOpened}. */
   async receiveMessage(bytes: Uint8Array, from: string): Promise<TopicValidationResult> {
     const hooks = this.#hooks
-    if (hooks.admit?.(bytes.length, from) === false) return 'ignore'
+    if (hooks.admit?.({ kind: 'message', bytes }, from) === false) return 'ignore'
     let opened: OpenedMessage
     try {
       // checks the signature, the sender's membership in the epoch (against the signed log), replays

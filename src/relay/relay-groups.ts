@@ -2,6 +2,7 @@ import type { ComponentLogger, Logger } from '@libp2p/interface'
 import { RateLimiter } from '@libp2p/utils'
 import type { Identity } from '../crypto/index.js'
 import {
+  claimedSender,
   Group,
   type OpenedMessage,
   type PendingBudget,
@@ -9,7 +10,7 @@ import {
   type SignedEvent,
 } from '../membership/index.js'
 import type { Clock } from '../node/components.js'
-import { GroupTopic, type GroupTopicHooks, type Pubsub } from '../node/group-topic.js'
+import { GroupTopic, type GroupTopicHooks, type Pubsub, type TopicInput } from '../node/group-topic.js'
 import { JoinInbox } from '../node/join-requests.js'
 import type { ChatStore, StoredGroup } from '../node/store.js'
 import type { TopicValidationResult } from '../node/transport.js'
@@ -236,7 +237,7 @@ export class RelayGroups {
   /** What the relay does with what the core accepted on a group's topic. */
   #hooks(relayGroup: () => RelayGroup): GroupTopicHooks {
     return {
-      admit: (bytes, from) => this.#admit(relayGroup().group.id, bytes, from),
+      admit: (input, from) => this.#admit(relayGroup().group, input, from),
       eventsApplied: (result: ReceiveEventResult, from) => {
         for (const event of result.applied) this.#storeEvent(relayGroup(), event, from)
       },
@@ -350,19 +351,26 @@ export class RelayGroups {
   }
 
   /**
-   * Applies the per-peer rate limit and the group's storage cap to `bytes` more, before anything is
-   * verified; logs a refusal. Room is made only for what verifies, as the sender's standing decides.
+   * Applies the per-peer rate limit and the group's storage cap to `input`, before anything is verified;
+   * logs a refusal. Room is made only for what verifies, as the sender's standing decides.
+   *
+   * An envelope naming a current member as sender skips the rate: an honest burst meets only the caps,
+   * and a peer that spent its rate on junk cannot make the relay pass over a member's message it forwards
+   * first (gossipsub drops the member's own copy as a duplicate). A false claim fails the signature.
    */
-  #admit(id: string, bytes: number, from: string): boolean {
+  #admit(group: Group, input: TopicInput, from: string): boolean {
     try {
-      if (!this.#take(this.#rates, from)) {
+      const fromMember = input.kind === 'message' && group.isMember(claimedSender(input.bytes) ?? '')
+      if (!fromMember && !this.#take(this.#rates, from)) {
         const limit = this.#init.ratePerMinute
-        throw new RateLimitedError(`peer ${from} sent more than ${limit} messages in a minute`)
+        throw new RateLimitedError(
+          `peer ${from} sent more than ${limit} events or envelopes of non-members in a minute`,
+        )
       }
-      this.#c.admission.checkGroupCap(id, bytes)
+      this.#c.admission.checkGroupCap(group.id, input.bytes.length)
       return true
     } catch (err) {
-      this.#c.rejected(id, from, err as Error)
+      this.#c.rejected(group.id, from, err as Error)
       return false
     }
   }

@@ -178,12 +178,31 @@ describe('relay limits on membership events', () => {
     const group = relay.relay.group(id, true, 'peer-a') as Group
     for (const event of events) relay.relay.acceptEvent(group, event.bytes, 'peer-a')
     expect(relay.rejections.map((r) => r.reason)).toEqual([
-      'RateLimitedError: peer peer-a sent more than 2 messages in a minute',
+      'RateLimitedError: peer peer-a sent more than 2 events or envelopes of non-members in a minute',
     ])
     expect(relay.relay.stats().events).toBe(2)
     // from another peer it is taken
     relay.relay.acceptEvent(group, (events[2] as SignedEvent).bytes, 'peer-b')
     expect(relay.relay.stats().events).toBe(3)
+  })
+
+  it("stores a member's message forwarded by a peer that used up its rate on junk", async () => {
+    const founder = await Identity.generate()
+    const { group: ann, event } = await Group.create({ identity: founder, name: 'team', memberName: 'ann' })
+    const relay = await relayWith({ ratePerMinute: 2 })
+    const group = relay.relay.group(ann.id, true, 'peer-a') as Group
+    relay.relay.acceptEvent(group, event.bytes, 'peer-a')
+    // the genesis and junk from a non-member use up peer-a's rate of 2
+    const junk = await Group.create({ identity: await Identity.generate(), name: 'junk', memberName: 'j' })
+    const stranger = (await junk.group.seal('junk')).bytes
+    for (let k = 0; k < 2; k++) await relay.relay.acceptMessage(group, stranger, 'peer-a')
+    expect(relay.rejections.filter((r) => r.reason.startsWith('RateLimitedError: '))).toHaveLength(1)
+    // peer-a forwards ann's message before ann's own copy arrives: gossipsub would drop that one as a
+    // duplicate, so the relay must take this one
+    const message = await ann.seal('hello')
+    await relay.relay.acceptMessage(group, message.bytes, 'peer-a')
+    expect(relay.relay.stats().messages).toBe(1)
+    expect(relay.rejections.filter((r) => r.reason.startsWith('RateLimitedError: '))).toHaveLength(1)
   })
 })
 

@@ -12,6 +12,7 @@ import { keyContext } from '../../src/membership/event.js'
 import { Group } from '../../src/membership/index.js'
 import type { ChatNode } from '../../src/node/chat-node.js'
 import { decodeInvite, encodeInvite } from '../../src/node/invite.js'
+import { junkGroup } from '../fixtures/attacker-relay.js'
 import {
   type ChatNodes,
   createChatNodes,
@@ -294,11 +295,24 @@ describe('relay limits', () => {
     )
     expect(relay.stored.get(capped)).toHaveLength(3)
 
+    // a member's burst is not cut at the per-peer rate (what names a member as its sender is verified at
+    // once): every one of its envelopes meets the storage cap instead
     for (let k = 4; k < 4 + RATE; k++) await ann.send(capped, text(k))
-    expect(await rejection(capped, ann.peerId, /^RateLimitedError: /)).toBe(
-      `RateLimitedError: peer ${ann.peerId} sent more than ${RATE} messages in a minute`,
-    )
+    const refusedOf = (from: string, reason: RegExp) =>
+      relay.rejections.filter((r) => r.group === capped && r.from === from && reason.test(r.reason))
+    await waitFor(() => refusedOf(ann.peerId, /^QuotaExceededError: /).length === 1 + RATE, {
+      timeout: NETWORK_TIMEOUT,
+      message: "the relay to judge all of ann's burst",
+    })
+    expect(refusedOf(ann.peerId, /^RateLimitedError: /)).toEqual([])
     expect(relay.stored.get(capped)).toHaveLength(3)
+    // what names no member as its sender counts against the rate of the peer that delivered it
+    const stranger = (await junkGroup({ messages: 1 })).envelopes[0] as Uint8Array
+    const cappedGroup = relay.relay.group(capped, false) as Group
+    for (let k = 0; k <= RATE; k++) await relay.relay.acceptMessage(cappedGroup, stranger, 'peer-x')
+    expect(refusedOf('peer-x', /^RateLimitedError: /).map((r) => r.reason)).toEqual([
+      `RateLimitedError: peer peer-x sent more than ${RATE} events or envelopes of non-members in a minute`,
+    ])
 
     // another group, other peers: the relay still stores and serves
     const other = (await cat.createGroup('other')).id
