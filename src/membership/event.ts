@@ -8,7 +8,7 @@ import {
   ed25519KeyOfMemberId,
   type Identity,
   InvalidMemberIdError,
-  publicKeyOfMember,
+  isEd25519MemberId,
   type SignatureDomain,
   verifySignature,
 } from '../crypto/index.js'
@@ -143,6 +143,8 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 /** Peer id string of member id bytes. */
 export function memberIdToString(bytes: Uint8Array): string {
+  // an Ed25519 peer id string is the base58btc of its multihash: no peer id parsing needed
+  if (isEd25519MemberId(bytes)) return base58btc.baseEncode(bytes)
   return peerIdFromMultihash(Digest.decode(bytes)).toString()
 }
 
@@ -173,14 +175,12 @@ function isBytes(value: unknown, length?: number): value is Uint8Array {
   return value instanceof Uint8Array && (length === undefined || value.length === length)
 }
 
+/**
+ * Member ids in events are Ed25519 peer ids in their one canonical spelling (what `PeerId.toMultihash()`
+ * writes), so one key has one id and ids compare as bytes.
+ */
 function isMemberId(value: unknown): value is Uint8Array {
-  if (!isBytes(value) || value.length > 64) return false
-  try {
-    publicKeyOfMember(value)
-    return true
-  } catch {
-    return false
-  }
+  return isBytes(value) && isEd25519MemberId(value)
 }
 
 function fail(reason: string): never {
@@ -249,8 +249,30 @@ export function encodePayload(payload: EventPayload): Uint8Array {
 
 /** The payload without its keys: what each sealed key is bound to (HPKE associated data). */
 export function keyContext(payload: Omit<EventPayload, 'keys'> | EventPayload): Uint8Array {
-  const { keys: _keys, ...rest } = payload as EventPayload
+  // copied field by field: reading `keys` of an event whose keys were released would decode them again
+  const rest: Record<string, unknown> = {}
+  for (const field of Object.keys(payload)) {
+    if (field !== 'keys') rest[field] = payload[field as keyof typeof payload]
+  }
   return dagCbor.encode(rest)
+}
+
+/**
+ * Drops the decoded sealed keys of an event the log has checked: a 1,000-member epoch holds thousands of
+ * small objects, kept for every event of the log. Reading `payload.keys` afterwards decodes them again
+ * from the event's bytes (a member opens its own key once per epoch).
+ */
+export function releaseKeys(event: SignedEvent): void {
+  const { payload, bytes } = event
+  if (payload.keys.length === 0) return
+  Object.defineProperty(payload, 'keys', {
+    enumerable: true,
+    configurable: true,
+    get: (): EventKey[] => {
+      const decoded = dagCbor.decode(bytes.subarray(payloadStartOf(bytes))) as EventPayload
+      return decoded.keys
+    },
+  })
 }
 
 /** Signs a payload and returns the decoded event. */

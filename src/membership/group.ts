@@ -27,7 +27,7 @@ import {
   type Rename,
   type SealedMessage,
 } from './group-types.js'
-import { type LogEntry, type MemberInfo, type MemberMap, MembershipLog } from './log.js'
+import { isEpoch, type LogEntry, type MemberInfo, type MemberMap, MembershipLog } from './log.js'
 import { sharedPendingBudget } from './pending.js'
 
 export * from './group-types.js'
@@ -178,6 +178,18 @@ export class Group {
   /** All events, parents before children: the order to store and to send them in. */
   events(): SignedEvent[] {
     return this.#log.entries().map((e) => e.event)
+  }
+
+  /**
+   * Ids of the epochs whose key is sealed to `memberId`: the epochs it can read. The log checked that each
+   * epoch's keys go to exactly the members after it, so this reads those, not the sealed keys.
+   */
+  epochsSealedTo(memberId: string): Set<string> {
+    const epochs = new Set<string>()
+    for (const entry of this.#log.entries()) {
+      if (isEpoch(entry) && entry.membersAfter.has(memberId)) epochs.add(entry.event.id)
+    }
+    return epochs
   }
 
   /** Parents that buffered events wait for; sync asks peers for these. */

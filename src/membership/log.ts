@@ -6,7 +6,7 @@ import {
   ReplayError,
   WrongGroupError,
 } from './errors.js'
-import { completeEvent, type EventHead, memberIdToString, type SignedEvent } from './event.js'
+import { completeEvent, type EventHead, releaseKeys, type SignedEvent } from './event.js'
 import { type PendingBudget, sharedPendingBudget } from './pending.js'
 
 import {
@@ -86,6 +86,8 @@ export class MembershipLog {
   readonly #settledEpochs: LogEntry[] = []
   /** Removals by the member they remove. */
   readonly #removalsOf = new Map<string, LogEntry[]>()
+  /** Peer id of every member id an add (or the genesis) names, keyed by {@link idKey} of its bytes. */
+  readonly #idOfBytes = new Map<string, string>()
   /** Cached current epoch; `null` when it must be recomputed. */
   #current: LogEntry | undefined | null = null
   /** Events waiting for parents. */
@@ -379,7 +381,9 @@ export class MembershipLog {
       next.set(author, { ...info, name: event.payload.subjectName as string })
       after = next
     }
-    checkRecipients(event, after)
+    if (type === 'genesis' || type === 'add')
+      this.#idOfBytes.set(idKey(event.payload.subject as Uint8Array), subject as string)
+    checkRecipients(event, after, this.#idOfBytes)
     const entry: LogEntry = {
       event,
       parents,
@@ -395,6 +399,8 @@ export class MembershipLog {
       else removals.push(entry)
     }
     const parentSet = new Set(parents)
+    // a head that gets a child is superseded: its sealed keys are read again only from its bytes
+    for (const head of this.#heads) if (parentSet.has(head)) releaseKeys(head.event)
     // a head has no descendants, so an event follows every event iff its parents include every head
     const isCut = this.#heads.every((h) => parentSet.has(h))
     if (isCut) this.#settleUpTo(entry)
@@ -491,7 +497,20 @@ export class MembershipLog {
   }
 }
 
-function checkRecipients(event: SignedEvent, members: MemberMap): void {
+/** A Map key for member id bytes: latin1 maps each byte to one character, with no encoding work. */
+function idKey(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+}
+
+/**
+ * Checks that the keys go to exactly `members`, comparing member id bytes: each recipient's id is looked
+ * up among the ids adds have named (anyone else is no member), without converting it to a peer id.
+ */
+function checkRecipients(
+  event: SignedEvent,
+  members: MemberMap,
+  idOfBytes: ReadonlyMap<string, string>,
+): void {
   const keys = event.payload.keys
   if (event.payload.type === 'rename') return // a rename carries no keys (checked by the decoder)
   if (keys.length !== members.size) {
@@ -499,7 +518,8 @@ function checkRecipients(event: SignedEvent, members: MemberMap): void {
   }
   // keys are sorted and unique (checked by the decoder), so equal sizes plus inclusion means equality
   for (const key of keys) {
-    if (!members.has(memberIdToString(key.to))) {
+    const id = idOfBytes.get(idKey(key.to))
+    if (id === undefined || !members.has(id)) {
       throw new InvalidEpochError(`epoch ${event.id} seals a key to a non-member`)
     }
   }
