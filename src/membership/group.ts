@@ -22,6 +22,7 @@ import {
   type GroupInit,
   type MembershipChange,
   type OpenedMessage,
+  type ReceiveEventOptions,
   type ReceiveEventResult,
   type ReceiveOptions,
   type Rename,
@@ -317,15 +318,16 @@ export class Group {
   }
 
   /**
-   * Receives an event from the network, sync or storage: checks its size and signature, and inserts it
+   * Receives an event from the network, sync or storage: checks its size and signature (not those of an
+   * event from this node's own store, `options.stored`, checked before it was written), and inserts it
    * into the log, or keeps it until its parents arrive (accounted against `options.from` and its author in
    * the pending budget). Its body is parsed only once it can apply.
    *
    * @throws {TooLargeError | MalformedError | InvalidSignatureError | WrongGroupError | ReplayError |
    *   NotAMemberError | InvalidEpochError | PendingLimitError}
    */
-  receiveEvent(bytes: Uint8Array, options: ReceiveOptions = {}): ReceiveEventResult {
-    const head = readEventHead(bytes)
+  receiveEvent(bytes: Uint8Array, options: ReceiveEventOptions = {}): ReceiveEventResult {
+    const head = readEventHead(bytes, { stored: options.stored === true })
     const before = this.#log.members()
     const result = this.#log.insert(head, options)
     const after = this.#log.members()
