@@ -1,6 +1,4 @@
 import * as dagCbor from '@ipld/dag-cbor'
-import { LRUCache } from 'lru-cache'
-import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import {
   aeadDecrypt,
@@ -15,6 +13,7 @@ import {
 import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
 import { MalformedError, TooLargeError } from './errors.js'
 import { compareBytes } from './event.js'
+import { cidString, ed25519MemberIdString } from './id-strings.js'
 
 /** Envelope wire format version. */
 export const ENVELOPE_VERSION = 1
@@ -203,23 +202,6 @@ function verifyRawEnvelope(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * Strings of the group ids, epoch ids and senders seen last: every envelope names one of each, and a
- * group has few of them, so each is encoded (base32, base58) once rather than per message.
- */
-const idStrings = new LRUCache<string, string>({ max: 4096 })
-
-/** `encode(bytes)`, remembered by the bytes (CIDs and member ids differ in their first byte). */
-function idString(bytes: Uint8Array, encode: () => string): string {
-  const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
-  let id = idStrings.get(key)
-  if (id === undefined) {
-    id = encode()
-    idStrings.set(key, id)
-  }
-  return id
-}
-
-/**
  * Decodes an envelope, cheap checks first: size, then the sender's signature over header and ciphertext
  * (read from the raw bytes), then strict canonical DAG-CBOR and the exact fields.
  *
@@ -264,10 +246,9 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     header,
     ct: e.ct,
     id: cidOf(bytes).toString(),
-    // an Ed25519 peer id string is the base58btc of its multihash (checked above)
-    sender: idString(e.sender, () => base58btc.baseEncode(e.sender as Uint8Array)),
-    groupId: idString(group.bytes, () => group.toString()),
-    epochId: idString(epoch.bytes, () => epoch.toString()),
+    sender: ed25519MemberIdString(e.sender),
+    groupId: cidString(group),
+    epochId: cidString(epoch),
     bytes,
     aad,
   }

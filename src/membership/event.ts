@@ -1,6 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
-import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import {
@@ -14,6 +13,7 @@ import {
 } from '../crypto/index.js'
 import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
 import { MalformedError, TooLargeError } from './errors.js'
+import { cidString, ed25519MemberIdString } from './id-strings.js'
 
 /**
  * The kinds of membership event. Every event but a rename starts a new epoch and carries its sealed
@@ -158,7 +158,7 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 /** Peer id string of member id bytes. */
 export function memberIdToString(bytes: Uint8Array): string {
   // an Ed25519 peer id string is the base58btc of its multihash: no peer id parsing needed
-  if (isEd25519MemberId(bytes)) return base58btc.baseEncode(bytes)
+  if (isEd25519MemberId(bytes)) return ed25519MemberIdString(bytes)
   return peerIdFromMultihash(Digest.decode(bytes)).toString()
 }
 
@@ -393,12 +393,13 @@ export function readEventHead(bytes: Uint8Array, options: ReadEventOptions = {})
   const cid = cidOf(payload)
   return {
     cid,
-    id: cid.toString(),
+    // remembered: the next event names it as a parent
+    id: cidString(cid),
     type,
     // an Ed25519 peer id string is the base58btc of its multihash: no peer id parsing needed
-    author: base58btc.baseEncode(author),
-    group: group === null ? null : group.toString(),
-    parents: parents.map(String),
+    author: ed25519MemberIdString(author),
+    group: group === null ? null : cidString(group),
+    parents: parents.map(cidString),
     bytes,
     payloadStart,
     ...(stored ? { stored } : {}),
@@ -425,7 +426,7 @@ export function completeEvent(head: EventHead): SignedEvent {
     fail('payload is not canonical')
   // a canonical map has no duplicate keys, so the head read the same type and author the signature
   // was checked with; asserted all the same, as the signature's meaning rests on it
-  if (payload.type !== head.type || base58btc.baseEncode(payload.author) !== head.author)
+  if (payload.type !== head.type || ed25519MemberIdString(payload.author) !== head.author)
     fail('payload does not match its head')
   return {
     cid: head.cid,
