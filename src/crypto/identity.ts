@@ -77,11 +77,21 @@ export const MEMBER_ID_BYTES = ED25519_MEMBER_ID_PREFIX.length + 32
  * @throws {InvalidMemberIdError} when the bytes are not that spelling
  */
 export function ed25519KeyOfMemberId(memberId: Uint8Array): Uint8Array {
-  if (memberId.length !== MEMBER_ID_BYTES) throw new InvalidMemberIdError()
-  for (let i = 0; i < ED25519_MEMBER_ID_PREFIX.length; i++) {
-    if (memberId[i] !== ED25519_MEMBER_ID_PREFIX[i]) throw new InvalidMemberIdError()
-  }
+  if (!isEd25519MemberId(memberId)) throw new InvalidMemberIdError()
   return memberId.subarray(ED25519_MEMBER_ID_PREFIX.length)
+}
+
+/**
+ * Whether `memberId` is an Ed25519 member id in its one canonical spelling (see
+ * {@link ed25519KeyOfMemberId}): a length and prefix comparison, no peer id parsing. Decoders check every
+ * member id they read with it.
+ */
+export function isEd25519MemberId(memberId: Uint8Array): boolean {
+  if (memberId.length !== MEMBER_ID_BYTES) return false
+  for (let i = 0; i < ED25519_MEMBER_ID_PREFIX.length; i++) {
+    if (memberId[i] !== ED25519_MEMBER_ID_PREFIX[i]) return false
+  }
+  return true
 }
 
 /** The node:crypto verify key of a member, kept for the members seen last. */

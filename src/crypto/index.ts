@@ -15,6 +15,7 @@ export type { SignatureDomain } from './identity.js'
 export {
   ed25519KeyOfMemberId,
   Identity,
+  isEd25519MemberId,
   MEMBER_ID_BYTES,
   publicKeyOfMember,
   verifySignature,

@@ -6,13 +6,14 @@ import {
   cidOf,
   ed25519KeyOfMemberId,
   type Identity,
+  isEd25519MemberId,
   NONCE_LENGTH,
-  publicKeyOfMember,
   verifySignature,
 } from '../crypto/index.js'
 import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
 import { MalformedError, TooLargeError } from './errors.js'
-import { compareBytes, memberIdToString } from './event.js'
+import { compareBytes } from './event.js'
+import { cidString, ed25519MemberIdString } from './id-strings.js'
 
 /** Envelope wire format version. */
 export const ENVELOPE_VERSION = 1
@@ -47,6 +48,8 @@ export interface Envelope {
   groupId: string
   epochId: string
   bytes: Uint8Array
+  /** The canonical encoding of `header`: the AEAD associated data, cut from `bytes`. */
+  aad: Uint8Array
 }
 
 /** The encrypted content of a message. */
@@ -60,12 +63,36 @@ function fail(reason: string): never {
   throw new MalformedError(`malformed envelope: ${reason}`)
 }
 
-function headerBytes(header: EnvelopeHeader): Uint8Array {
-  return dagCbor.encode(header)
+/** `"ct"` and `"sig"` as DAG-CBOR text, and the head of a 64-byte byte string. */
+const CT_KEY_BYTES = Uint8Array.of(0x62, 0x63, 0x74)
+const SIG_ENTRY_HEAD = Uint8Array.of(0x63, 0x73, 0x69, 0x67, 0x58, 0x40)
+/** Length of the `v` entry (`"v"`, then the version as a one-byte uint) after the map head. */
+const V_ENTRY_END = 1 + 3
+/** Length of the `"seq"` key. */
+const SEQ_KEY_LENGTH = 4
+
+/** Bytes of the shortest CBOR head of major type `major` with argument `n` (n < 2^32). */
+function cborHead(major: number, n: number): Uint8Array {
+  const m = major << 5
+  if (n < 24) return Uint8Array.of(m | n)
+  if (n < 0x100) return Uint8Array.of(m | 24, n)
+  if (n < 0x10000) return Uint8Array.of(m | 25, n >> 8, n & 0xff)
+  return Uint8Array.of(m | 26, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
 }
 
-function signedPart(header: EnvelopeHeader, ct: Uint8Array): Uint8Array {
-  return dagCbor.encode({ ...header, ct })
+/** Length of the shortest CBOR encoding of the unsigned integer `n`. */
+function uintLength(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 2 ** 32 ? 5 : 9
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.length
+  }
+  return out
 }
 
 /** Everything needed to seal one message. */
@@ -91,9 +118,18 @@ export function sealEnvelope(init: SealInit): Uint8Array {
     nonce: init.nonce,
   }
   const plaintext = dagCbor.encode({ text: init.body.text, ts: init.body.ts })
-  const ct = aeadEncrypt(init.key, init.nonce, plaintext, headerBytes(header))
-  const sig = init.identity.sign('envelope', signedPart(header, ct))
-  return dagCbor.encode({ ...header, ct, sig })
+  // The header is encoded once. In DAG-CBOR's key order (shorter keys first) the envelope is
+  // {v, ct, seq, sig, epoch, group, nonce, sender}: what is signed is the header with `ct` spliced in
+  // after `v`, and the envelope is that with `sig` spliced in after `seq`.
+  const aad = dagCbor.encode(header)
+  const ct = aeadEncrypt(init.key, init.nonce, plaintext, aad)
+  const ctEntry = concat([CT_KEY_BYTES, cborHead(2, ct.length), ct])
+  const seqEnd = V_ENTRY_END + SEQ_KEY_LENGTH + uintLength(init.seq)
+  const v = aad.subarray(1, V_ENTRY_END)
+  const seq = aad.subarray(V_ENTRY_END, seqEnd)
+  const rest = aad.subarray(seqEnd)
+  const sig = init.identity.sign('envelope', concat([Uint8Array.of(MAP_OF_7), v, ctEntry, seq, rest]))
+  return concat([Uint8Array.of(MAP_OF_8), v, ctEntry, seq, SIG_ENTRY_HEAD, sig, rest])
 }
 
 const FIELDS = ['ct', 'epoch', 'group', 'nonce', 'sender', 'seq', 'sig', 'v']
@@ -102,6 +138,29 @@ const SENDER_KEY = keyBytes('sender')
 /** Head of a DAG-CBOR map of 8 entries (the envelope) and of 7 (what its sender signed: all but `sig`). */
 const MAP_OF_8 = 0xa8
 const MAP_OF_7 = 0xa7
+const MAP_OF_6 = 0xa6
+const CT_KEY = keyBytes('ct')
+
+/** Where one entry of the envelope's map runs in its bytes. */
+interface EntryRange {
+  start: number
+  end: number
+}
+
+/** `bytes` (a map) without the entries `cut` (in order), under a new map head `head`. */
+function withoutEntries(bytes: Uint8Array, head: number, cut: readonly EntryRange[]): Uint8Array {
+  const out = new Uint8Array(bytes.length - cut.reduce((n, r) => n + r.end - r.start, 0))
+  out[0] = head
+  let from = 1
+  let at = 1
+  for (const range of cut) {
+    out.set(bytes.subarray(from, range.start), at)
+    at += range.start - from
+    from = range.end
+  }
+  out.set(bytes.subarray(from), at)
+  return out
+}
 
 /**
  * The sender's signature over an envelope, checked before anything else is parsed. The sender signed the
@@ -112,31 +171,34 @@ const MAP_OF_7 = 0xa7
  *
  * @throws {MalformedError | InvalidSignatureError}
  */
-function verifyRawEnvelope(bytes: Uint8Array): void {
+function verifyRawEnvelope(bytes: Uint8Array): Uint8Array {
   const scan = new CborScanner(bytes, 'envelope')
   if (bytes[0] !== MAP_OF_8 || scan.readMapHeader() !== FIELDS.length) fail('unexpected fields')
-  let sig: { start: number; end: number; value: Uint8Array } | undefined
+  let sig: (EntryRange & { value: Uint8Array }) | undefined
+  let ct: EntryRange | undefined
   let sender: Uint8Array | undefined
   for (let i = 0; i < FIELDS.length; i++) {
     const start = scan.position
     const key = scan.readTextBytes()
     if (sameBytes(key, SIG_KEY)) sig = { start, value: scan.readBytes(), end: scan.position }
     else if (sameBytes(key, SENDER_KEY)) sender = scan.readBytes()
-    else scan.skip()
+    else {
+      scan.skip()
+      if (sameBytes(key, CT_KEY)) ct = { start, end: scan.position }
+    }
   }
   if (!scan.done) fail('bytes after the envelope')
-  if (sig === undefined || sig.value.length !== 64) fail('bad ct or sig')
+  if (sig === undefined || sig.value.length !== 64 || ct === undefined) fail('bad ct or sig')
   if (sender === undefined) fail('bad sender')
   try {
     ed25519KeyOfMemberId(sender)
   } catch {
     fail('sender is not an Ed25519 peer id')
   }
-  const signed = new Uint8Array(bytes.length - (sig.end - sig.start))
-  signed[0] = MAP_OF_7
-  signed.set(bytes.subarray(1, sig.start), 1)
-  signed.set(bytes.subarray(sig.end), sig.start)
-  verifySignature(sender, 'envelope', signed, sig.value)
+  verifySignature(sender, 'envelope', withoutEntries(bytes, MAP_OF_7, [sig]), sig.value)
+  // the header alone, for the AEAD; it is the canonical encoding of the header once the envelope is
+  const cut = ct.start < sig.start ? [ct, sig] : [sig, ct]
+  return withoutEntries(bytes, MAP_OF_6, cut)
 }
 
 /**
@@ -149,7 +211,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   if (bytes.length > MAX_ENVELOPE_BYTES) {
     throw new TooLargeError(`envelope is ${bytes.length} bytes; the limit is ${MAX_ENVELOPE_BYTES}`)
   }
-  verifyRawEnvelope(bytes)
+  const aad = verifyRawEnvelope(bytes)
   let value: unknown
   try {
     value = dagCbor.decode(bytes)
@@ -165,11 +227,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   const epoch = CID.asCID(e.epoch)
   if (group === null || epoch === null) fail('group or epoch is not a CID')
   if (!(e.sender instanceof Uint8Array) || e.sender.length > 64) fail('bad sender')
-  try {
-    publicKeyOfMember(e.sender)
-  } catch {
-    fail('sender is not an Ed25519 peer id')
-  }
+  if (!isEd25519MemberId(e.sender)) fail('sender is not an Ed25519 peer id')
   if (typeof e.seq !== 'number' || !Number.isSafeInteger(e.seq) || e.seq < 0) fail('bad seq')
   if (!(e.nonce instanceof Uint8Array) || e.nonce.length !== NONCE_LENGTH) fail('bad nonce')
   if (!(e.ct instanceof Uint8Array) || !(e.sig instanceof Uint8Array) || e.sig.length !== 64)
@@ -188,10 +246,11 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     header,
     ct: e.ct,
     id: cidOf(bytes).toString(),
-    sender: memberIdToString(e.sender),
-    groupId: group.toString(),
-    epochId: epoch.toString(),
+    sender: ed25519MemberIdString(e.sender),
+    groupId: cidString(group),
+    epochId: cidString(epoch),
     bytes,
+    aad,
   }
 }
 
@@ -202,7 +261,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
  * @throws {MalformedError} the plaintext is not a well-formed message body
  */
 export function openEnvelope(envelope: Envelope, key: Uint8Array): MessageBody {
-  const plaintext = aeadDecrypt(key, envelope.header.nonce, envelope.ct, headerBytes(envelope.header))
+  const plaintext = aeadDecrypt(key, envelope.header.nonce, envelope.ct, envelope.aad)
   let body: unknown
   try {
     body = dagCbor.decode(plaintext)

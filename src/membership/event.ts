@@ -1,6 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
-import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import {
@@ -8,12 +7,13 @@ import {
   ed25519KeyOfMemberId,
   type Identity,
   InvalidMemberIdError,
-  publicKeyOfMember,
+  isEd25519MemberId,
   type SignatureDomain,
   verifySignature,
 } from '../crypto/index.js'
 import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
 import { MalformedError, TooLargeError } from './errors.js'
+import { cidString, ed25519MemberIdString } from './id-strings.js'
 
 /**
  * The kinds of membership event. Every event but a rename starts a new epoch and carries its sealed
@@ -93,6 +93,20 @@ export interface EventHead {
   bytes: Uint8Array
   /** Where the signed payload starts in `bytes`; it runs to the end. */
   payloadStart: number
+  /**
+   * Read from this node's own store ({@link readEventHead} with `stored`): its signature and canonical
+   * form were checked before it was written, and are not checked again.
+   */
+  stored?: true
+}
+
+/** Options for {@link readEventHead}. */
+export interface ReadEventOptions {
+  /**
+   * The bytes come from this node's own store (0600, written only after the event was checked and
+   * applied): skip the signature and canonical-form checks. Never for anything from the network.
+   */
+  stored?: boolean
 }
 
 /** A decoded, signature-checked event. */
@@ -143,6 +157,8 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 /** Peer id string of member id bytes. */
 export function memberIdToString(bytes: Uint8Array): string {
+  // an Ed25519 peer id string is the base58btc of its multihash: no peer id parsing needed
+  if (isEd25519MemberId(bytes)) return ed25519MemberIdString(bytes)
   return peerIdFromMultihash(Digest.decode(bytes)).toString()
 }
 
@@ -173,14 +189,12 @@ function isBytes(value: unknown, length?: number): value is Uint8Array {
   return value instanceof Uint8Array && (length === undefined || value.length === length)
 }
 
+/**
+ * Member ids in events are Ed25519 peer ids in their one canonical spelling (what `PeerId.toMultihash()`
+ * writes), so one key has one id and ids compare as bytes.
+ */
 function isMemberId(value: unknown): value is Uint8Array {
-  if (!isBytes(value) || value.length > 64) return false
-  try {
-    publicKeyOfMember(value)
-    return true
-  } catch {
-    return false
-  }
+  return isBytes(value) && isEd25519MemberId(value)
 }
 
 function fail(reason: string): never {
@@ -249,8 +263,30 @@ export function encodePayload(payload: EventPayload): Uint8Array {
 
 /** The payload without its keys: what each sealed key is bound to (HPKE associated data). */
 export function keyContext(payload: Omit<EventPayload, 'keys'> | EventPayload): Uint8Array {
-  const { keys: _keys, ...rest } = payload as EventPayload
+  // copied field by field: reading `keys` of an event whose keys were released would decode them again
+  const rest: Record<string, unknown> = {}
+  for (const field of Object.keys(payload)) {
+    if (field !== 'keys') rest[field] = payload[field as keyof typeof payload]
+  }
   return dagCbor.encode(rest)
+}
+
+/**
+ * Drops the decoded sealed keys of an event the log has checked: a 1,000-member epoch holds thousands of
+ * small objects, kept for every event of the log. Reading `payload.keys` afterwards decodes them again
+ * from the event's bytes (a member opens its own key once per epoch).
+ */
+export function releaseKeys(event: SignedEvent): void {
+  const { payload, bytes } = event
+  if (payload.keys.length === 0) return
+  Object.defineProperty(payload, 'keys', {
+    enumerable: true,
+    configurable: true,
+    get: (): EventKey[] => {
+      const decoded = dagCbor.decode(bytes.subarray(payloadStartOf(bytes))) as EventPayload
+      return decoded.keys
+    },
+  })
 }
 
 /** Signs a payload and returns the decoded event. */
@@ -317,7 +353,7 @@ function payloadStartOf(bytes: Uint8Array): number {
  *
  * @throws {TooLargeError | MalformedError | InvalidSignatureError}
  */
-export function readEventHead(bytes: Uint8Array): EventHead {
+export function readEventHead(bytes: Uint8Array, options: ReadEventOptions = {}): EventHead {
   if (bytes.length > MAX_EVENT_BYTES)
     throw new TooLargeError(`event is ${bytes.length} bytes; the limit is ${MAX_EVENT_BYTES}`)
   for (let i = 0; i < OUTER_PREFIX.length; i++) {
@@ -350,20 +386,23 @@ export function readEventHead(bytes: Uint8Array): EventHead {
     fail('author is not an Ed25519 peer id')
   }
   const payload = bytes.subarray(payloadStart)
-  verifySignature(author, domainOf(type), payload, bytes.subarray(SIG_START, SIG_START + 64))
+  const stored = options.stored === true
+  if (!stored) verifySignature(author, domainOf(type), payload, bytes.subarray(SIG_START, SIG_START + 64))
   // the only structure a head carries: a genesis names no group, every other event one
   if ((type === 'genesis') !== (group === null)) fail(type === 'genesis' ? 'genesis has a group' : 'no group')
   const cid = cidOf(payload)
   return {
     cid,
-    id: cid.toString(),
+    // remembered: the next event names it as a parent
+    id: cidString(cid),
     type,
     // an Ed25519 peer id string is the base58btc of its multihash: no peer id parsing needed
-    author: base58btc.baseEncode(author),
-    group: group === null ? null : group.toString(),
-    parents: parents.map(String),
+    author: ed25519MemberIdString(author),
+    group: group === null ? null : cidString(group),
+    parents: parents.map(cidString),
     bytes,
     payloadStart,
+    ...(stored ? { stored } : {}),
   }
 }
 
@@ -383,10 +422,11 @@ export function completeEvent(head: EventHead): SignedEvent {
   }
   const payload = validatePayload(value)
   // DAG-CBOR decoding is strict, but a second encoding guarantees one byte string per event, hence one id.
-  if (compareBytes(encodePayload(payload), payloadBytes) !== 0) fail('payload is not canonical')
+  if (head.stored !== true && compareBytes(encodePayload(payload), payloadBytes) !== 0)
+    fail('payload is not canonical')
   // a canonical map has no duplicate keys, so the head read the same type and author the signature
   // was checked with; asserted all the same, as the signature's meaning rests on it
-  if (payload.type !== head.type || base58btc.baseEncode(payload.author) !== head.author)
+  if (payload.type !== head.type || ed25519MemberIdString(payload.author) !== head.author)
     fail('payload does not match its head')
   return {
     cid: head.cid,

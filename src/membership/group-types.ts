@@ -92,6 +92,16 @@ export interface ReceiveOptions {
   from?: string
 }
 
+/** Options for {@link Group.receiveEvent}. */
+export interface ReceiveEventOptions extends ReceiveOptions {
+  /**
+   * The event comes from this node's own store, written only after it was checked and applied: its
+   * signature and canonical form are not checked again (a restart verified every stored event, half of
+   * its cost). Never set it for input from the network or from another process.
+   */
+  stored?: boolean
+}
+
 /** What receiving one event did. */
 export interface ReceiveEventResult {
   /** Events applied (the one received and any it unblocked), in order. */

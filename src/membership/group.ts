@@ -22,12 +22,13 @@ import {
   type GroupInit,
   type MembershipChange,
   type OpenedMessage,
+  type ReceiveEventOptions,
   type ReceiveEventResult,
   type ReceiveOptions,
   type Rename,
   type SealedMessage,
 } from './group-types.js'
-import { type LogEntry, type MemberInfo, type MemberMap, MembershipLog } from './log.js'
+import { isEpoch, type LogEntry, type MemberInfo, type MemberMap, MembershipLog } from './log.js'
 import { sharedPendingBudget } from './pending.js'
 
 export * from './group-types.js'
@@ -180,6 +181,18 @@ export class Group {
     return this.#log.entries().map((e) => e.event)
   }
 
+  /**
+   * Ids of the epochs whose key is sealed to `memberId`: the epochs it can read. The log checked that each
+   * epoch's keys go to exactly the members after it, so this reads those, not the sealed keys.
+   */
+  epochsSealedTo(memberId: string): Set<string> {
+    const epochs = new Set<string>()
+    for (const entry of this.#log.entries()) {
+      if (isEpoch(entry) && entry.membersAfter.has(memberId)) epochs.add(entry.event.id)
+    }
+    return epochs
+  }
+
   /** Parents that buffered events wait for; sync asks peers for these. */
   missingEvents(): string[] {
     return this.#log.missingParents()
@@ -305,15 +318,16 @@ export class Group {
   }
 
   /**
-   * Receives an event from the network, sync or storage: checks its size and signature, and inserts it
+   * Receives an event from the network, sync or storage: checks its size and signature (not those of an
+   * event from this node's own store, `options.stored`, checked before it was written), and inserts it
    * into the log, or keeps it until its parents arrive (accounted against `options.from` and its author in
    * the pending budget). Its body is parsed only once it can apply.
    *
    * @throws {TooLargeError | MalformedError | InvalidSignatureError | WrongGroupError | ReplayError |
    *   NotAMemberError | InvalidEpochError | PendingLimitError}
    */
-  receiveEvent(bytes: Uint8Array, options: ReceiveOptions = {}): ReceiveEventResult {
-    const head = readEventHead(bytes)
+  receiveEvent(bytes: Uint8Array, options: ReceiveEventOptions = {}): ReceiveEventResult {
+    const head = readEventHead(bytes, { stored: options.stored === true })
     const before = this.#log.members()
     const result = this.#log.insert(head, options)
     const after = this.#log.members()

@@ -62,16 +62,26 @@ export interface Resolution {
  * 6. Timestamps play no part.
  * Nothing un-voids: more events can only void more. So events by someone removed in parallel with them
  * (a back-dated event, say) only ever take members away.
+ *
+ * With `base`, `entries` are the events after a cut: `base` is comparable with every event of the set
+ * (its whole causal past is in the set, the rest follows it), and `entries` are the events that follow
+ * it. Nothing after `base` can void what precedes it (every later removal follows it), so its
+ * `membersAfter` stands for the whole past: each member there counts as added by `base`, which every
+ * later event follows and no later removal precedes. Only `valid` and `validEpochs` of `entries` are
+ * returned; the members are those of the whole set.
  */
-export function resolve(entries: readonly LogEntry[], ancestry: Ancestry): Resolution {
+export function resolve(entries: readonly LogEntry[], ancestry: Ancestry, base?: LogEntry): Resolution {
   const removalsOf = new Map<string, LogEntry[]>()
   for (const entry of entries) {
     if (entry.event.payload.type === 'remove') push(removalsOf, entry.event.subject as string, entry)
   }
+  const before = base?.membersAfter
   const valid = new Set<LogEntry>()
   const validEpochs = new Set<LogEntry>()
-  /** member → its adds that count (the genesis, for the founder) */
+  /** member → its adds that count (the genesis for the founder; `base` for a member there) */
   const addsOf = new Map<string, LogEntry[]>()
+  const addsOfMember = (member: string): readonly LogEntry[] =>
+    addsOf.get(member) ?? (base !== undefined && before?.has(member) === true ? [base] : [])
   const renamesOf = new Map<string, LogEntry[]>()
   // Topological order: whatever an entry's support rests on (adds in its causal past) is settled first.
   for (const entry of entries) {
@@ -88,9 +98,9 @@ export function resolve(entries: readonly LogEntry[], ancestry: Ancestry): Resol
     // rule 3: its author is being removed in parallel with it
     const removedMeanwhile = removals.some((r) => ancestry.concurrent(r, entry))
     // rule 4: its author is a member in its past by an add that counts
-    const supported = (addsOf.get(author) ?? []).some(
+    const supported = addsOfMember(author).some(
       (add) =>
-        ancestry.precedes(add, entry) &&
+        (add === base || ancestry.precedes(add, entry)) &&
         removals.every((r) => !ancestry.precedes(r, entry) || ancestry.precedes(r, add)),
     )
     if (type === 'remove') {
@@ -101,31 +111,38 @@ export function resolve(entries: readonly LogEntry[], ancestry: Ancestry): Resol
     }
     if (removedMeanwhile || !supported) continue
     valid.add(entry)
-    if (type === 'add') push(addsOf, event.subject as string, entry)
-    else if (type === 'rename') push(renamesOf, author, entry)
+    if (type === 'add') {
+      const subject = event.subject as string
+      if (!addsOf.has(subject)) addsOf.set(subject, [...addsOfMember(subject)])
+      push(addsOf, subject, entry)
+    } else if (type === 'rename') push(renamesOf, author, entry)
     if (type !== 'rename') validEpochs.add(entry)
   }
   // rule 5
   const members = new Map<string, MemberInfo>()
-  for (const [member, adds] of addsOf) {
+  const settle = (member: string): void => {
     const removalsOfMember = removalsOf.get(member) ?? []
     let best: LogEntry | undefined
-    for (const add of adds) {
+    for (const add of addsOfMember(member)) {
+      // `base` precedes no later removal: it keeps its members only while nothing later removes them
       if (!removalsOfMember.every((r) => ancestry.precedes(r, add))) continue
       if (best === undefined || compareEntries(add, best) > 0) best = add
     }
-    if (best === undefined) continue
+    if (best === undefined) return
     // the name: the member's own latest rename since it was (re-)added, else the name it was added with
     let named = best
     for (const rename of renamesOf.get(member) ?? []) {
       if (!ancestry.precedes(rename, best) && compareEntries(rename, named) > 0) named = rename
     }
+    const kept = best === base ? (before?.get(member) as MemberInfo) : undefined
     members.set(member, {
       id: member,
-      name: named.event.payload.subjectName as string,
-      addedBy: best.event.id,
+      name: named === base ? (kept as MemberInfo).name : (named.event.payload.subjectName as string),
+      addedBy: kept?.addedBy ?? best.event.id,
     })
   }
+  if (before !== undefined) for (const member of before.keys()) settle(member)
+  for (const member of addsOf.keys()) if (!members.has(member)) settle(member)
   return { members, valid, validEpochs }
 }
 

@@ -83,17 +83,7 @@ export function isTrusted(access: SyncAccess): boolean {
 
 /** Ids of the events of `group` whose sealed keys name `peerId`: the epochs it can read. */
 export function epochsSealedTo(group: Group, peerId: string): Set<string> {
-  const epochs = new Set<string>()
-  let id: Uint8Array
-  try {
-    id = peerIdFromString(peerId).toMultihash().bytes
-  } catch {
-    return epochs
-  }
-  for (const event of group.events()) {
-    if (event.payload.keys.some((k) => Buffer.compare(k.to, id) === 0)) epochs.add(event.id)
-  }
-  return epochs
+  return group.epochsSealedTo(peerId)
 }
 
 /**

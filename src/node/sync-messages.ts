@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import * as dagCbor from '@ipld/dag-cbor'
 import { MalformedFrameError } from './errors.js'
 import { mergeRanges, type SeqRanges } from './seq-ranges.js'
@@ -22,6 +23,12 @@ export const MAX_WANT_RANGES = 16_384
 const MAX_HEADS = 256
 /** Payload bytes per frame: under the 1 MiB frame limit with room for encoding overhead. */
 const FRAME_BUDGET = 768 * 1024
+/**
+ * Longest run of received items handled back to back before sync lets the event loop turn: a batch of
+ * large epochs, or of messages arriving faster than the stream can be read, must not block gossip,
+ * timers and the user for seconds.
+ */
+export const MAX_ACCEPT_RUN_MS = 20
 
 /** A bidirectional channel of whole frames (one sync message each). */
 export interface FrameChannel {
@@ -236,13 +243,21 @@ export class SyncSession {
     accept: (item: Uint8Array) => Promise<void> | void,
   ): Promise<{ count: number; more: boolean }> {
     let count = 0
+    let runStart = performance.now()
     for (;;) {
       const message = await this.expect(kind, 'end')
       if (message.t === 'end') return { count, more: message.more === true }
       const items = message.t === 'events' ? message.e : (message as { m: Uint8Array[] }).m
       count += items.length
       if (count > max) throw new MalformedFrameError(`peer sent more than ${max} ${kind}`)
-      for (const item of items) await accept(item)
+      for (const item of items) {
+        await accept(item)
+        // awaiting `accept` and buffered frames only runs microtasks: let timers and I/O in
+        if (performance.now() - runStart >= MAX_ACCEPT_RUN_MS) {
+          await nextTurn()
+          runStart = performance.now()
+        }
+      }
     }
   }
 }

@@ -3,7 +3,7 @@
  * ~22 ms of CPU to reject for its bad signature, because every member id in it was parsed as a peer id
  * first. Cheap checks now come first: size, then the signature over the raw bytes (the author's key read
  * straight from its bytes), then structure and the member ids. These tests count the member-id parses
- * (`publicKeyOfMember`, which every per-key check goes through) rather than time anything; `npm run
+ * (`isEd25519MemberId`, which every per-key check goes through) rather than time anything; `npm run
  * bench` shows the time against a bare signature check.
  */
 import { CID } from 'multiformats/cid'
@@ -17,10 +17,10 @@ import { createScenario, thrown } from '../fixtures/membership.js'
 
 vi.mock('../../src/crypto/index.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('../../src/crypto/index.js')>()
-  return { ...actual, publicKeyOfMember: vi.fn(actual.publicKeyOfMember) }
+  return { ...actual, isEd25519MemberId: vi.fn(actual.isEd25519MemberId) }
 })
 
-const memberIdParses = vi.mocked(crypto.publicKeyOfMember)
+const memberIdParses = vi.mocked(crypto.isEd25519MemberId)
 
 /** How many member ids `fn` parsed, and what it threw. */
 async function parsesOf(fn: () => unknown): Promise<{ parses: number; error: string | undefined }> {

@@ -65,6 +65,26 @@ function currentEpochEvent(group: Group): SignedEvent {
   return event
 }
 
+describe('envelope: encoding', () => {
+  it('an envelope sealed by splicing into the header is the canonical encoding of its fields, and opens (issue 11)', async () => {
+    const s = await createScenario({ names: ['F', 'A'] })
+    const epoch = currentEpochEvent(s.replicas.F)
+    const key = messageKeyFor(epoch, s.ids.F)
+    // sequence numbers and texts across every CBOR length boundary
+    for (const seq of [0, 23, 24, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+      for (const text of ['', 'x'.repeat(200), 'y'.repeat(70_000).slice(0, MAX_TEXT_BYTES)]) {
+        const bytes = handSeal(s, { identity: s.ids.F, epoch, seq, text, key })
+        const fields = dagCbor.decode(bytes) as Record<string, unknown>
+        expect(Buffer.from(dagCbor.encode(fields)).equals(Buffer.from(bytes))).toBe(true)
+        const envelope = decodeEnvelope(bytes)
+        expect(Buffer.from(envelope.aad).equals(Buffer.from(dagCbor.encode(envelope.header)))).toBe(true)
+      }
+    }
+    const sealed = handSeal(s, { identity: s.ids.F, epoch, seq: 70_000, text: 'spliced', key })
+    expect(await s.replicas.A.open(sealed)).toMatchObject({ kind: 'message', text: 'spliced' })
+  })
+})
+
 describe('envelope: who can read', () => {
   it('a removed member decrypts no message of a later epoch, but still reads what came before', async () => {
     const s = await createScenario({ names: ['F', 'A', 'B'] })

@@ -590,6 +590,21 @@ describe('membership: events waiting for parents', () => {
 })
 
 describe('membership: long histories', () => {
+  it('an epoch superseded by later events still gives its keys and its members their key (issue 11)', async () => {
+    const s = await createScenario({ names: ['F', 'A', 'B'] })
+    const { F, A } = s.replicas
+    const first = A.events().at(-1) as SignedEvent
+    const keysBefore = first.payload.keys.map((k) => ({ ...k }))
+    const sealed = await F.seal('under the first epoch')
+    await F.rekey()
+    await F.rename('founder')
+    for (const e of F.events()) if (!A.hasEvent(e.id)) A.receiveEvent(e.bytes)
+    // the log dropped the decoded keys of the superseded epoch; they read the same from its bytes
+    expect((A.getEvent(first.id) as SignedEvent).payload.keys).toEqual(keysBefore)
+    expect(A.epochsSealedTo(s.ids.B.memberId)).toContain(first.id)
+    expect(await A.open(sealed.bytes)).toMatchObject({ kind: 'message', text: 'under the first epoch' })
+  })
+
   it('applies a 2,000-event linear history of adds, removes and rekeys incrementally', async () => {
     const [founder, a, b, ...candidates] = (await identities(10)) as [
       Identity,
