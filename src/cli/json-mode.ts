@@ -44,30 +44,65 @@ async function mapErrors<T>(run: () => Promise<T> | T): Promise<T> {
   }
 }
 
-/** The JSON-RPC methods of `p2pchat start --json`, over a session's node and group. */
+/** `params[key]` when it is a non-empty string, `undefined` when absent. */
+function optionalStringParam(params: Record<string, unknown>, key: string): string | undefined {
+  return params[key] === undefined ? undefined : stringParam(params, key)
+}
+
+/**
+ * The JSON-RPC methods of `p2pchat start --json`, over a session's node. A method about a group takes
+ * it as `params.group` (a name or an id); without it, the node's only group (several: InvalidParams
+ * naming them, see {@link ChatSession.pick}).
+ */
 export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcMethods {
   const { node } = session
+  const groupOf = (params: Record<string, unknown>): string =>
+    session.pick(optionalStringParam(params, 'group')).id
   return {
     send: (params) =>
       mapErrors(async () => {
-        const { id, ts } = await node.send(session.group(), stringParam(params, 'text'))
+        const group = groupOf(params)
+        const { id, ts } = await node.send(group, stringParam(params, 'text'))
         return { id, ts }
       }),
     add: (params) =>
-      mapErrors(async () => ({ members: await node.add(session.group(), stringParam(params, 'member')) })),
+      mapErrors(async () => ({ members: await node.add(groupOf(params), stringParam(params, 'member')) })),
     remove: (params) =>
-      mapErrors(async () => ({ members: await node.remove(session.group(), stringParam(params, 'member')) })),
-    members: () => mapErrors(() => ({ members: node.members(session.group()) })),
-    invite: () => mapErrors(() => ({ invite: node.invite(session.group()) })),
+      mapErrors(async () => ({ members: await node.remove(groupOf(params), stringParam(params, 'member')) })),
+    members: (params) => mapErrors(() => ({ members: node.members(groupOf(params)) })),
+    invite: (params) => mapErrors(() => ({ invite: node.invite(groupOf(params)) })),
     history: (params) =>
       mapErrors(() => {
         const limit = params.limit ?? 50
         if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) {
           throw new InvalidParamsError('params.limit must be an integer from 1 to 10000')
         }
-        return { messages: node.history(session.group(), limit) }
+        return { messages: node.history(groupOf(params), limit) }
       }),
-    status: () => session.status(),
+    status: (params) =>
+      mapErrors(() => (node.groups().length === 0 ? node.status() : node.status(groupOf(params)))),
+    groups: () => ({
+      groups: session.groups().map(({ id, name, member, removed }) => ({ id, name, member, removed })),
+    }),
+    create: (params) =>
+      mapErrors(async () => ({ group: await node.createGroup(stringParam(params, 'name')) })),
+    join: (params) => mapErrors(async () => ({ group: await node.joinGroup(stringParam(params, 'invite')) })),
+    leave: (params) =>
+      mapErrors(async () => {
+        await node.leave(groupOf(params))
+        return {}
+      }),
+    rejoin: (params) =>
+      mapErrors(() => {
+        node.rejoin(groupOf(params))
+        return {}
+      }),
+    // deleting history takes the group's name or id, never the default
+    forget: (params) =>
+      mapErrors(() => {
+        session.forget(session.pick(stringParam(params, 'group')).id)
+        return {}
+      }),
     quit: () => {
       // answer first, then exit
       setImmediate(quit)
@@ -151,6 +186,7 @@ export function createJsonMode(io: CliIO): StartMode {
             addrs: status.addrs,
             group: status.group,
             member: status.member,
+            removed: status.removed,
           }),
         )
         const early = held ?? []
