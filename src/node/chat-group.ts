@@ -249,6 +249,7 @@ export class ChatGroup implements GroupTopicHooks {
         if (event.payload.type === 'genesis') store.saveGroup({ id: group.id, name: group.name ?? null })
       })
       if (event.payload.type === 'genesis') this.checkInvite()
+      if (event.payload.type === 'add' && event.subject !== undefined) this.joins.answered(event.subject)
     }
     this.#noteStanding()
     if (result.membersChanged)
@@ -526,6 +527,7 @@ export class ChatGroup implements GroupTopicHooks {
     await this.#publish({ kind: 'event', data: event.bytes })
     // the peer just added was sent nothing of the group while it was no member: it is owed the log now
     if (event.payload.type === 'add' && event.subject !== undefined) {
+      this.joins.answered(event.subject)
       this.#c.sync(event.subject, this.group.id, true)
     }
   }
