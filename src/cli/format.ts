@@ -460,7 +460,7 @@ export function formatGroupList(
  * /switch club)`.
  */
 export function formatUnreadNotice(
-  notice: { groupName: string; from: { peerId: string; name: string }; unread: number },
+  notice: { groupName: string; from: PeerRef; unread: number },
   options: FormatOptions = {},
 ): string {
   const group = sanitizeName(notice.groupName)

@@ -202,7 +202,7 @@ export function createInteractiveMode(io: CliIO): StartMode {
             return formatUnreadNotice(
               {
                 groupName: view.groupNameOf(detail.group),
-                from: { peerId: detail.from, name: detail.name },
+                from: { peerId: detail.from, name: detail.name || undefined },
                 unread,
               },
               view.options(),

@@ -416,5 +416,12 @@ describe('groups, removals and notices from other groups', () => {
     expect(formatUnreadNotice({ groupName: 'club', from: alice, unread: 3 }, { noColour: true })).toBe(
       '* [club] new message from alice (3 unread: /switch club)',
     )
+    // a sender whose name is not known here is shown by its short id
+    expect(
+      formatUnreadNotice(
+        { groupName: 'club', from: { peerId: alice.peerId }, unread: 1 },
+        { noColour: true },
+      ),
+    ).toBe('* [club] new message from …CfXZ (1 unread: /switch club)')
   })
 })
