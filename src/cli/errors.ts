@@ -60,3 +60,12 @@ export class InvalidParamsError extends Error {
     super(message)
   }
 }
+
+/**
+ * A request named no group, or a group that is not there, while the node is in several: the message
+ * names them. Reported to JSON-RPC clients as InvalidParams.
+ */
+export class GroupChoiceError extends Error {
+  static override readonly name = 'GroupChoiceError'
+  override readonly name = 'GroupChoiceError'
+}

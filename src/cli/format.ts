@@ -391,3 +391,78 @@ export function formatForgedInvite(line: ForgedInviteLine): string {
     `founded by ${nameWithId(actual.founder)}. It is not the group the invite claimed: do not trust it; /quit to leave.`
   )
 }
+
+/** How this peer stopped being a member, as {@link formatRemoval} shows it. */
+export interface RemovalLine {
+  groupName: string
+  /** Who removed it; itself when it left. */
+  by: { peerId: string; name: string }
+  /** When this peer learned of it, or null when unknown. */
+  at: number | null
+  /** This peer's id. */
+  self: string
+}
+
+/**
+ * What a removed member sees instead of "not a member yet": `you were removed from team by alice at
+ * 14:02`, or `you left team at 14:02`.
+ */
+export function formatRemoval(line: RemovalLine, options: FormatOptions = {}): string {
+  const at = line.at === null ? '' : ` at ${formatTime(line.at)}`
+  const group = sanitizeName(line.groupName)
+  return line.by.peerId === line.self
+    ? `you left ${group}${at}`
+    : `you were removed from ${group} by ${peerLabel(line.by, options)}${at}`
+}
+
+/** A group as `/groups` lists it. */
+export interface GroupListEntry {
+  id: string
+  name: string
+  member: boolean
+  /** How this peer stopped being a member, if it did. */
+  removed: { by: { peerId: string; name: string }; at: number | null; rejoining: boolean } | null
+  unread: number
+  active: boolean
+}
+
+/**
+ * `/groups`: one line per group, the one on screen marked `>`, with its unread count or where this peer
+ * stands when it is no member.
+ *
+ * @example
+ * ```ts
+ * formatGroupList([...], self)
+ * // → 'Groups:\n> team (…k5n3m)\n  club (…7ab2q)  2 unread\n  old (…x9e4d)  you left old at 14:02'
+ * ```
+ */
+export function formatGroupList(
+  groups: readonly GroupListEntry[],
+  self: string,
+  options: FormatOptions = {},
+): string {
+  if (groups.length === 0) return 'You are in no group: /create <name> or /join <invite>.'
+  const lines = groups.map((g) => {
+    const notes: string[] = []
+    if (g.unread > 0) notes.push(`${g.unread} unread`)
+    if (g.removed !== null) {
+      notes.push(formatRemoval({ groupName: g.name, by: g.removed.by, at: g.removed.at, self }, options))
+      if (g.removed.rejoining) notes.push('asking to be added again')
+    } else if (!g.member) notes.push('waiting for a member to add you')
+    const note = notes.length === 0 ? '' : `  ${notes.join('; ')}`
+    return `${g.active ? '>' : ' '} ${sanitizeName(g.name)} (${shortId(g.id)})${note}`
+  })
+  return `Groups:\n${lines.join('\n')}`
+}
+
+/**
+ * The one-line notice for a message in a group not on screen: `* [club] new message from bob (2 unread:
+ * /switch club)`.
+ */
+export function formatUnreadNotice(
+  notice: { groupName: string; from: PeerRef; unread: number },
+  options: FormatOptions = {},
+): string {
+  const group = sanitizeName(notice.groupName)
+  return `* [${group}] new message from ${peerLabel(notice.from, options)} (${notice.unread} unread: /switch ${group})`
+}

@@ -15,7 +15,15 @@ export const INTERACTIVE_HELP = `Commands:
   /remove <name|id>  remove a member
   /history [n]       the last n messages (default 20)
   /quit              leave (Ctrl-D and Ctrl-C work too)
-Anything else is sent to the group.`
+Groups:
+  /groups            your groups, with unread messages
+  /switch <name|id>  show another group, and what you missed there
+  /create <name>     found a new group and show it
+  /join <invite>     ask to join a group by invite, and show it
+  /leave             leave the group on screen (asks first)
+  /rejoin            ask to be added again to a group you were removed from
+  /forget <name|id>  delete a group you are no longer in, with its history, from this device
+Anything else is sent to the group on screen.`
 
 /** One parsed line of interactive input. */
 export type InteractiveInput =

@@ -1,14 +1,24 @@
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline'
-import { type ChatMessage, type PeerRef, UnverifiedNameError } from '../node/index.js'
+import {
+  type ChatMessage,
+  type GroupStanding,
+  type MembershipNotice,
+  type PeerRef,
+  type Removal,
+  UnverifiedNameError,
+} from '../node/index.js'
 import {
   detectNoColour,
   type FormatOptions,
   formatBadEpochKey,
   formatEncryptedLine,
   formatForgedInvite,
+  formatGroupList,
   formatInvitedBy,
   formatMembershipChange,
   formatMessageLine,
+  formatRemoval,
+  formatUnreadNotice,
   sanitizeName,
   shortId,
 } from './format.js'
@@ -22,16 +32,39 @@ import { shownMessage } from './user-errors.js'
 interface EarlyLine {
   /** The message it shows, so it is not shown twice when the greeting's history has it. */
   messageId?: string
-  /** The text to print, worked out when printed; `undefined` to drop it (another group's). */
+  /** The text to print, worked out when printed; `undefined` to drop it. */
   render: () => string | undefined
+  /** A notice of a message in another group: the greeting's unread counts stand for it at start-up. */
+  unreadNotice?: boolean
 }
+
+/** The commands that take an argument, and what it is. */
+const ARGUMENT_NEEDED: Readonly<Record<string, string>> = {
+  add: '<name or peer id>',
+  remove: '<name or peer id>',
+  switch: '<group name or id>',
+  create: '<group name>',
+  join: '<invite>',
+  forget: '<group name or id>',
+}
+
+/** How many missed messages `/switch` shows at most; `/history` shows more. */
+const MAX_MISSED_SHOWN = 50
 
 /** How the terminal shows a node's state: names, colours, which group is on screen. */
 interface TerminalView {
   groupName: () => string
+  /** The name of any of the node's groups (the end of its id once forgotten). */
+  groupNameOf: (group: string) => string
+  /** The prompt: the name of the group on screen. */
+  prompt: () => string
   options: () => FormatOptions
   showMessage: (m: ChatMessage) => string
   inActiveGroup: (group: string) => boolean
+  /** Where this peer stands in a group; undefined once the group is forgotten. */
+  standing: (group: string) => GroupStanding | undefined
+  /** "you were removed from team by alice at 14:02", "you left team at 14:02". */
+  removal: (group: string, removal: Pick<Removal, 'by' | 'at'>) => string
 }
 
 function terminalView(session: ChatSession, noColour: boolean): TerminalView {
@@ -44,8 +77,13 @@ function terminalView(session: ChatSession, noColour: boolean): TerminalView {
     return map
   }
   const options = (): FormatOptions => ({ noColour, namesInUse: names() })
+  const groupNameOf = (group: string): string =>
+    node.groups().find((g) => g.id === group)?.name ?? group.slice(-8)
+  const groupName = (): string => session.status().group?.name ?? 'p2pchat'
   return {
-    groupName: () => session.status().group?.name ?? 'p2pchat',
+    groupName,
+    groupNameOf,
+    prompt: () => `${sanitizeName(groupName())}> `,
     options,
     showMessage: (m) =>
       formatMessageLine(
@@ -53,6 +91,15 @@ function terminalView(session: ChatSession, noColour: boolean): TerminalView {
         options(),
       ),
     inActiveGroup: (group) => group === session.groupId,
+    standing: (group) => {
+      try {
+        return node.standing(group)
+      } catch {
+        return undefined
+      }
+    },
+    removal: (group, removal) =>
+      formatRemoval({ groupName: groupNameOf(group), ...removal, self: node.peerId }, options()),
   }
 }
 
@@ -138,11 +185,29 @@ export function createInteractiveMode(io: CliIO): StartMode {
       const view = terminalView(session, noColour)
       const ref = (p: PeerRef): { peerId: string; name: string } => ({ peerId: p.peerId, name: p.name })
 
+      /** `[club] ` before a line about a group not on screen; '' for the group on screen. */
+      const where = (group: string): string =>
+        view.inActiveGroup(group) ? '' : `[${sanitizeName(view.groupNameOf(group))}] `
+
       node.addEventListener('message:receive', ({ detail }) => {
         if (detail.from === node.peerId) return
         show({
           messageId: detail.id,
-          render: () => (view.inActiveGroup(detail.group) ? view.showMessage(detail) : undefined),
+          unreadNotice: !view.inActiveGroup(detail.group),
+          render: () => {
+            if (view.inActiveGroup(detail.group)) return view.showMessage(detail)
+            // read meanwhile: the user switched there and saw it
+            const unread = session.unread(detail.group)
+            if (unread === 0) return undefined
+            return formatUnreadNotice(
+              {
+                groupName: view.groupNameOf(detail.group),
+                from: { peerId: detail.from, name: detail.name || undefined },
+                unread,
+              },
+              view.options(),
+            )
+          },
         })
       })
       node.addEventListener('message:encrypted', ({ detail }) => {
@@ -165,50 +230,63 @@ export function createInteractiveMode(io: CliIO): StartMode {
       node.addEventListener('membership:change', ({ detail }) => {
         show({
           render: () => {
-            if (!view.inActiveGroup(detail.group)) return undefined
-            setGroupPrompt(`${view.groupName()}> `)
+            const active = view.inActiveGroup(detail.group)
+            if (active) setGroupPrompt(view.prompt())
             const { change } = detail
-            if (change === null) {
-              return `* members are now: ${detail.members.map((m) => sanitizeName(m.name)).join(', ')}`
+            if (change?.action === 'remove' && change.member.peerId === node.peerId) {
+              // in any group: where this peer stands is news wherever the user is looking
+              const at = view.standing(detail.group)?.removed?.at ?? Date.now()
+              return `* ${view.removal(detail.group, { by: ref(change.by), at })}`
             }
-            if (change.action === 'create') {
-              return formatMembershipChange(
-                { type: 'create', by: ref(change.by), groupName: view.groupName() },
-                view.options(),
-              )
-            }
-            if (change.action === 'rename') {
-              return formatMembershipChange(
-                { type: 'rename', member: change.member, from: change.from },
-                view.options(),
-              )
-            }
-            return formatMembershipChange(
-              { type: change.action, by: ref(change.by), member: ref(change.member) },
-              view.options(),
-            )
+            // this peer's own changes in another group (a /create, say) were said where it made them
+            if (!active && (change === null || change.by.peerId === node.peerId)) return undefined
+            const line = membershipLine(detail.members, change)
+            return active ? line : `* ${where(detail.group)}${line.slice(2)}`
           },
         })
       })
+      const membershipLine = (members: PeerRef[], change: MembershipNotice['change']): string => {
+        if (change === null) {
+          return `* members are now: ${members.map((m) => sanitizeName(m.name)).join(', ')}`
+        }
+        if (change.action === 'create') {
+          return formatMembershipChange(
+            { type: 'create', by: ref(change.by), groupName: view.groupName() },
+            view.options(),
+          )
+        }
+        if (change.action === 'rename') {
+          return formatMembershipChange(
+            { type: 'rename', member: change.member, from: change.from },
+            view.options(),
+          )
+        }
+        return formatMembershipChange(
+          { type: change.action, by: ref(change.by), member: ref(change.member) },
+          view.options(),
+        )
+      }
       node.addEventListener('epoch:bad-key', ({ detail }) => {
-        show({ render: () => (view.inActiveGroup(detail.group) ? formatBadEpochKey(detail) : undefined) })
+        show({ render: () => `${where(detail.group)}${formatBadEpochKey(detail)}` })
       })
       node.addEventListener('invite:forged', ({ detail }) => {
-        show({ render: () => (view.inActiveGroup(detail.group) ? formatForgedInvite(detail) : undefined) })
+        show({ render: () => `${where(detail.group)}${formatForgedInvite(detail)}` })
       })
       node.addEventListener('join:request', ({ detail }) => {
         show({
-          render: () =>
-            view.inActiveGroup(detail.group)
-              ? `* ${sanitizeName(detail.name)} (${shortId(detail.peerId)}) asks to join: /add ${detail.peerId}`
-              : undefined,
+          render: () => {
+            const asks = `${sanitizeName(detail.name)} (${shortId(detail.peerId)}) asks to join`
+            if (view.inActiveGroup(detail.group)) return `* ${asks}: /add ${detail.peerId}`
+            const group = sanitizeName(view.groupNameOf(detail.group))
+            return `* [${group}] ${asks}: /switch ${group}, then /add ${detail.peerId}`
+          },
         })
       })
     },
 
     run(session) {
       const view = terminalView(session, noColour)
-      groupPrompt = `${view.groupName()}> `
+      groupPrompt = view.prompt()
       const prompt = createInterface({
         input: io.stdin,
         output: io.output,
@@ -225,11 +303,13 @@ export function createInteractiveMode(io: CliIO): StartMode {
       held = undefined
       for (const line of early) {
         if (line.messageId !== undefined && shown.has(line.messageId)) continue
+        // the greeting said how many arrived in each other group
+        if (line.unreadNotice === true) continue
         const text = line.render()
         if (text !== undefined) io.stdout(`${text}\n`)
       }
       io.stdout('Type /help for commands.\n')
-      return converse(session, prompt, view, io, print, questions)
+      return converse(session, prompt, view, io, print, questions, setGroupPrompt)
     },
   }
 }
@@ -241,33 +321,68 @@ export function createInteractiveMode(io: CliIO): StartMode {
  */
 function greet(session: ChatSession, view: TerminalView, io: CliIO): Set<string> {
   const { node } = session
-  const shown = new Set<string>()
   const status = session.status()
   io.stdout(`p2pchat: you are ${sanitizeName(node.name)} (${node.peerId})\n`)
   for (const addr of status.addrs) io.stdout(`  listening on ${addr}\n`)
   if (status.group === null) {
-    io.stdout('You are in no group yet: restart with --create <name> or --join <invite>.\n')
-    return shown
+    io.stdout('You are in no group yet: /create <name> or /join <invite>.\n')
+    return new Set()
   }
-  io.stdout(`Group ${sanitizeName(status.group.name)} (${status.group.id})\n`)
-  // names alone can be copied: the fingerprints tell this group's alice from a look-alike's
-  if (status.group.inviter !== null)
-    io.stdout(`${formatInvitedBy(status.group.founder, status.group.inviter)}\n`)
-  if (status.member) {
-    const members = node.members(status.group.id)
-    io.stdout(`Members: ${members.map((m) => sanitizeName(m.name)).join(', ')}\n`)
-    if (members.every((m) => m.peerId === node.peerId))
-      io.stdout(`Invite others with: ${node.invite(status.group.id)}\n`)
-  } else {
-    io.stdout(
-      `You are not a member of ${sanitizeName(status.group.name)} yet: a member must /add you. Until then you cannot read its messages.\n`,
-    )
-  }
-  for (const m of node.history(status.group.id, 10)) {
-    shown.add(m.id)
-    io.stdout(`${view.showMessage(m)}\n`)
+  const shown = showGroup(session, view, (text) => io.stdout(`${text}\n`), 10)
+  const others = session.groups().filter((g) => !g.active)
+  if (others.length > 0) {
+    const list = others.map((g) => `${sanitizeName(g.name)}${g.unread > 0 ? ` (${g.unread} unread)` : ''}`)
+    io.stdout(`Your other groups: ${list.join(', ')}. /switch <name> shows one.\n`)
   }
   return shown
+}
+
+/**
+ * Prints the group on screen: its name and id, who invited this peer, where it stands, and its last
+ * `messages` messages.
+ *
+ * @returns the ids of the messages printed
+ */
+function showGroup(
+  session: ChatSession,
+  view: TerminalView,
+  out: (text: string) => void,
+  messages: number,
+): Set<string> {
+  const { node } = session
+  const shown = new Set<string>()
+  const status = session.status()
+  if (status.group === null) return shown
+  const { group } = status
+  const name = sanitizeName(group.name)
+  out(`Group ${name} (${group.id})`)
+  // names alone can be copied: the fingerprints tell this group's alice from a look-alike's
+  if (group.inviter !== null) out(formatInvitedBy(group.founder, group.inviter))
+  if (status.member) {
+    const members = node.members(group.id)
+    out(`Members: ${members.map((m) => sanitizeName(m.name)).join(', ')}`)
+    if (members.every((m) => m.peerId === node.peerId)) out(`Invite others with: ${node.invite(group.id)}`)
+  } else if (status.removed !== null) {
+    const removal = view.removal(group.id, status.removed)
+    out(
+      status.removed.rejoining
+        ? `${capitalise(removal)}; you asked to be added again: a member must /add you.`
+        : `${capitalise(removal)}. /rejoin asks to be added again; /forget ${name} deletes it from this device.`,
+    )
+  } else {
+    out(
+      `You are not a member of ${name} yet: a member must /add you. Until then you cannot read its messages.`,
+    )
+  }
+  for (const m of messages > 0 ? node.history(group.id, messages) : []) {
+    shown.add(m.id)
+    out(view.showMessage(m))
+  }
+  return shown
+}
+
+function capitalise(text: string): string {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}`
 }
 
 /**
@@ -294,8 +409,47 @@ function converse(
   io: CliIO,
   print: (text: string) => void,
   questions: Questions,
+  setGroupPrompt: (text: string) => void,
 ): Promise<number> {
   const { node } = session
+  /**
+   * Shows the group `ref` names: its header, then what arrived there while another group was on screen
+   * (at most {@link MAX_MISSED_SHOWN}; `/history` has the rest).
+   */
+  const switchTo = (ref: string): void => {
+    const { missed } = session.select(ref)
+    setGroupPrompt(view.prompt())
+    const lines: string[] = []
+    showGroup(session, view, (text) => lines.push(text), 0)
+    const group = session.group()
+    if (missed > 0) {
+      const shown = Math.min(missed, MAX_MISSED_SHOWN)
+      lines.push(
+        missed > shown
+          ? `${missed} messages while you were away; the last ${shown} (/history ${missed} for all):`
+          : `${missed} ${missed === 1 ? 'message' : 'messages'} while you were away:`,
+      )
+      for (const m of node.history(group, shown)) lines.push(view.showMessage(m))
+    }
+    print(lines.join('\n'))
+  }
+
+  /** `/leave`: asks first, since only a member can add this peer back. */
+  const leave = async (): Promise<void> => {
+    const group = session.group()
+    const name = sanitizeName(view.groupNameOf(group))
+    const reply = await questions.ask(
+      `Leave ${name}? You will read nothing sent there after this; only a member can add you back. [y/N] `,
+    )
+    if (!isYes(reply)) {
+      print('Still in the group.')
+      return
+    }
+    // the membership notice prints "* you left team at 14:02"
+    await node.leave(group)
+    print(`/forget ${name} deletes it and its history from this device.`)
+  }
+
   /**
    * `/add`. A peer id, or a name the group's signed events give one peer, adds at once. A name only
    * claimed in join requests could be anyone's: the user checks the peer id and confirms, or, when
@@ -348,6 +502,11 @@ function converse(
   }
 
   const command = async (name: string, arg: string): Promise<'quit' | undefined> => {
+    const needed = Object.hasOwn(ARGUMENT_NEEDED, name) ? ARGUMENT_NEEDED[name] : undefined
+    if (arg === '' && needed !== undefined) {
+      print(`usage: /${name} ${needed}`)
+      return undefined
+    }
     switch (name) {
       case 'help':
         print(INTERACTIVE_HELP)
@@ -377,12 +536,39 @@ function converse(
         break
       case 'add':
       case 'remove': {
-        if (arg === '') {
-          print(`usage: /${name} <name or peer id>`)
-          break
-        }
         // the membership notice prints "* you added bob"
         await (name === 'add' ? add(arg) : node.remove(session.group(), arg))
+        break
+      }
+      case 'groups':
+        print(formatGroupList(session.groups(), node.peerId, view.options()))
+        break
+      case 'switch':
+        switchTo(arg)
+        break
+      case 'create':
+        switchTo((await node.createGroup(arg)).id)
+        print(`* you created ${sanitizeName(arg)}`)
+        break
+      case 'join':
+        switchTo((await node.joinGroup(arg)).id)
+        break
+      case 'leave':
+        await leave()
+        break
+      case 'rejoin': {
+        const group = arg === '' ? session.group() : node.findGroup(arg).id
+        node.rejoin(group)
+        print(`Asking the members of ${sanitizeName(view.groupNameOf(group))} to add you again.`)
+        break
+      }
+      case 'forget': {
+        const forgotten = session.forget(arg)
+        setGroupPrompt(view.prompt())
+        const now = session.groupId === undefined ? '' : ` Now in ${sanitizeName(view.groupName())}.`
+        print(
+          `Forgot ${sanitizeName(forgotten.name)}: it and its history are deleted from this device.${now}`,
+        )
         break
       }
       case 'history': {

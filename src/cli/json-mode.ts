@@ -15,32 +15,60 @@ function stringParam(params: Record<string, unknown>, key: string): string {
   return value
 }
 
+/** `params[key]` when it is a non-empty string, `undefined` when absent. */
+function optionalStringParam(params: Record<string, unknown>, key: string): string | undefined {
+  return params[key] === undefined ? undefined : stringParam(params, key)
+}
+
 /**
- * The JSON-RPC methods of `p2pchat start --json`, over a session's node and group. What a method throws
- * is reported as the CLI's error table says (`ERROR_TABLE` in user-errors.ts), e.g. `NoCurrentEpochError`
- * as InvalidParams with a message that says to retry.
+ * The JSON-RPC methods of `p2pchat start --json`, over a session's node. A method about a group takes
+ * it as `params.group` (a name or an id); without it, the node's only group (several: InvalidParams
+ * naming them, see {@link ChatSession.pick}). What a method throws is reported as the CLI's error table
+ * says (`ERROR_TABLE` in user-errors.ts), e.g. `NoCurrentEpochError` as InvalidParams with a message
+ * that says to retry.
  */
 export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcMethods {
   const { node } = session
+  const groupOf = (params: Record<string, unknown>): string =>
+    session.pick(optionalStringParam(params, 'group')).id
   return {
     send: async (params) => {
-      const { id, ts } = await node.send(session.group(), stringParam(params, 'text'))
+      const group = groupOf(params)
+      const { id, ts } = await node.send(group, stringParam(params, 'text'))
       return { id, ts }
     },
-    add: async (params) => ({ members: await node.add(session.group(), stringParam(params, 'member')) }),
+    add: async (params) => ({ members: await node.add(groupOf(params), stringParam(params, 'member')) }),
     remove: async (params) => ({
-      members: await node.remove(session.group(), stringParam(params, 'member')),
+      members: await node.remove(groupOf(params), stringParam(params, 'member')),
     }),
-    members: () => ({ members: node.members(session.group()) }),
-    invite: () => ({ invite: node.invite(session.group()) }),
+    members: (params) => ({ members: node.members(groupOf(params)) }),
+    invite: (params) => ({ invite: node.invite(groupOf(params)) }),
     history: (params) => {
       const limit = params.limit ?? 50
       if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) {
         throw new InvalidParamsError('params.limit must be an integer from 1 to 10000')
       }
-      return { messages: node.history(session.group(), limit) }
+      return { messages: node.history(groupOf(params), limit) }
     },
-    status: () => session.status(),
+    status: (params) => (node.groups().length === 0 ? node.status() : node.status(groupOf(params))),
+    groups: () => ({
+      groups: session.groups().map(({ id, name, member, removed }) => ({ id, name, member, removed })),
+    }),
+    create: async (params) => ({ group: await node.createGroup(stringParam(params, 'name')) }),
+    join: async (params) => ({ group: await node.joinGroup(stringParam(params, 'invite')) }),
+    leave: async (params) => {
+      await node.leave(groupOf(params))
+      return {}
+    },
+    rejoin: (params) => {
+      node.rejoin(groupOf(params))
+      return {}
+    },
+    // deleting history takes the group's name or id, never the default
+    forget: (params) => {
+      session.forget(session.pick(stringParam(params, 'group')).id)
+      return {}
+    },
     quit: () => {
       // answer first, then exit
       setImmediate(quit)
@@ -124,6 +152,7 @@ export function createJsonMode(io: CliIO): StartMode {
             addrs: status.addrs,
             group: status.group,
             member: status.member,
+            removed: status.removed,
           }),
         )
         const early = held ?? []

@@ -2,24 +2,42 @@ import {
   type ChatNode,
   type ChatStatus,
   createChatNode,
+  type GroupStanding,
   type GroupSummary,
   NotInGroupError,
 } from '../node/index.js'
 import type { StartCommand } from './args.js'
+import { GroupChoiceError } from './errors.js'
 
 /** Where the session keeps the group it showed last, in the node's database. */
 const ACTIVE_GROUP_KEY = 'activeGroup'
 
+/** A group as the session lists it: where this peer stands, and what arrived while it was not on screen. */
+export interface SessionGroup extends GroupSummary, GroupStanding {
+  /** Messages from others that arrived in this session while another group was on screen. */
+  unread: number
+  /** Whether it is the group on screen. */
+  active: boolean
+}
+
 /**
- * What one user interface shows of a node: the group on screen. The node takes every group as an
- * argument; which one the user is looking at is this session's state, kept across restarts.
+ * What one user interface shows of a node: the group on screen, and what arrived in the others. The node
+ * takes every group as an argument; which one the user is looking at is this session's state, kept across
+ * restarts.
  */
 export class ChatSession {
   readonly node: ChatNode
   #group: string | undefined
+  /** Per group not on screen, messages from others that arrived since it last was. */
+  readonly #unread = new Map<string, number>()
 
   constructor(node: ChatNode) {
     this.node = node
+    // registered before any mode's listeners, so a mode's notice already sees the new count
+    node.addEventListener('message:receive', ({ detail }) => {
+      if (detail.group === this.#group || detail.from === node.peerId) return
+      this.#unread.set(detail.group, this.unread(detail.group) + 1)
+    })
   }
 
   /** The group on screen, if any. */
@@ -37,16 +55,24 @@ export class ChatSession {
     return this.#group
   }
 
+  /** Messages from others that arrived in `groupId` while another group was on screen. */
+  unread(groupId: string): number {
+    return this.#unread.get(groupId) ?? 0
+  }
+
   /**
    * Shows the group whose id or name is `ref`, and remembers it for the next session.
    *
+   * @returns the group, and how many messages arrived in it while it was not on screen (now read)
    * @throws {NotInGroupError} no group matches, or the name matches several
    */
-  select(ref: string): GroupSummary {
+  select(ref: string): GroupSummary & { missed: number } {
     const match = this.node.findGroup(ref)
+    const missed = this.unread(match.id)
+    this.#unread.delete(match.id)
     this.#group = match.id
     this.node.store.setMeta(ACTIVE_GROUP_KEY, match.id)
-    return match
+    return { ...match, missed }
   }
 
   /** Shows the group of the last session, else the newest one, if there is any. */
@@ -54,6 +80,63 @@ export class ChatSession {
     const groups = this.node.groups()
     const last = this.node.store.getMeta(ACTIVE_GROUP_KEY)
     this.#group = groups.some((g) => g.id === last) ? last : groups.at(-1)?.id
+  }
+
+  /** Every group of the node, oldest first, with its standing and unread count. */
+  groups(): SessionGroup[] {
+    return this.node.groups().map((g) => ({
+      ...g,
+      ...this.node.standing(g.id),
+      unread: this.unread(g.id),
+      active: g.id === this.#group,
+    }))
+  }
+
+  /**
+   * The group a request names, for an interface with no group on screen (JSON-RPC): the group whose id
+   * or name is `ref`, or without one the only group.
+   *
+   * @throws {NotInGroupError} the node is in no group at all
+   * @throws {GroupChoiceError} `ref` matches no group or several, or it is omitted and there are several;
+   * the message names the groups
+   */
+  pick(ref?: string): GroupSummary {
+    const groups = this.node.groups()
+    if (groups.length === 0) throw new NotInGroupError()
+    const known = groups.map((g) => `${g.name} (${g.id})`).join(', ')
+    if (ref === undefined) {
+      const [only] = groups
+      if (only !== undefined && groups.length === 1) return only
+      throw new GroupChoiceError(`you are in ${groups.length} groups: say which with "group": ${known}`)
+    }
+    const matches = groups.filter((g) => g.id === ref || g.name === ref)
+    const [match] = matches
+    if (match !== undefined && matches.length === 1) return match
+    throw new GroupChoiceError(
+      matches.length === 0
+        ? `no group "${ref}" here; your groups: ${known}`
+        : `several groups are called "${ref}"; use the id: ${known}`,
+    )
+  }
+
+  /**
+   * Deletes a group this peer is no member of, with its history, from this device (see
+   * {@link ChatNode.forget}). When it was on screen, the newest remaining group is shown instead.
+   *
+   * @returns the group forgotten
+   * @throws {NotInGroupError} no group matches `ref`
+   * @throws {InvalidArgumentError} this peer is a member of it
+   */
+  forget(ref: string): GroupSummary {
+    const match = this.node.findGroup(ref)
+    this.node.forget(match.id)
+    this.#unread.delete(match.id)
+    if (this.#group === match.id) {
+      const next = this.node.groups().at(-1)
+      this.#group = next?.id
+      if (next !== undefined) this.node.store.setMeta(ACTIVE_GROUP_KEY, next.id)
+    }
+    return match
   }
 
   /** The node's status with the group on screen. */

@@ -59,6 +59,8 @@ export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorPresentation> = new Map<E
     [node.AmbiguousMemberError, { rpc: 'AmbiguousMember' }],
     [node.UnverifiedNameError, { rpc: 'UnverifiedName' }],
     [cli.InvalidParamsError, { rpc: 'InvalidParams' }],
+    // no group named, or none or several match the name: the message names the groups
+    [cli.GroupChoiceError, { user: true, rpc: 'InvalidParams' }],
     // e.g. adding someone who is already a member: the message is for the client
     [membership.InvalidArgumentError, { user: true, rpc: 'InvalidParams' }],
     [crypto.InvalidMemberIdError, { user: true, rpc: 'InvalidParams' }],

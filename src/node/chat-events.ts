@@ -137,12 +137,31 @@ export interface GroupStatus extends GroupSummary {
   inviteForged: boolean
 }
 
+/** How this peer stopped being a member of a group. */
+export interface Removal {
+  /** Who removed it: itself when it left. */
+  by: PeerRef
+  /** When this peer learned of it (ms since the epoch, local clock); null when not recorded. */
+  at: number | null
+  /** It asked to be added again (`rejoin`), so it announces a join request. */
+  rejoining: boolean
+}
+
+/** Where this peer stands in a group. */
+export interface GroupStanding {
+  member: boolean
+  /** How it stopped being a member; null for a member, and for a joiner never added. */
+  removed: Removal | null
+}
+
 /** Node status, as `status` in the JSON interface. */
 export interface ChatStatus {
   peerId: string
   name: string
   group: GroupStatus | null
   member: boolean
+  /** How this peer stopped being a member of the group, if it was one (see {@link Removal}). */
+  removed: Removal | null
   addrs: string[]
   peers: number
 }

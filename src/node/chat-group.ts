@@ -10,7 +10,15 @@ import {
   type Rename,
   type SignedEvent,
 } from '../membership/index.js'
-import type { ChatMessage, ChatNodeEvents, GroupStatus, PeerRef, SendResult } from './chat-events.js'
+import type {
+  ChatMessage,
+  ChatNodeEvents,
+  GroupStanding,
+  GroupStatus,
+  PeerRef,
+  Removal,
+  SendResult,
+} from './chat-events.js'
 import type { Clock } from './components.js'
 import { GroupNotReadyError } from './errors.js'
 import { GroupTopic, type GroupTopicHooks, type Pubsub } from './group-topic.js'
@@ -26,6 +34,11 @@ import type { JoinRequest } from './wire.js'
 /** A requester that asks again after this long is shown again. */
 const JOIN_NOTICE_REPEAT_MS = 5 * 60_000
 
+/** Meta key: when this peer learned it was no member of a group any more (ms, local clock). */
+const removedAtKey = (groupId: string): string => `removedAt:${groupId}`
+/** Meta key: this former member asked to be added again (`/rejoin`), so it announces a join request. */
+const rejoinKey = (groupId: string): string => `rejoin:${groupId}`
+
 /** What a {@link ChatGroup} is built from: its node's parts. */
 export interface ChatGroupComponents {
   self: PeerRef
@@ -40,6 +53,8 @@ export interface ChatGroupComponents {
   stopping(): boolean
   /** Syncs this group with `peerId` in the background (when `connectedOnly`, only if connected now). */
   sync(peerId: string, groupId: string, connectedOnly?: boolean): void
+  /** Syncs this group with every peer connected now, in the background. */
+  syncConnected(groupId: string): void
 }
 
 /** Options of a {@link ChatGroup}. */
@@ -81,6 +96,10 @@ export class ChatGroup implements GroupTopicHooks {
   #badEpochHandled: string | undefined
   #rekeyTimer: ReturnType<typeof setTimeout> | undefined
   readonly #unreadable = new UnreadableMessages()
+  /** Whether this peer was a member when last looked at, to notice the change that removes it. */
+  #wasMember: boolean
+  /** Set once the node forgot the group: nothing more is stored for it. */
+  #forgotten = false
 
   constructor(components: ChatGroupComponents, init: ChatGroupInit) {
     this.#c = components
@@ -91,6 +110,7 @@ export class ChatGroup implements GroupTopicHooks {
     this.topic = new GroupTopic(components, { group: init.group, hooks: this })
     this.joins = new JoinInbox(components, { renewAfterMs: JOIN_NOTICE_REPEAT_MS, nameChangeIsNew: true })
     this.#announcer = new JoinAnnouncer({ ...components, topic: this.topic }, { name: components.self.name })
+    this.#wasMember = init.group.isMember()
   }
 
   /** Subscribes to the topic and announces the join request (if this peer is no member). */
@@ -100,9 +120,104 @@ export class ChatGroup implements GroupTopicHooks {
     this.announce()
   }
 
-  /** Announces this peer's join request, if it is due; see {@link JoinAnnouncer}. */
+  /**
+   * Announces this peer's join request, if it is due; see {@link JoinAnnouncer}. A former member (removed,
+   * or left) announces nothing unless it asked to come back ({@link ChatGroup.rejoin}): being removed is
+   * no request to be added again.
+   */
   announce(): void {
+    if (this.#forgotten || (this.#formerMember() && !this.#rejoining())) return
     void this.#announcer.announce()
+  }
+
+  /**
+   * Where this peer stands: a member; a joiner not added yet; or a former member, with who removed it
+   * (itself, when it left) and when this peer learned it.
+   */
+  standing(): GroupStanding {
+    const { group } = this
+    if (group.isMember()) return { member: true, removed: null }
+    return { member: false, removed: this.#formerMember() ? this.#removal() : null }
+  }
+
+  /** Whether the log shows this peer was added once (or founded the group): it was removed since. */
+  #formerMember(): boolean {
+    const self = this.#c.self.peerId
+    return this.group
+      .events()
+      .some((e) => e.subject === self && (e.payload.type === 'add' || e.payload.type === 'genesis'))
+  }
+
+  #rejoining(): boolean {
+    return this.#c.store.getMeta(rejoinKey(this.group.id)) !== undefined
+  }
+
+  /** The last removal of this peer in the log, and when this peer learned of it. */
+  #removal(): Removal {
+    const self = this.#c.self.peerId
+    const removal = this.group.events().findLast((e) => e.payload.type === 'remove' && e.subject === self)
+    const by = removal === undefined ? this.#c.self : this.#c.directory.ref(removal.author, this.group)
+    const at = this.#c.store.getMeta(removedAtKey(this.group.id))
+    return { by, at: at === undefined ? null : Number(at), rejoining: this.#rejoining() }
+  }
+
+  /**
+   * Notes a change of this peer's own standing, before listeners hear of it: when it was removed (so
+   * "removed by alice at 14:02" survives a restart), and, once added again, that it no longer asks.
+   */
+  #noteStanding(): void {
+    const member = this.group.isMember()
+    if (member === this.#wasMember) return
+    this.#wasMember = member
+    const { store, clock } = this.#c
+    persist(this.#log, 'a change of standing', () => {
+      if (member) {
+        store.deleteMeta(removedAtKey(this.group.id))
+        store.deleteMeta(rejoinKey(this.group.id))
+      } else {
+        store.setMeta(removedAtKey(this.group.id), String(clock.now()))
+      }
+    })
+  }
+
+  /**
+   * Leaves the group: signs and publishes this peer's own removal. The others rekey without it, so it
+   * reads nothing sent after this; it announces no join request unless it {@link ChatGroup.rejoin}s.
+   *
+   * @throws {AccessDeniedError} this peer is no member
+   * @throws {InvalidArgumentError} it is the last member
+   */
+  async leave(): Promise<void> {
+    this.#requireLog('leave it')
+    await this.#commit(await this.group.remove(this.#c.self.peerId))
+  }
+
+  /**
+   * Asks again to be added, as a former member: announces the join request from now on (across
+   * restarts) until a member adds this peer.
+   *
+   * @throws {InvalidArgumentError} this peer is a member, or was never one (it is asking already)
+   */
+  rejoin(): void {
+    if (this.group.isMember()) throw new InvalidArgumentError('you are a member of this group already')
+    if (!this.#formerMember()) {
+      throw new InvalidArgumentError('you are asking to join this group already: a member must add you')
+    }
+    this.#c.store.setMeta(rejoinKey(this.group.id), '1')
+    this.announce()
+  }
+
+  /**
+   * Stops the group for good, as the node forgets it: leaves its topic, drops what waits for it, and
+   * stores nothing more of it (a sync still running may deliver more).
+   */
+  forget(): void {
+    this.#forgotten = true
+    this.stop({ unsubscribe: true })
+    this.group.clearPending()
+    const { store } = this.#c
+    store.deleteMeta(removedAtKey(this.group.id))
+    store.deleteMeta(rejoinKey(this.group.id))
   }
 
   /** What waits from the last session: a due rekey, a bad key, a name to take up, a forged invite. */
@@ -116,17 +231,18 @@ export class ChatGroup implements GroupTopicHooks {
     this.checkInvite()
   }
 
-  /** Stops the topic, the announcements and a rekey waiting. */
-  stop(): void {
+  /** Stops the topic (with `unsubscribe`, leaves it too), the announcements and a rekey waiting. */
+  stop(options: { unsubscribe?: boolean } = {}): void {
     clearTimeout(this.#rekeyTimer)
     this.#announcer.stop()
-    this.topic.stop()
+    this.topic.stop(options)
   }
 
   // what the core accepted on the topic (GroupTopicHooks)
 
   /** @internal Stores and notifies applied events; rekeys if due. */
   eventsApplied(result: ReceiveEventResult, _from: string): void {
+    if (this.#forgotten) return
     const { group } = this
     const { store } = this.#c
     for (const event of result.applied) {
@@ -135,7 +251,9 @@ export class ChatGroup implements GroupTopicHooks {
         if (event.payload.type === 'genesis') store.saveGroup({ id: group.id, name: group.name ?? null })
       })
       if (event.payload.type === 'genesis') this.checkInvite()
+      if (event.payload.type === 'add' && event.subject !== undefined) this.joins.answered(event.subject)
     }
+    this.#noteStanding()
     if (result.membersChanged)
       this.emitMembership(result.applied.findLast((e) => e.payload.type !== 'rename'))
     for (const rename of result.renamed) this.#emitRename(rename)
@@ -147,6 +265,7 @@ export class ChatGroup implements GroupTopicHooks {
 
   /** @internal Stores an opened message (its time clamped, see `sender-time.ts`), then shows it. */
   messageOpened(opened: OpenedMessage, bytes: Uint8Array, _from: string): TopicValidationResult {
+    if (this.#forgotten) return 'ignore'
     const { group } = this
     const name = this.#c.directory.nameOf(opened.sender, group) ?? ''
     const receivedAt = this.#c.clock.now()
@@ -261,6 +380,7 @@ export class ChatGroup implements GroupTopicHooks {
       ts: sealed.ts,
     })
     const recipients = await this.#publish({ kind: 'message', data: sealed.bytes })
+    if (recipients === 0) this.#c.syncConnected(group.id)
     this.#c.events.safeDispatchEvent('message:receive', {
       detail: { group: group.id, id: sealed.id, from: self.peerId, name: self.name, text, ts: sealed.ts },
     })
@@ -403,12 +523,16 @@ export class ChatGroup implements GroupTopicHooks {
   /** Stores, notifies and publishes an event this peer signed. */
   async #commit(event: SignedEvent, renamed?: Rename): Promise<void> {
     this.#c.store.addEvent(this.group.id, event.id, event.bytes)
+    this.#noteStanding()
     if (renamed !== undefined) this.#emitRename(renamed)
     else if (event.payload.type !== 'rekey') this.emitMembership(event)
     this.#scheduleRekey()
-    await this.#publish({ kind: 'event', data: event.bytes })
+    // gossip reached nobody (no subscriber seen yet, e.g. just connected): sync carries it instead
+    if ((await this.#publish({ kind: 'event', data: event.bytes })) === 0)
+      this.#c.syncConnected(this.group.id)
     // the peer just added was sent nothing of the group while it was no member: it is owed the log now
     if (event.payload.type === 'add' && event.subject !== undefined) {
+      this.joins.answered(event.subject)
       this.#c.sync(event.subject, this.group.id, true)
     }
   }

@@ -3,12 +3,13 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
-import { Group, type GroupOptions, PendingBudget } from '../membership/index.js'
+import { Group, type GroupOptions, InvalidArgumentError, PendingBudget } from '../membership/index.js'
 import type {
   ChatMessage,
   ChatNodeEvents,
   ChatNodeInit,
   ChatStatus,
+  GroupStanding,
   GroupSummary,
   PeerRef,
   SendResult,
@@ -113,6 +114,9 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
         events: this,
         stopping: () => this.#life.stopping,
         sync: (peerId, groupId, connectedOnly) => this.#sync(peerId, groupId, connectedOnly),
+        syncConnected: (groupId) => {
+          for (const peer of this.#libp2p?.getPeers() ?? []) this.#scheduler?.sync(peer, groupId)
+        },
       },
       { group, ...(invite === undefined ? {} : { invite }), rekeyDelayMs: this.#init.rekeyDelayMs },
     )
@@ -363,6 +367,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
       name: this.name,
       group: chatGroup === undefined ? null : chatGroup.status(this.#nameOf(chatGroup.group)),
       member: chatGroup?.group.isMember() ?? false,
+      removed: chatGroup?.standing().removed ?? null,
       addrs: this.addrs(),
       peers: this.#libp2p?.getPeers().length ?? 0,
     }
@@ -412,6 +417,61 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   async remove(groupId: string, ref: string, options: AbortOptions = {}): Promise<PeerRef[]> {
     options.signal?.throwIfAborted()
     return this.#require(groupId).remove(ref)
+  }
+
+  /**
+   * Where this peer stands in the group: a member, a joiner not added yet, or a former member (with who
+   * removed it and when).
+   *
+   * @throws {NotInGroupError}
+   */
+  standing(groupId: string): GroupStanding {
+    return this.#require(groupId).standing()
+  }
+
+  /**
+   * Leaves the group: this peer signs its own removal, and the others rekey without it. It stays in
+   * {@link ChatNode.groups}, as a former member, until {@link ChatNode.forget}; it announces no join
+   * request unless it {@link ChatNode.rejoin}s.
+   *
+   * @throws {NotInGroupError | AccessDeniedError}
+   * @throws {InvalidArgumentError} this peer is the last member
+   */
+  async leave(groupId: string, options: AbortOptions = {}): Promise<void> {
+    options.signal?.throwIfAborted()
+    await this.#require(groupId).leave()
+  }
+
+  /**
+   * Asks to be added again to a group this peer was removed from (or left): its join request is
+   * announced from now on, across restarts, until a member adds it. A former member asks nothing
+   * without this.
+   *
+   * @throws {NotInGroupError}
+   * @throws {InvalidArgumentError} this peer is a member, or a joiner asking already
+   */
+  rejoin(groupId: string): void {
+    this.#require(groupId).rejoin()
+  }
+
+  /**
+   * Deletes a group this peer is no member of (removed, left, or never added) from this device: its
+   * topic, its stored events and messages.
+   *
+   * @throws {NotInGroupError}
+   * @throws {InvalidArgumentError} this peer is a member: leave first
+   */
+  forget(groupId: string): void {
+    const chatGroup = this.#require(groupId)
+    const { group } = chatGroup
+    if (group.isMember()) {
+      throw new InvalidArgumentError(
+        `you are a member of ${this.#nameOf(group)}: leave it first, then forget it`,
+      )
+    }
+    chatGroup.forget()
+    this.#groups.delete(group.id)
+    this.#components.store.purgeGroup(group.id)
   }
 
   #subscribe(chatGroup: ChatGroup): void {

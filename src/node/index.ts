@@ -10,12 +10,14 @@ export type {
   ChatNodeInit,
   ChatStatus,
   EncryptedNotice,
+  GroupStanding,
   GroupStatus,
   GroupSummary,
   InviteForgedNotice,
   JoinRequestNotice,
   MembershipNotice,
   PeerRef,
+  Removal,
   SendResult,
 } from './chat-events.js'
 export { ChatNode, createChatNode } from './chat-node.js'

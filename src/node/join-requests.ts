@@ -87,6 +87,14 @@ export class JoinInbox {
     return known ? 'repeat' : 'new'
   }
 
+  /**
+   * Forgets a requester whose request was answered (it was added), so that if it asks again later (a
+   * removed member's `rejoin`) that is a new request, shown again.
+   */
+  answered(peerId: string): void {
+    this.#seen.delete(peerId)
+  }
+
   /** The requesters remembered, least recent first. */
   requesters(): IterableIterator<[string, JoinRequester]> {
     return this.#seen.entries()

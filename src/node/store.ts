@@ -111,6 +111,11 @@ export class ChatStore {
     ).run(key, value)
   }
 
+  deleteMeta(key: string): void {
+    if (!this.#writable('meta')) return
+    this.#statement('DELETE FROM meta WHERE key = ?').run(key)
+  }
+
   /** Records a group; keeps an existing name or invite unless new ones are given. */
   saveGroup(group: { id: string; name?: string | null; invite?: string | null }, now = Date.now()): void {
     if (!this.#writable('a group')) return

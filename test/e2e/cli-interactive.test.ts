@@ -3,11 +3,7 @@
  * private tmux server (fixed size), alice runs in `--json` mode and sends messages in. tmux renders the
  * terminal, so what `capture-pane` returns is what a user would see.
  */
-import { execFile, spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   CLI_BIN,
@@ -16,117 +12,10 @@ import {
   createCliGroup,
   loopbackStartArgs,
   NODE_BIN,
-  REPO_ROOT,
 } from '../fixtures/cli.js'
+import { count, EXIT_MARK, SKIP_REASON, Terminal, tmuxMissing } from '../fixtures/terminal.js'
 
-const run = promisify(execFile)
-
-const tmuxMissing = spawnSync('tmux', ['-V'], { stdio: 'ignore' }).status !== 0
-const SKIP_REASON = 'tmux is not installed; the interactive mode needs a pseudo-terminal to test'
-if (tmuxMissing) console.warn(`cli-interactive: skipped: ${SKIP_REASON}`)
-
-const WIDTH = 120
-const HEIGHT = 40
 const PROMPT = 'team> '
-const EXIT_MARK = '[p2pchat exited with status '
-
-/** One tmux server on its own socket, with one session running one command. */
-class Terminal {
-  readonly socket = `p2pc-${randomBytes(4).toString('hex')}`
-  readonly target = 'chat'
-  #config = ''
-
-  async start(config: string, command: string[]): Promise<void> {
-    this.#config = config
-    await writeFile(config, 'set -g remain-on-exit on\nset -g history-limit 5000\nset -g status off\n')
-    // tmux does not reliably report a dead pane's exit status, so a shell prints it after the command
-    const wrapped = ['sh', '-c', `"$@"; echo "${EXIT_MARK}$?]"`, 'sh', ...command]
-    await this.tmux(
-      'new-session',
-      '-d',
-      '-s',
-      this.target,
-      '-x',
-      String(WIDTH),
-      '-y',
-      String(HEIGHT),
-      ...wrapped,
-    )
-  }
-
-  async tmux(...args: string[]): Promise<string> {
-    const { stdout } = await run('tmux', ['-L', this.socket, '-f', this.#config, ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, NO_COLOR: '1' },
-    })
-    return stdout
-  }
-
-  /** Everything shown so far (scrollback included), wrapped lines joined, trailing blanks trimmed. */
-  async lines(): Promise<string[]> {
-    const text = await this.tmux('capture-pane', '-p', '-J', '-S', '-', '-t', this.target)
-    const lines = text.split('\n').map((line) => line.trimEnd())
-    while (lines.length > 0 && lines.at(-1) === '') lines.pop()
-    return lines
-  }
-
-  /** Type text literally (no Enter). */
-  async type(text: string): Promise<void> {
-    await this.tmux('send-keys', '-t', this.target, '-l', text)
-  }
-
-  /** Press keys by tmux name (`Enter`, `C-d`). */
-  async press(...keys: string[]): Promise<void> {
-    await this.tmux('send-keys', '-t', this.target, ...keys)
-  }
-
-  /** Type a line and press Enter. */
-  async enter(text: string): Promise<void> {
-    await this.type(text)
-    await this.press('Enter')
-  }
-
-  async cursor(): Promise<{ x: number; y: number }> {
-    const [x, y] = (await this.tmux('display-message', '-p', '-t', this.target, '#{cursor_x} #{cursor_y}'))
-      .trim()
-      .split(' ')
-      .map(Number)
-    return { x: x ?? -1, y: y ?? -1 }
-  }
-
-  /** The visible screen only, one string per row. */
-  async screen(): Promise<string[]> {
-    const text = await this.tmux('capture-pane', '-p', '-t', this.target)
-    return text.split('\n').map((line) => line.trimEnd())
-  }
-
-  /** Poll the terminal until `check` passes; the timeout error shows the screen. */
-  async waitFor<T>(
-    check: (lines: string[]) => T | undefined | false,
-    message: string,
-    timeout = 10_000,
-  ): Promise<T> {
-    const deadline = Date.now() + timeout
-    let lines: string[] = []
-    while (true) {
-      lines = await this.lines()
-      const value = check(lines)
-      if (value !== undefined && value !== false) return value
-      if (Date.now() > deadline) {
-        throw new Error(
-          `Timed out after ${timeout} ms waiting for ${message}; the terminal shows:\n${lines.join('\n')}`,
-        )
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  }
-
-  async kill(): Promise<void> {
-    await this.tmux('kill-server').catch(() => {})
-  }
-}
-
-const count = (lines: string[], pattern: RegExp): number => lines.filter((line) => pattern.test(line)).length
 
 describe
   .skipIf(tmuxMissing)
@@ -219,6 +108,16 @@ describe
         '/remove',
         '/history',
         '/quit',
+      ])
+      const groups = lines.indexOf('Groups:', help)
+      expect(lines.slice(groups + 1, groups + 8).map((l) => l.trim().split(/\s+/)[0])).toEqual([
+        '/groups',
+        '/switch',
+        '/create',
+        '/join',
+        '/leave',
+        '/rejoin',
+        '/forget',
       ])
 
       await term.enter('/frobnicate')

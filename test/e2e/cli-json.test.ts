@@ -337,6 +337,7 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
       name: 'alice',
       group: aliceReady.group,
       member: true,
+      removed: null,
       addrs: aliceReady.addrs,
       peers: expect.any(Number),
     })

@@ -17,7 +17,7 @@ describe('ChatSession', () => {
     const fresh = new ChatSession(first)
     fresh.restore()
     expect(fresh.groupId).toBe(other.id)
-    expect(fresh.select('team')).toEqual(team)
+    expect(fresh.select('team')).toEqual({ ...team, missed: 0 })
     expect(fresh.status().group).toMatchObject({ id: team.id, name: 'team' })
     await first.stop()
 

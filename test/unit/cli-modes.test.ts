@@ -67,6 +67,7 @@ class FakeNode extends TypedEventEmitter<ChatNodeEvents> {
       name: 'alice',
       group: this.group,
       member: true,
+      removed: null,
       addrs: ['/ip4/127.0.0.1/tcp/1'],
       peers: 0,
     }
@@ -94,6 +95,9 @@ class FakeNode extends TypedEventEmitter<ChatNodeEvents> {
   }
   groups() {
     return [GROUP]
+  }
+  standing() {
+    return { member: true, removed: null }
   }
   /** A session over this node with {@link GROUP} on screen, the same one every call. */
   asSession(): ChatSession {

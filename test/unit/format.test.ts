@@ -6,10 +6,13 @@ import {
   formatBadEpochKey,
   formatEncryptedLine,
   formatForgedInvite,
+  formatGroupList,
   formatInvitedBy,
   formatMembershipChange,
   formatMessageLine,
+  formatRemoval,
   formatTime,
+  formatUnreadNotice,
   PEER_COLOURS,
   sanitizeName,
   sanitizeText,
@@ -361,5 +364,64 @@ describe('invites: formatInvitedBy and formatForgedInvite', () => {
     )
     expect(line).not.toMatch(CONTROL)
     expect(line).not.toContain('\n')
+  })
+})
+
+describe('groups, removals and notices from other groups', () => {
+  const self = '12D3KooWJPsRuxqpgyxDLE5Gcs8PqbWjr1Mzyb4wJQU2QrcCVHng'
+  const alice = { peerId: '12D3KooWG7gB6Ptt5NRToWDBa19Mawd8whnrNmDzxqLvgDCFCfXZ', name: 'alice' }
+  const at = new Date(2025, 0, 2, 14, 2).getTime()
+
+  it('tells a removed member who removed it and when, not that it is no member yet', () => {
+    expect(formatRemoval({ groupName: 'team', by: alice, at, self }, { noColour: true })).toBe(
+      'you were removed from team by alice at 14:02',
+    )
+    expect(formatRemoval({ groupName: 'team', by: { peerId: self, name: 'me' }, at, self })).toBe(
+      'you left team at 14:02',
+    )
+    expect(formatRemoval({ groupName: 'te\u001b[2Jam', by: alice, at: null, self }, { noColour: true })).toBe(
+      'you were removed from team by alice',
+    )
+  })
+
+  it('lists groups with the one on screen marked, unread counts and standing', () => {
+    const base = { member: true, removed: null, unread: 0, active: false }
+    const list = formatGroupList(
+      [
+        { ...base, id: 'bafyteam0001', name: 'team', active: true },
+        { ...base, id: 'bafyclub0002', name: 'club', unread: 2 },
+        { ...base, id: 'bafyjoin0003', name: 'pending', member: false },
+        {
+          ...base,
+          id: 'bafyold00004',
+          name: 'old',
+          member: false,
+          removed: { by: alice, at, rejoining: true },
+        },
+      ],
+      self,
+      { noColour: true },
+    )
+    expect(list.split('\n')).toEqual([
+      'Groups:',
+      '> team (…0001)',
+      '  club (…0002)  2 unread',
+      '  pending (…0003)  waiting for a member to add you',
+      '  old (…0004)  you were removed from old by alice at 14:02; asking to be added again',
+    ])
+    expect(formatGroupList([], self)).toMatch(/no group/)
+  })
+
+  it('a message in another group is one line naming the group and how to go there', () => {
+    expect(formatUnreadNotice({ groupName: 'club', from: alice, unread: 3 }, { noColour: true })).toBe(
+      '* [club] new message from alice (3 unread: /switch club)',
+    )
+    // a sender whose name is not known here is shown by its short id
+    expect(
+      formatUnreadNotice(
+        { groupName: 'club', from: { peerId: alice.peerId }, unread: 1 },
+        { noColour: true },
+      ),
+    ).toBe('* [club] new message from …CfXZ (1 unread: /switch club)')
   })
 })

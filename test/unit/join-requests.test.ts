@@ -43,6 +43,14 @@ describe('JoinInbox', () => {
     expect(inbox.receive({ peerId: 'p1', name: 'robert' })).toBe('new')
   })
 
+  it('a requester that was added and asks again later (a removed member rejoining) is new', () => {
+    const inbox = new JoinInbox({ clock }, { renewAfterMs: 5 * 60_000, nameChangeIsNew: true })
+    expect(inbox.receive({ peerId: 'p1', name: 'bob' })).toBe('new')
+    inbox.answered('p1')
+    vi.advanceTimersByTime(60_000)
+    expect(inbox.receive({ peerId: 'p1', name: 'bob' })).toBe('new')
+  })
+
   it('on a relay, a known requester is never new again, whatever the name or the time', () => {
     const inbox = new JoinInbox({ clock })
     expect(inbox.receive({ peerId: 'p1', name: 'bob' })).toBe('new')
