@@ -13,11 +13,13 @@ export type Target =
   | { kind: 'ratio-min'; ratio: number }
   /** value at most this, in the figure's unit, e.g. ≤ 10 ms */
   | { kind: 'value-max'; value: number }
+  /** value at least this, in the figure's unit, e.g. ≥ 10,000 messages */
+  | { kind: 'value-min'; value: number }
 
 /** One row of the bench table. */
 export interface Figure {
   name: string
-  unit: 'ops/s' | 'ms' | 'µs' | 'MB'
+  unit: 'ops/s' | 'ms' | 'µs' | 'MB' | 'messages' | 'msg/s' | '%'
   /** Undefined when the row is not measured yet; `missing` says why. */
   value?: number
   /** Why a row of the issue's table has no value yet (the feature or harness it needs). */
@@ -80,6 +82,8 @@ export function meetsTarget(figure: Figure): boolean | undefined {
       return ratio === undefined ? undefined : ratio >= target.ratio
     case 'value-max':
       return figure.value === undefined ? undefined : figure.value <= target.value
+    case 'value-min':
+      return figure.value === undefined ? undefined : figure.value >= target.value
   }
 }
 
@@ -94,11 +98,14 @@ export function describeTarget(figure: Figure): string {
       return `≥ ${target.ratio}× floor`
     case 'value-max':
       return `≤ ${formatNumber(target.value)} ${figure.unit}`
+    case 'value-min':
+      return `≥ ${formatNumber(target.value)} ${figure.unit}`
   }
 }
 
-/** 1,234 for large numbers, 12.3 / 1.23 for small ones. */
+/** 1,234 for large numbers and integers, 12.3 / 1.23 for small ones. */
 export function formatNumber(n: number): string {
+  if (Number.isInteger(n)) return n.toLocaleString('en')
   if (n >= 100) return Math.round(n).toLocaleString('en')
   if (n >= 10) return n.toFixed(1)
   return n.toFixed(2)

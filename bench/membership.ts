@@ -41,13 +41,35 @@ export interface LargeGroupInit {
   progress: (line: string) => void
 }
 
+/** A long log made by {@link longLog}, and identities of its members. */
+export interface LongLog {
+  events: Uint8Array[]
+  /** The id of each event. */
+  ids: string[]
+  groupId: string
+  /** A member throughout. */
+  reader: Identity
+  author: Identity
+  spare: Identity
+}
+
+const longLogs = new Map<number, Promise<LongLog>>()
+
 /**
  * A log of `total` events by the Group API: a founder adds three members, then adds and removes a spare
- * member over and over, so every event is a real epoch sealed to at most five members.
+ * member over and over, so every event is a real epoch sealed to at most five members. Made once per
+ * size and run: the figures that need one share it.
  */
-async function longLog(
-  total: number,
-): Promise<{ events: Uint8Array[]; groupId: string; reader: Identity; author: Identity; spare: Identity }> {
+export function longLog(total: number): Promise<LongLog> {
+  let log = longLogs.get(total)
+  if (log === undefined) {
+    log = makeLongLog(total)
+    longLogs.set(total, log)
+  }
+  return log
+}
+
+async function makeLongLog(total: number): Promise<LongLog> {
   const members = await Promise.all([0, 1, 2, 3].map(() => Identity.generate()))
   const founder = members[0] as Identity
   const { group } = await Group.create({ identity: founder, name: 'bench', memberName: 'm0' })
@@ -59,6 +81,7 @@ async function longLog(
   }
   return {
     events: group.events().map((e) => e.bytes),
+    ids: group.events().map((e) => e.id),
     groupId: group.id,
     reader: members[1] as Identity,
     author: members[2] as Identity,
