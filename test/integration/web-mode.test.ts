@@ -3,77 +3,26 @@
  * notifications over its WebSocket, hears what happened before it listened, stops the session on a
  * page's `quit`, and keeps its port across runs.
  */
-import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import type { StartCommand } from '../../src/cli/args.js'
-import type { CliIO } from '../../src/cli/io.js'
-import { createJsonMode } from '../../src/cli/json-mode.js'
-import { openSession } from '../../src/cli/session.js'
-import { createWebMode } from '../../src/cli/web-mode.js'
 import { cleanupAfterEach, NETWORK_TIMEOUT, tempDir } from '../fixtures/chat.js'
 import { waitFor } from '../fixtures/wait-for.js'
-import { openWebSocket, type WsRpc } from '../fixtures/web.js'
+import { openWebSocket, startWebChat, type WebChat } from '../fixtures/web.js'
 
 const cleanups = cleanupAfterEach()
 
-function captureIO(): { io: CliIO; out: () => string; err: () => string } {
-  let out = ''
-  let err = ''
-  const io: CliIO = {
-    stdin: new PassThrough(),
-    stdout: (text) => {
-      out += text
-    },
-    stderr: (text) => {
-      err += text
-    },
-    isTTY: false,
-    onSignal: () => () => {},
-    onStdoutError: () => () => {},
-    output: new PassThrough(),
-  }
-  return { io, out: () => out, err: () => err }
-}
-
-/** Runs `start --name alice --create team --json --web` in process; resolves once the page address is out. */
+/** alice's `start --create team --json --web`, with a WebSocket open on her page's API. */
 async function start(dataDir: string) {
-  const capture = captureIO()
-  const command: StartCommand & { dataDir: string } = {
-    command: 'start',
+  const alice: WebChat = await startWebChat({
     name: 'alice',
-    group: { kind: 'create', groupName: 'team' },
     dataDir,
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    mdns: false,
-    json: true,
-    web: { host: '127.0.0.1', port: undefined },
-  }
-  const mode = createWebMode(
-    { address: command.web ?? { host: '', port: 0 }, json: true },
-    capture.io,
-    createJsonMode,
-  )
-  const session = await openSession(command, (opened) => mode.attach(opened))
-  const exit = mode.run(session)
-  cleanups.push(async () => {
-    // stdin's end stops --json, and the node with it
-    ;(capture.io.stdin as PassThrough).end()
-    await exit
+    group: { kind: 'create', groupName: 'team' },
   })
-  let url = ''
-  await waitFor(
-    () => {
-      url = /Open (http:\S+)/.exec(capture.err())?.[1] ?? ''
-      return url !== ''
-    },
-    { timeout: NETWORK_TIMEOUT, message: 'the page address on stderr' },
-  )
-  const { host, pathname } = new URL(url)
+  cleanups.push(() => alice.stop())
+  const { host, pathname } = new URL(alice.url)
   const opened = await openWebSocket(`ws://${host}${pathname}rpc`, `http://${host}`)
   if (!('open' in opened)) throw new Error(`refused: ${opened.refused}`)
   cleanups.push(() => opened.open.close())
-  return { ...capture, session, exit, url, rpc: opened.open as WsRpc }
+  return { ...alice, rpc: opened.open }
 }
 
 describe('--web beside --json', () => {

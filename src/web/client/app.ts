@@ -188,7 +188,7 @@ export function startPage(root: HTMLElement): void {
         { class: 'meta' },
         h('bdi', { class: 'name' }, nameOf(e.from)),
         ' ',
-        h('span', { class: 'lock' }, `🔒 encrypted, ${e.bytes} bytes: you cannot read it`),
+        h('span', { class: 'lock' }, `locked: ${e.bytes} encrypted bytes you cannot read`),
       ),
       h('code', { class: 'preview' }, e.preview),
     )

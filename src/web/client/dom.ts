@@ -5,6 +5,17 @@
 
 type Child = Node | string | null | undefined | false
 
+/**
+ * Bidi embeddings, overrides and isolates, and the invisible direction marks: a peer could make
+ * `invoice\u202Egpj.exe` read as `invoiceexe.jpg`. Removed from everything shown, as the terminal does.
+ */
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g
+
+/** `text` without {@link BIDI_CONTROLS}. */
+export function visible(text: string): string {
+  return text.replace(BIDI_CONTROLS, '')
+}
+
 /** Attributes set with `setAttribute` (never `on*` handlers: those are added with `on`). */
 export interface Props {
   class?: string
@@ -38,7 +49,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 export function append(parent: Node, ...children: Child[]): void {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue
-    parent.appendChild(typeof child === 'string' ? document.createTextNode(child) : child)
+    parent.appendChild(typeof child === 'string' ? document.createTextNode(visible(child)) : child)
   }
 }
 
