@@ -169,7 +169,8 @@ export async function createWebServer(init: WebServerInit, port: number): Promis
   return {
     host: bound.host,
     port: bound.port,
-    url: `http://${hostPort(bound.host, bound.port)}/${init.token}/`,
+    // a wildcard address is no place to browse to: the page is opened on loopback
+    url: `http://${hostPort(WILDCARD[bound.host] ?? bound.host, bound.port)}/${init.token}/`,
     broadcast(line) {
       replay.add(line)
       for (const ws of sockets)
@@ -190,6 +191,9 @@ export async function createWebServer(init: WebServerInit, port: number): Promis
     },
   }
 }
+
+/** The loopback address to open for a server bound to all interfaces. */
+const WILDCARD: Readonly<Record<string, string>> = { '0.0.0.0': '127.0.0.1', '::': '::1' }
 
 interface Refusal {
   status: number
