@@ -13,6 +13,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { isValidName, MAX_NAME_BYTES } from '../membership/index.js'
 import { DEFAULT_LISTEN } from '../node/defaults.js'
 import { DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMORY, DEFAULT_RELAY_LISTEN } from '../relay/defaults.js'
+import { parseWebAddress, type WebAddress } from '../web/address.js'
 import {
   type CommandArgs,
   DEFAULT_MAX_STORAGE,
@@ -53,6 +54,8 @@ export interface StartCommand {
   mdns: boolean
   /** Speak JSON-RPC 2.0 on stdin/stdout instead of the interactive terminal UI. */
   json: boolean
+  /** `--web [host:port]`: also serve the web interface there; `undefined` without `--web`. */
+  web: WebAddress | undefined
 }
 
 /** `p2pchat relay`: run a relay that connects peers and stores ciphertext for offline members. */
@@ -96,6 +99,7 @@ const START_OPTIONS = {
   join: { type: 'string' },
   group: { type: 'string' },
   mdns: { type: 'boolean', default: true }, // off with --no-mdns
+  web: { type: 'string' }, // the value is optional: see optionalValue
 } as const satisfies ParseArgsOptionsConfig
 
 const RELAY_OPTIONS = {
@@ -137,7 +141,7 @@ export function parseArgs(argv: readonly string[]): Command {
 export function parseCommandArgs({ command, args }: CommandArgs): StartCommand | RelayCommand {
   try {
     return command === 'start'
-      ? buildStart(readOptions(args, START_OPTIONS, command))
+      ? buildStart(readOptions(optionalValue(args, '--web'), START_OPTIONS, command))
       : buildRelay(readOptions(args, RELAY_OPTIONS, command))
   } catch (err) {
     // the value checks below do not know the command; the caller shows its usage
@@ -178,6 +182,28 @@ function buildStart(values: Values<typeof START_OPTIONS>): StartCommand {
     bootstrap: multiaddrs(values.bootstrap, '--bootstrap', []),
     mdns: values.mdns,
     json: values.json,
+    web: values.web === undefined ? undefined : webAddress(values.web),
+  }
+}
+
+/**
+ * `option` given without a value (last, or before another option) as `option=`, since node's parser
+ * knows no options with an optional value.
+ */
+function optionalValue(args: readonly string[], option: string): string[] {
+  const end = args.indexOf('--')
+  return args.map((arg, i) =>
+    arg === option && (end < 0 || i < end) && (i + 1 === args.length || args[i + 1]?.startsWith('-'))
+      ? `${option}=`
+      : arg,
+  )
+}
+
+function webAddress(value: string): WebAddress {
+  try {
+    return parseWebAddress(value)
+  } catch (err) {
+    throw new UsageError(`invalid '--web' value: ${(err as Error).message}`)
   }
 }
 

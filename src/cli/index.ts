@@ -92,9 +92,17 @@ async function parseCommand(argv: readonly string[]): Promise<Command> {
 // load: each is imported only when a command runs it.
 
 async function runStart(command: StartCommand, io: CliIO): Promise<number> {
-  const mode = command.json
-    ? (await import('./json-mode.js')).createJsonMode(io)
-    : (await import('./interactive.js')).createInteractiveMode(io)
+  const textMode = command.json
+    ? (await import('./json-mode.js')).createJsonMode
+    : (await import('./interactive.js')).createInteractiveMode
+  const mode =
+    command.web === undefined
+      ? textMode(io)
+      : (await import('./web-mode.js')).createWebMode(
+          { address: command.web, json: command.json },
+          io,
+          textMode,
+        )
   const { openSession } = await import('./session.js')
   // the mode listens before the node starts, so it misses nothing (e.g. the --create notice)
   const session = await openSession(

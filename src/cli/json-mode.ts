@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline'
+import type { ChatNode } from '../node/index.js'
 import { InvalidParamsError } from './errors.js'
 import type { CliIO } from './io.js'
 import { createJsonRpcServer, type JsonRpcMethods, notification } from './json-rpc.js'
@@ -69,12 +70,29 @@ export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcM
       session.forget(session.pick(stringParam(params, 'group')).id)
       return {}
     },
+    peers: () => ({ peers: node.peers() }),
     quit: () => {
       // answer first, then exit
       setImmediate(quit)
       return {}
     },
   }
+}
+
+/**
+ * Sends the node's events as the JSON-RPC notifications of the API (`message`, `encrypted`,
+ * `membership`, `joinRequest`, `inviteForged`, `badEpochKey`), for `--json` and the web interface alike.
+ */
+export function forwardNotifications(node: ChatNode, notify: (method: string, params: object) => void): void {
+  node.addEventListener('message:receive', ({ detail }) => notify('message', detail))
+  node.addEventListener('message:encrypted', ({ detail }) => {
+    const { name: _name, ...rest } = detail
+    notify('encrypted', rest)
+  })
+  node.addEventListener('membership:change', ({ detail }) => notify('membership', detail))
+  node.addEventListener('join:request', ({ detail }) => notify('joinRequest', detail))
+  node.addEventListener('invite:forged', ({ detail }) => notify('inviteForged', detail))
+  node.addEventListener('epoch:bad-key', ({ detail }) => notify('badEpochKey', detail))
 }
 
 /**
@@ -104,15 +122,7 @@ export function createJsonMode(io: CliIO): StartMode {
 
   return {
     attach({ node }) {
-      node.addEventListener('message:receive', ({ detail }) => notify('message', detail))
-      node.addEventListener('message:encrypted', ({ detail }) => {
-        const { name: _name, ...rest } = detail
-        notify('encrypted', rest)
-      })
-      node.addEventListener('membership:change', ({ detail }) => notify('membership', detail))
-      node.addEventListener('join:request', ({ detail }) => notify('joinRequest', detail))
-      node.addEventListener('invite:forged', ({ detail }) => notify('inviteForged', detail))
-      node.addEventListener('epoch:bad-key', ({ detail }) => notify('badEpochKey', detail))
+      forwardNotifications(node, notify)
       node.addEventListener('message:reject', ({ detail }) =>
         io.stderr(`rejected from ${detail.from}: ${detail.reason}\n`),
       )

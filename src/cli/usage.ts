@@ -53,10 +53,14 @@ Options:
   --bootstrap <multiaddr> Peer or relay to connect to at start; repeatable (default: none)
   --no-mdns               Do not discover peers on the local network
   --json                  Speak JSON-RPC 2.0 over stdin/stdout instead of the terminal UI
+  --web [host:port]       Also open the chat in a browser: prints the address to open
+                          (default: 127.0.0.1, the port of the last run or a free one);
+                          another host than 127.0.0.1 or localhost is reachable from the network
   -h, --help              Show this help
 
 Examples:
   p2pchat start --name alice --create team
+  p2pchat start --name alice --create team --web
   p2pchat start --name bob --join <invite>
   p2pchat start --name carol --no-mdns \\
     --bootstrap /dns4/relay.example.com/tcp/4001/p2p/12D3KooW...`

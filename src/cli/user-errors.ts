@@ -12,6 +12,7 @@ import * as crypto from '../crypto/errors.js'
 import * as membership from '../membership/errors.js'
 import * as node from '../node/errors.js'
 import * as relay from '../relay/errors.js'
+import * as web from '../web/errors.js'
 import * as cli from './errors.js'
 import type { ApplicationErrorName } from './json-rpc.js'
 
@@ -113,6 +114,8 @@ export const INTERNAL_ERRORS: readonly ErrorClass[] = [
   node.TruncatedFrameError,
   relay.QuotaExceededError,
   relay.RateLimitedError,
+  // args.ts turns it into a UsageError
+  web.InvalidWebAddressError,
 ]
 
 const BY_NAME: ReadonlyMap<string, ErrorPresentation> = new Map(

@@ -10,10 +10,15 @@ import { ERROR_TABLE, type ErrorClass, INTERNAL_ERRORS } from '../../src/cli/use
 
 const SRC = join(import.meta.dirname, '..', '..', 'src')
 
-/** Every `.ts` file under `dir`. */
+/** The web page's code: it runs in the browser, where the CLI's errors never reach. */
+const BROWSER_CODE = join(SRC, 'web', 'client')
+
+/** Every `.ts` file under `dir` that node runs. */
 async function sourceFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true })
-  return entries.filter((e) => e.isFile() && e.name.endsWith('.ts')).map((e) => join(e.parentPath, e.name))
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.parentPath.startsWith(BROWSER_CODE))
+    .map((e) => join(e.parentPath, e.name))
 }
 
 /** Each error class exported by a module of src, with the first module that exports it. */
