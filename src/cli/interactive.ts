@@ -10,18 +10,20 @@ import {
 import {
   detectNoColour,
   type FormatOptions,
-  formatBadEpochKey,
   formatEncryptedLine,
+  formatMessageLine,
+  sanitizeName,
+  shortId,
+} from './format.js'
+import {
+  formatBadEpochKey,
   formatForgedInvite,
   formatGroupList,
   formatInvitedBy,
   formatMembershipChange,
-  formatMessageLine,
   formatRemoval,
   formatUnreadNotice,
-  sanitizeName,
-  shortId,
-} from './format.js'
+} from './format-notices.js'
 import { INTERACTIVE_HELP, parseInput } from './interactive-input.js'
 import type { CliIO } from './io.js'
 import type { ChatSession, StartMode } from './session.js'
