@@ -14,7 +14,7 @@ import type {
   PeerRef,
   SendResult,
 } from './chat-events.js'
-import { ChatGroup, persist } from './chat-group.js'
+import { ChatGroup } from './chat-group.js'
 import { ChatReplica } from './chat-replica.js'
 import { type ChatNodeComponents, dialSignal, nodeComponents } from './components.js'
 import { NodeStoppedError, NotInGroupError } from './errors.js'
@@ -22,7 +22,7 @@ import { decodeInvite } from './invite.js'
 import { Lifecycle, startOrRelease, stopAndRelease } from './lifecycle.js'
 import { type DataDirLock, lockDataDir } from './lock.js'
 import { PeerDirectory } from './peer-directory.js'
-import { ChatStore, loadOrCreateIdentity } from './store.js'
+import { ChatStore, loadOrCreateIdentity, persist } from './store.js'
 import { handleSync } from './sync.js'
 import { bootstrapPeerIds } from './sync-access.js'
 import { SyncScheduler } from './sync-scheduler.js'
