@@ -46,6 +46,45 @@ export class Lifecycle {
   async startSettled(): Promise<void> {
     await this.#starting?.catch(() => {})
   }
+
+  /**
+   * The start a chat node and a relay share: `create` the libp2p node, hand it to `created` at once (so
+   * a stop meanwhile stops it too), then `serve` its protocols, stopping the node if that fails.
+   *
+   * @returns the node, or `undefined` when a stop began meanwhile: the stop waits for this start
+   * ({@link startSettled}), then stops the node
+   */
+  async startNode<T extends { stop(): Promise<void> | void }>(
+    create: () => Promise<T>,
+    created: (node: T) => void,
+    serve: (node: T) => Promise<void>,
+  ): Promise<T | undefined> {
+    const node = await create()
+    created(node)
+    if (this.#stopping) return undefined
+    await startOrRelease(
+      () => serve(node),
+      () => node.stop(),
+    )
+    return this.#stopping ? undefined : node
+  }
+
+  /**
+   * The stop a chat node and a relay share: aborts `shutdown`, lets a start in flight finish (so the node
+   * it creates is stopped too), runs `halt` (background work, then libp2p), then closes or releases each
+   * of `held`, even if `halt` failed (see {@link stopAndRelease}).
+   */
+  async stopNode(
+    shutdown: AbortController,
+    halt: () => Promise<void>,
+    held: ReadonlyArray<Releasable | undefined>,
+  ): Promise<void> {
+    shutdown.abort()
+    await stopAndRelease(async () => {
+      await this.startSettled()
+      await halt()
+    }, held)
+  }
 }
 
 /**
