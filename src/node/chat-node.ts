@@ -20,10 +20,10 @@ import { type ChatNodeComponents, dialSignal, nodeComponents } from './component
 import { NodeStoppedError } from './errors.js'
 import { GroupRegistry } from './group-registry.js'
 import { decodeInvite } from './invite.js'
-import { Lifecycle } from './lifecycle.js'
-import { type DataDirLock, lockDataDir } from './lock.js'
+import { Lifecycle, openNode } from './lifecycle.js'
+import type { DataDirLock } from './lock.js'
 import { PeerDirectory } from './peer-directory.js'
-import { ChatStore, loadOrCreateIdentity, persist } from './store.js'
+import { type ChatStore, persist } from './store.js'
 import { handleSync } from './sync.js'
 import { bootstrapPeerIds } from './sync-access.js'
 import { SyncScheduler } from './sync-scheduler.js'
@@ -430,15 +430,9 @@ export async function createChatNode(
   init: ChatNodeInit,
   components: Partial<ChatNodeComponents> = {},
 ): Promise<ChatNode> {
-  const lock = lockDataDir(init.dataDir)
-  let store: ChatStore | undefined
-  try {
-    const identity = await loadOrCreateIdentity(init.dataDir)
-    store = components.store ?? ChatStore.open(init.dataDir)
-    return new ChatNode(init, identity, { ...nodeComponents(components), store }, lock)
-  } catch (err) {
-    store?.close()
-    lock.release()
-    throw err
-  }
+  return openNode(
+    init.dataDir,
+    components.store,
+    (identity, store, lock) => new ChatNode(init, identity, { ...nodeComponents(components), store }, lock),
+  )
 }

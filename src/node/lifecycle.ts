@@ -1,4 +1,7 @@
 import { logger } from '@libp2p/logger'
+import type { Identity } from '../crypto/index.js'
+import { type DataDirLock, lockDataDir } from './lock.js'
+import { ChatStore, loadOrCreateIdentity } from './store.js'
 
 const log = logger('p2pchat:node:lifecycle')
 
@@ -144,4 +147,30 @@ export async function stopAndRelease(
   await attempt(stop)
   for (const item of held) await attempt(() => (item?.close !== undefined ? item.close() : item?.release?.()))
   if (failed) throw failure
+}
+
+/**
+ * How a chat node and a relay are opened: locks `dataDir` for this process, opens (creating on first use)
+ * the identity and, unless `store` is given, the database in it, and `build`s the node from them. If any
+ * of it fails, the store is closed and the lock released.
+ *
+ * @throws {DataDirLockedError} another running p2pchat process uses the data directory
+ * @throws {InsecureIdentityKeyError} `identity.key` is readable or writable by other users
+ */
+export async function openNode<T>(
+  dataDir: string,
+  store: ChatStore | undefined,
+  build: (identity: Identity, store: ChatStore, lock: DataDirLock) => T,
+): Promise<T> {
+  const lock = lockDataDir(dataDir)
+  let opened: ChatStore | undefined
+  try {
+    const identity = await loadOrCreateIdentity(dataDir)
+    opened = store ?? ChatStore.open(dataDir)
+    return build(identity, opened, lock)
+  } catch (err) {
+    opened?.close()
+    lock.release()
+    throw err
+  }
 }

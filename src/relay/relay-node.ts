@@ -4,9 +4,9 @@ import type { Identity } from '../crypto/index.js'
 import { type Group, PendingBudget } from '../membership/index.js'
 import { type ChatNodeComponents, type NodeComponents, nodeComponents } from '../node/components.js'
 import { NodeStoppedError } from '../node/errors.js'
-import { Lifecycle } from '../node/lifecycle.js'
-import { type DataDirLock, lockDataDir } from '../node/lock.js'
-import { ChatStore, loadOrCreateIdentity } from '../node/store.js'
+import { Lifecycle, openNode } from '../node/lifecycle.js'
+import type { DataDirLock } from '../node/lock.js'
+import type { ChatStore } from '../node/store.js'
 import {
   handleSync,
   type PeerHint,
@@ -371,15 +371,9 @@ export async function createRelayNode(
   init: RelayNodeInit,
   components: Partial<NodeComponents> = {},
 ): Promise<RelayNode> {
-  const lock = lockDataDir(init.dataDir)
-  let store: ChatStore | undefined
-  try {
-    const identity = await loadOrCreateIdentity(init.dataDir)
-    store = ChatStore.open(init.dataDir)
-    return new RelayNode(init, identity, { ...nodeComponents(components), store }, lock)
-  } catch (err) {
-    store?.close()
-    lock.release()
-    throw err
-  }
+  return openNode(
+    init.dataDir,
+    undefined,
+    (identity, store, lock) => new RelayNode(init, identity, { ...nodeComponents(components), store }, lock),
+  )
 }
