@@ -1,6 +1,6 @@
 /**
- * Pure formatting for the interactive terminal: message lines, ciphertext placeholders and
- * membership notices.
+ * Pure formatting for the interactive terminal: sanitising, names and colours, message lines and
+ * ciphertext placeholders. The notices about groups and membership are in `format-notices.ts`.
  *
  * Names and message text arrive from remote peers, so everything shown is sanitised first: escape
  * sequences, control characters and bidi/zero-width format characters are removed, so a peer
@@ -212,7 +212,8 @@ export interface PeerRef {
   name?: string | undefined
 }
 
-function peerLabel(peer: PeerRef, options: FormatOptions): string {
+/** A peer's name as a notice shows it: painted in its colour, disambiguated; its short id when unnamed. */
+export function peerLabel(peer: PeerRef, options: FormatOptions): string {
   const label =
     peer.name === undefined ? shortId(peer.peerId) : displayName(peer.name, peer.peerId, options.namesInUse)
   return paint(label, colourFor(peer.peerId), options)
@@ -298,171 +299,4 @@ export function formatEncryptedLine(line: EncryptedLine, options: FormatOptions 
         : ` ${text.length > PREVIEW_TEXT_LENGTH ? `${text.slice(0, PREVIEW_TEXT_LENGTH).join('')}…` : text.join('')}`
   }
   return style(`[encrypted · ${size} · from ${from}]${preview}`, SGR_DIM, options)
-}
-
-/** A membership event, as {@link formatMembershipChange} shows it. */
-export type MembershipChange =
-  | { type: 'create'; by: PeerRef; groupName: string }
-  | { type: 'add'; by: PeerRef; member: PeerRef }
-  | { type: 'remove'; by: PeerRef; member: PeerRef }
-  | { type: 'rename'; member: { peerId: string; name: string }; from: string }
-
-/**
- * A one-line notice for a membership event: `* alice created team`, `* alice added bob`,
- * `* alice removed bob`, `* bob left` when a member removed themselves, or `* eve is now evelyn` when
- * a member renamed itself.
- */
-export function formatMembershipChange(change: MembershipChange, options: FormatOptions = {}): string {
-  if (change.type === 'rename') {
-    return `* ${peerLabel({ ...change.member, name: change.from }, options)} is now ${sanitizeName(change.member.name)}`
-  }
-  const by = peerLabel(change.by, options)
-  switch (change.type) {
-    case 'create':
-      return `* ${by} created ${sanitizeName(change.groupName)}`
-    case 'add':
-      return `* ${by} added ${peerLabel(change.member, options)}`
-    case 'remove':
-      return change.member.peerId === change.by.peerId
-        ? `* ${by} left`
-        : `* ${by} removed ${peerLabel(change.member, options)}`
-  }
-}
-
-/** A peer as a name and a fingerprint: `alice (…VHng)`, so a look-alike name shows as someone else. */
-export function nameWithId(peer: { peerId: string; name: string }): string {
-  return `${sanitizeName(peer.name)} (${shortId(peer.peerId)})`
-}
-
-/**
- * Who founded the group and who invited this peer, for the greeting of a peer that joined by invite:
- * `Founded by alice (…VHng); invited by bob (…CfXZ)`.
- */
-export function formatInvitedBy(
-  founder: { peerId: string; name: string } | null,
-  inviter: { peerId: string; name: string },
-): string {
-  return founder === null
-    ? `Invited by ${nameWithId(inviter)}`
-    : `Founded by ${nameWithId(founder)}; invited by ${nameWithId(inviter)}`
-}
-
-/**
- * The warning for an epoch whose key, sealed to this member, is unusable: its author split or withheld
- * the group key. This member has already started a rekey.
- *
- * @example
- * ```ts
- * formatBadEpochKey({ author: { peerId, name: 'mallory' } })
- * // → '!! the group key mallory (…Q7mR) chose does not work for you (…); a new one is on its way'
- * ```
- */
-export function formatBadEpochKey(notice: {
-  author: { peerId: string; name: string }
-  reason: string
-}): string {
-  return `!! the group key ${nameWithId(notice.author)} chose does not work for you (${sanitizeName(notice.reason)}); you sent a new one to everyone`
-}
-
-/** What a forged invite claimed and what the group really is, as {@link formatForgedInvite} shows it. */
-export interface ForgedInviteLine {
-  inviter: { peerId: string; name: string }
-  claimed: { groupName: string; founder: { peerId: string; name: string } }
-  actual: { groupName: string; founder: { peerId: string; name: string } }
-}
-
-/**
- * The warning for an invite the group's genesis contradicts. The group id is the hash of the genesis,
- * so the genesis is right and the inviter lied: the user must not take the group for the one it claimed
- * to be.
- *
- * @example
- * ```ts
- * formatForgedInvite({ inviter, claimed, actual })
- * // → '!! FORGED INVITE: bob (…CfXZ) said this group is team, founded by alice (…VHng), but it is team,
- * //    founded by alice (…Q7mR). It is not the group the invite claimed: do not trust it; /quit to leave.'
- * ```
- */
-export function formatForgedInvite(line: ForgedInviteLine): string {
-  const { inviter, claimed, actual } = line
-  return (
-    `!! FORGED INVITE: ${nameWithId(inviter)} said this group is ${sanitizeName(claimed.groupName)}, ` +
-    `founded by ${nameWithId(claimed.founder)}, but it is ${sanitizeName(actual.groupName)}, ` +
-    `founded by ${nameWithId(actual.founder)}. It is not the group the invite claimed: do not trust it; /quit to leave.`
-  )
-}
-
-/** How this peer stopped being a member, as {@link formatRemoval} shows it. */
-export interface RemovalLine {
-  groupName: string
-  /** Who removed it; itself when it left. */
-  by: { peerId: string; name: string }
-  /** When this peer learned of it, or null when unknown. */
-  at: number | null
-  /** This peer's id. */
-  self: string
-}
-
-/**
- * What a removed member sees instead of "not a member yet": `you were removed from team by alice at
- * 14:02`, or `you left team at 14:02`.
- */
-export function formatRemoval(line: RemovalLine, options: FormatOptions = {}): string {
-  const at = line.at === null ? '' : ` at ${formatTime(line.at)}`
-  const group = sanitizeName(line.groupName)
-  return line.by.peerId === line.self
-    ? `you left ${group}${at}`
-    : `you were removed from ${group} by ${peerLabel(line.by, options)}${at}`
-}
-
-/** A group as `/groups` lists it. */
-export interface GroupListEntry {
-  id: string
-  name: string
-  member: boolean
-  /** How this peer stopped being a member, if it did. */
-  removed: { by: { peerId: string; name: string }; at: number | null; rejoining: boolean } | null
-  unread: number
-  active: boolean
-}
-
-/**
- * `/groups`: one line per group, the one on screen marked `>`, with its unread count or where this peer
- * stands when it is no member.
- *
- * @example
- * ```ts
- * formatGroupList([...], self)
- * // → 'Groups:\n> team (…k5n3m)\n  club (…7ab2q)  2 unread\n  old (…x9e4d)  you left old at 14:02'
- * ```
- */
-export function formatGroupList(
-  groups: readonly GroupListEntry[],
-  self: string,
-  options: FormatOptions = {},
-): string {
-  if (groups.length === 0) return 'You are in no group: /create <name> or /join <invite>.'
-  const lines = groups.map((g) => {
-    const notes: string[] = []
-    if (g.unread > 0) notes.push(`${g.unread} unread`)
-    if (g.removed !== null) {
-      notes.push(formatRemoval({ groupName: g.name, by: g.removed.by, at: g.removed.at, self }, options))
-      if (g.removed.rejoining) notes.push('asking to be added again')
-    } else if (!g.member) notes.push('waiting for a member to add you')
-    const note = notes.length === 0 ? '' : `  ${notes.join('; ')}`
-    return `${g.active ? '>' : ' '} ${sanitizeName(g.name)} (${shortId(g.id)})${note}`
-  })
-  return `Groups:\n${lines.join('\n')}`
-}
-
-/**
- * The one-line notice for a message in a group not on screen: `* [club] new message from bob (2 unread:
- * /switch club)`.
- */
-export function formatUnreadNotice(
-  notice: { groupName: string; from: PeerRef; unread: number },
-  options: FormatOptions = {},
-): string {
-  const group = sanitizeName(notice.groupName)
-  return `* [${group}] new message from ${peerLabel(notice.from, options)} (${notice.unread} unread: /switch ${group})`
 }

@@ -25,11 +25,11 @@ import {
   type ReceiveEventOptions,
   type ReceiveEventResult,
   type ReceiveOptions,
-  type Rename,
   type SealedMessage,
 } from './group-types.js'
 import { isEpoch, type LogEntry, type MemberInfo, type MemberMap, MembershipLog } from './log.js'
 import { sharedPendingBudget } from './pending.js'
+import { renamesBetween, sameMembers } from './resolution.js'
 
 export * from './group-types.js'
 /** Kept here, where tests and fixtures import it from. */
@@ -432,22 +432,4 @@ export class Group {
   get nextSeq(): number {
     return this.#messages.nextSeq
   }
-}
-
-function renamesBetween(before: MemberMap, after: MemberMap): Rename[] {
-  if (before === after) return []
-  const renamed: Rename[] = []
-  for (const [id, info] of after) {
-    const old = before.get(id)
-    if (old !== undefined && old.name !== info.name)
-      renamed.push({ member: id, from: old.name, to: info.name })
-  }
-  return renamed
-}
-
-function sameMembers(a: MemberMap, b: MemberMap): boolean {
-  if (a === b) return true
-  if (a.size !== b.size) return false
-  for (const id of a.keys()) if (!b.has(id)) return false
-  return true
 }

@@ -1,4 +1,5 @@
 import { logger } from '@libp2p/logger'
+import { LogCuts } from './cuts.js'
 import {
   AlreadyMemberError,
   InvalidEpochError,
@@ -8,7 +9,6 @@ import {
 } from './errors.js'
 import { completeEvent, type EventHead, releaseKeys, type SignedEvent } from './event.js'
 import { type PendingBudget, sharedPendingBudget } from './pending.js'
-
 import {
   Ancestry,
   compareEntries,
@@ -16,8 +16,6 @@ import {
   type LogEntry,
   type MemberInfo,
   type MemberMap,
-  type Resolution,
-  resolve,
 } from './resolution.js'
 import { WaitingEvents } from './waiting-events.js'
 
@@ -58,10 +56,10 @@ export interface InsertResult {
 
 /**
  * The membership log: a hash-linked DAG of signed add/remove/rekey/rename events (a Merkle-CRDT),
- * resolved by the rules of {@link resolve} (resolution.ts); `test/unit/membership-properties.test.ts`
+ * resolved by the rules of `resolve` (resolution.ts); `test/unit/membership-properties.test.ts`
  * checks them against a separate, plain reading.
  *
- * Applying an event on top of the current heads is O(members). The log keeps its cuts: events every other
+ * Applying an event on top of the current heads is O(members). The log keeps its cuts ({@link LogCuts}): events every other
  * event precedes or follows (each event on top of all heads is one). Nothing after a cut can void what
  * precedes it, so the log resolves only the events after the last cut, from the cut's `membersAfter`,
  * and keeps what it found until the next insert; what precedes the cut is settled once.
@@ -73,17 +71,9 @@ export class MembershipLog {
   #heads: LogEntry[] = []
   /** Members resolved over the whole log; `undefined` until computed after a concurrent insert. */
   #members: MemberMap | undefined
-  /** What the events after the last cut resolve to, from the cut; `undefined` until computed. */
-  #resolution: Resolution | undefined
-  /**
-   * The cuts, oldest first: events comparable with every event of the log. They form a chain, and an
-   * event that does not follow the last ones ends them.
-   */
-  readonly #cuts: LogEntry[] = []
-  /** Whether each event up to the last cut counts (by insertion index): settled once it precedes a cut. */
-  readonly #settledValid: boolean[] = []
-  /** Epochs up to the last cut whose key may become current, in insertion order. */
-  readonly #settledEpochs: LogEntry[] = []
+  readonly #ancestry = new Ancestry()
+  /** The cuts and what they settle; see {@link LogCuts}. */
+  readonly #cuts = new LogCuts(this.#order, this.#ancestry)
   /** Removals by the member they remove. */
   readonly #removalsOf = new Map<string, LogEntry[]>()
   /** Peer id of every member id an add (or the genesis) names, keyed by {@link idKey} of its bytes. */
@@ -94,7 +84,6 @@ export class MembershipLog {
   readonly #waiting: WaitingEvents
   /** Everyone the log ever names as added (or founder): authors outside it are rejected cheaply. */
   readonly #everAdded = new Set<string>()
-  readonly #ancestry = new Ancestry()
   /** Ids of rejected events (bounded), so their descendants are rejected at once instead of waiting forever. */
   readonly #rejectedIds = new Set<string>()
 
@@ -155,14 +144,13 @@ export class MembershipLog {
 
   /** The resolved members of the whole log. */
   members(): MemberMap {
-    if (this.#members === undefined) this.#members = this.#resolveAfterCut().members
+    if (this.#members === undefined) this.#members = this.#cuts.resolution().members
     return this.#members
   }
 
   /** Whether `entry` counts in the resolution of the whole log (it is not voided by a concurrent removal). */
   isValid(entry: LogEntry): boolean {
-    if (entry.index <= (this.#cuts.at(-1)?.index ?? -1)) return this.#settledValid[entry.index] === true
-    return this.#resolveAfterCut().valid.has(entry)
+    return this.#cuts.isValid(entry)
   }
 
   /**
@@ -186,36 +174,10 @@ export class MembershipLog {
         // the single head follows everything: it is valid and sealed to exactly the members
         this.#current = head
       } else {
-        this.#current = this.#greatestSafeEpoch(safe)
+        this.#current = this.#cuts.greatestSafeEpoch(safe)
       }
     }
     return this.#current
-  }
-
-  /**
-   * The greatest valid epoch by (depth, id) that is `safe`. Epochs after the last cut follow it, so they
-   * are deeper than every settled one; and a settled epoch is deeper than everything up to the last cut
-   * at or before it, so the search stops there once it has found one.
-   */
-  #greatestSafeEpoch(safe: (entry: LogEntry) => boolean): LogEntry | undefined {
-    let best: LogEntry | undefined
-    for (const entry of this.#resolveAfterCut().validEpochs) {
-      if (best !== undefined && compareEntries(entry, best) <= 0) continue
-      if (safe(entry)) best = entry
-    }
-    if (best !== undefined) return best
-    let cut = this.#cuts.length - 1
-    let floor = -1
-    for (let i = this.#settledEpochs.length - 1; i >= 0; i--) {
-      const entry = this.#settledEpochs[i] as LogEntry
-      if (entry.index <= floor) break
-      if (best !== undefined && compareEntries(entry, best) <= 0) continue
-      if (!safe(entry)) continue
-      best = entry
-      while ((this.#cuts[cut] as LogEntry).index > entry.index) cut--
-      floor = (this.#cuts[cut] as LogEntry).index
-    }
-    return best
   }
 
   /**
@@ -403,49 +365,15 @@ export class MembershipLog {
     for (const head of this.#heads) if (parentSet.has(head)) releaseKeys(head.event)
     // a head has no descendants, so an event follows every event iff its parents include every head
     const isCut = this.#heads.every((h) => parentSet.has(h))
-    if (isCut) this.#settleUpTo(entry)
-    else this.#endCutsNotBefore(parents)
+    this.#cuts.added(entry, parents, isCut)
     this.#entries.set(event.id, entry)
     this.#order.push(entry)
     this.#heads = [...this.#heads.filter((h) => !parentSet.has(h)), entry].sort((a, b) =>
       a.event.id < b.event.id ? -1 : 1,
     )
-    this.#resolution = undefined
     this.#current = null
     // On top of all heads the new event follows everything, so it is the whole log's resolution.
     this.#members = isCut ? after : undefined
-  }
-
-  /**
-   * `cut` follows every event of the log: what the log resolves now is what counts before it, forever.
-   * Settles the events after the last cut, then `cut` itself, which counts (its author is a member in its
-   * past, and nothing is concurrent with it) and is an epoch unless it is a rename.
-   */
-  #settleUpTo(cut: LogEntry): void {
-    const last = this.#cuts.at(-1)
-    if (last !== undefined && last.index < this.#order.length - 1) {
-      const { valid, validEpochs } = this.#resolveAfterCut()
-      for (let i = last.index + 1; i < this.#order.length; i++) {
-        const entry = this.#order[i] as LogEntry
-        this.#settledValid[i] = valid.has(entry)
-        if (validEpochs.has(entry)) this.#settledEpochs.push(entry)
-      }
-    }
-    this.#settledValid[cut.index] = true
-    if (isEpoch(cut)) this.#settledEpochs.push(cut)
-    this.#cuts.push(cut)
-  }
-
-  /**
-   * An event concurrent with some others ends every cut it does not follow (a cut it follows is one of its
-   * parents or precedes one, so its index is at most theirs); what those cuts settled is open again.
-   */
-  #endCutsNotBefore(parents: readonly LogEntry[]): void {
-    const newest = parents.reduce((max, p) => Math.max(max, p.index), -1)
-    while ((this.#cuts.at(-1) as LogEntry).index > newest) this.#cuts.pop()
-    const last = (this.#cuts.at(-1) as LogEntry).index
-    this.#settledValid.length = last + 1
-    while ((this.#settledEpochs.at(-1)?.index ?? -1) > last) this.#settledEpochs.pop()
   }
 
   /** Members over the causal closure of `parents` (the causal past of an event with these parents). */
@@ -454,38 +382,7 @@ export class MembershipLog {
     if (parents.length === 1) return (parents[0] as LogEntry).membersAfter
     const parentSet = new Set(parents)
     if (this.#heads.every((h) => parentSet.has(h))) return this.members()
-    // the last cut at or before every parent precedes (or is) each of them: resolve only what follows it
-    const oldest = parents.reduce((min, p) => Math.min(min, p.index), Number.POSITIVE_INFINITY)
-    let i = this.#cuts.length - 1
-    while ((this.#cuts[i] as LogEntry).index > oldest) i--
-    const cut = this.#cuts[i] as LogEntry
-    return resolve(this.#closureAfter(parents, cut), this.#ancestry, cut).members
-  }
-
-  /** The causal closure of `roots` without `cut` and what precedes it, in insertion order. */
-  #closureAfter(roots: readonly LogEntry[], cut: LogEntry): LogEntry[] {
-    const seen = new Set<LogEntry>()
-    const stack = [...roots]
-    while (stack.length > 0) {
-      const entry = stack.pop() as LogEntry
-      if (seen.has(entry) || entry.index <= cut.index) continue
-      seen.add(entry)
-      for (const p of entry.parents) stack.push(p)
-    }
-    return [...seen].sort((a, b) => a.index - b.index)
-  }
-
-  /** What the events after the last cut resolve to (the whole log's members), kept until the next insert. */
-  #resolveAfterCut(): Resolution {
-    if (this.#resolution === undefined) {
-      const cut = this.#cuts.at(-1)
-      if (cut === undefined)
-        this.#resolution = { members: new Map(), valid: new Set(), validEpochs: new Set() }
-      else if (cut.index === this.#order.length - 1)
-        this.#resolution = { members: new Map(cut.membersAfter), valid: new Set(), validEpochs: new Set() }
-      else this.#resolution = resolve(this.#order.slice(cut.index + 1), this.#ancestry, cut)
-    }
-    return this.#resolution
+    return this.#cuts.membersAfter(parents)
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 
 import type { SignedEvent } from './event.js'
+import type { Rename } from './group-types.js'
 
 /** A member of the resolved membership. */
 export interface MemberInfo {
@@ -155,6 +156,26 @@ export function isEpoch(entry: LogEntry): boolean {
 export function compareEntries(a: LogEntry, b: LogEntry): number {
   if (a.depth !== b.depth) return a.depth - b.depth
   return a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0
+}
+
+/** The renames between two resolutions: members in both whose name changed. */
+export function renamesBetween(before: MemberMap, after: MemberMap): Rename[] {
+  if (before === after) return []
+  const renamed: Rename[] = []
+  for (const [id, info] of after) {
+    const old = before.get(id)
+    if (old !== undefined && old.name !== info.name)
+      renamed.push({ member: id, from: old.name, to: info.name })
+  }
+  return renamed
+}
+
+/** Whether two resolutions have the same members (names aside). */
+export function sameMembers(a: MemberMap, b: MemberMap): boolean {
+  if (a === b) return true
+  if (a.size !== b.size) return false
+  for (const id of a.keys()) if (!b.has(id)) return false
+  return true
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

@@ -16,28 +16,24 @@ import type {
   GroupStanding,
   GroupStatus,
   PeerRef,
-  Removal,
   SendResult,
 } from './chat-events.js'
 import type { Clock } from './components.js'
-import { GroupNotReadyError } from './errors.js'
 import { GroupTopic, type GroupTopicHooks, type Pubsub } from './group-topic.js'
-import { encodeInvite, forgedClaim, type GroupOrigin, type Invite } from './invite.js'
+import { GroupUpkeep } from './group-upkeep.js'
+import type { Invite } from './invite.js'
+import { InviteCheck } from './invite-check.js'
 import { JoinAnnouncer, JoinInbox } from './join-requests.js'
 import type { PeerDirectory } from './peer-directory.js'
+import { SelfStanding } from './self-standing.js'
 import { shownTime } from './sender-time.js'
-import type { ChatStore } from './store.js'
+import { type ChatStore, persist } from './store.js'
 import type { TopicValidationResult } from './transport.js'
 import { UnreadableMessages } from './unreadable.js'
 import type { JoinRequest } from './wire.js'
 
 /** A requester that asks again after this long is shown again. */
 const JOIN_NOTICE_REPEAT_MS = 5 * 60_000
-
-/** Meta key: when this peer learned it was no member of a group any more (ms, local clock). */
-const removedAtKey = (groupId: string): string => `removedAt:${groupId}`
-/** Meta key: this former member asked to be added again (`/rejoin`), so it announces a join request. */
-const rejoinKey = (groupId: string): string => `rejoin:${groupId}`
 
 /** What a {@link ChatGroup} is built from: its node's parts. */
 export interface ChatGroupComponents {
@@ -66,15 +62,6 @@ export interface ChatGroupInit {
   rekeyDelayMs?: number
 }
 
-/** Runs a store write whose failure must not escape (listeners, background work); logs it instead. */
-export function persist(log: Logger, what: string, write: () => void): void {
-  try {
-    write()
-  } catch (err) {
-    log.error('could not store %s: %s', what, (err as Error).message)
-  }
-}
-
 /**
  * One group as a chat node takes part in it: what the core accepted on its topic is stored, then told
  * to the node's listeners; local changes are signed, stored, published; due rekeys are issued; a join
@@ -88,16 +75,10 @@ export class ChatGroup implements GroupTopicHooks {
   readonly #c: ChatGroupComponents
   readonly #log: Logger
   readonly #announcer: JoinAnnouncer
-  readonly #rekeyDelayMs: number
-  #origin: GroupOrigin | undefined
-  /** The forged invite last reported (as JSON), so that one is reported once, not at start and join. */
-  #forgedReported: string | undefined
-  /** The bad epoch last reported and rekeyed away from, so one bad epoch causes one rekey. */
-  #badEpochHandled: string | undefined
-  #rekeyTimer: ReturnType<typeof setTimeout> | undefined
+  readonly #standing: SelfStanding
+  readonly #upkeep: GroupUpkeep
+  readonly #invites: InviteCheck
   readonly #unreadable = new UnreadableMessages()
-  /** Whether this peer was a member when last looked at, to notice the change that removes it. */
-  #wasMember: boolean
   /** Set once the node forgot the group: nothing more is stored for it. */
   #forgotten = false
 
@@ -106,11 +87,16 @@ export class ChatGroup implements GroupTopicHooks {
     this.#log = components.logger.forComponent('p2pchat:node')
     this.group = init.group
     this.invite = init.invite
-    this.#rekeyDelayMs = init.rekeyDelayMs ?? 3000
     this.topic = new GroupTopic(components, { group: init.group, hooks: this })
     this.joins = new JoinInbox(components, { renewAfterMs: JOIN_NOTICE_REPEAT_MS, nameChangeIsNew: true })
     this.#announcer = new JoinAnnouncer({ ...components, topic: this.topic }, { name: components.self.name })
-    this.#wasMember = init.group.isMember()
+    const parts = { ...components, group: init.group, log: this.#log }
+    this.#standing = new SelfStanding(parts)
+    this.#invites = new InviteCheck(parts)
+    this.#upkeep = new GroupUpkeep(
+      { ...parts, commit: (event, renamed) => this.#commit(event, renamed) },
+      init.rekeyDelayMs === undefined ? {} : { rekeyDelayMs: init.rekeyDelayMs },
+    )
   }
 
   /** Subscribes to the topic and announces the join request (if this peer is no member). */
@@ -126,58 +112,13 @@ export class ChatGroup implements GroupTopicHooks {
    * no request to be added again.
    */
   announce(): void {
-    if (this.#forgotten || (this.#formerMember() && !this.#rejoining())) return
+    if (this.#forgotten || (this.#standing.formerMember() && !this.#standing.rejoining())) return
     void this.#announcer.announce()
   }
 
-  /**
-   * Where this peer stands: a member; a joiner not added yet; or a former member, with who removed it
-   * (itself, when it left) and when this peer learned it.
-   */
+  /** Where this peer stands; see {@link SelfStanding}. */
   standing(): GroupStanding {
-    const { group } = this
-    if (group.isMember()) return { member: true, removed: null }
-    return { member: false, removed: this.#formerMember() ? this.#removal() : null }
-  }
-
-  /** Whether the log shows this peer was added once (or founded the group): it was removed since. */
-  #formerMember(): boolean {
-    const self = this.#c.self.peerId
-    return this.group
-      .events()
-      .some((e) => e.subject === self && (e.payload.type === 'add' || e.payload.type === 'genesis'))
-  }
-
-  #rejoining(): boolean {
-    return this.#c.store.getMeta(rejoinKey(this.group.id)) !== undefined
-  }
-
-  /** The last removal of this peer in the log, and when this peer learned of it. */
-  #removal(): Removal {
-    const self = this.#c.self.peerId
-    const removal = this.group.events().findLast((e) => e.payload.type === 'remove' && e.subject === self)
-    const by = removal === undefined ? this.#c.self : this.#c.directory.ref(removal.author, this.group)
-    const at = this.#c.store.getMeta(removedAtKey(this.group.id))
-    return { by, at: at === undefined ? null : Number(at), rejoining: this.#rejoining() }
-  }
-
-  /**
-   * Notes a change of this peer's own standing, before listeners hear of it: when it was removed (so
-   * "removed by alice at 14:02" survives a restart), and, once added again, that it no longer asks.
-   */
-  #noteStanding(): void {
-    const member = this.group.isMember()
-    if (member === this.#wasMember) return
-    this.#wasMember = member
-    const { store, clock } = this.#c
-    persist(this.#log, 'a change of standing', () => {
-      if (member) {
-        store.deleteMeta(removedAtKey(this.group.id))
-        store.deleteMeta(rejoinKey(this.group.id))
-      } else {
-        store.setMeta(removedAtKey(this.group.id), String(clock.now()))
-      }
-    })
+    return this.#standing.current()
   }
 
   /**
@@ -199,11 +140,7 @@ export class ChatGroup implements GroupTopicHooks {
    * @throws {InvalidArgumentError} this peer is a member, or was never one (it is asking already)
    */
   rejoin(): void {
-    if (this.group.isMember()) throw new InvalidArgumentError('you are a member of this group already')
-    if (!this.#formerMember()) {
-      throw new InvalidArgumentError('you are asking to join this group already: a member must add you')
-    }
-    this.#c.store.setMeta(rejoinKey(this.group.id), '1')
+    this.#standing.rejoin()
     this.announce()
   }
 
@@ -215,25 +152,25 @@ export class ChatGroup implements GroupTopicHooks {
     this.#forgotten = true
     this.stop({ unsubscribe: true })
     this.group.clearPending()
-    const { store } = this.#c
-    store.deleteMeta(removedAtKey(this.group.id))
-    store.deleteMeta(rejoinKey(this.group.id))
+    this.#standing.forget()
   }
 
   /** What waits from the last session: a due rekey, a bad key, a name to take up, a forged invite. */
   resume(): void {
     // a rekey that was due when this node stopped is not left for the next event to trigger
-    this.#scheduleRekey()
-    this.#checkEpochKey()
-    this.#claimName().catch((err: unknown) =>
-      this.#log.error('renaming in %s failed: %s', this.group.id, (err as Error).message),
-    )
+    this.#upkeep.scheduleRekey()
+    this.#upkeep.checkEpochKey()
+    this.#upkeep
+      .claimName()
+      .catch((err: unknown) =>
+        this.#log.error('renaming in %s failed: %s', this.group.id, (err as Error).message),
+      )
     this.checkInvite()
   }
 
   /** Stops the topic (with `unsubscribe`, leaves it too), the announcements and a rekey waiting. */
   stop(options: { unsubscribe?: boolean } = {}): void {
-    clearTimeout(this.#rekeyTimer)
+    this.#upkeep.stop()
     this.#announcer.stop()
     this.topic.stop(options)
   }
@@ -253,13 +190,13 @@ export class ChatGroup implements GroupTopicHooks {
       if (event.payload.type === 'genesis') this.checkInvite()
       if (event.payload.type === 'add' && event.subject !== undefined) this.joins.answered(event.subject)
     }
-    this.#noteStanding()
+    this.#standing.note()
     if (result.membersChanged)
       this.emitMembership(result.applied.findLast((e) => e.payload.type !== 'rename'))
     for (const rename of result.renamed) this.#emitRename(rename)
     if (result.applied.length > 0) {
-      this.#scheduleRekey()
-      this.#checkEpochKey()
+      this.#upkeep.scheduleRekey()
+      this.#upkeep.checkEpochKey()
     }
   }
 
@@ -429,52 +366,17 @@ export class ChatGroup implements GroupTopicHooks {
 
   /** @throws {GroupNotReadyError} the genesis has not arrived yet, so the founder is not known */
   inviteText(addrs: string[]): string {
-    const origin = this.origin()
-    if (origin === undefined) throw new GroupNotReadyError()
-    return encodeInvite(this.#c.identity, { groupId: this.group.id, ...origin, inviter: this.#c.self, addrs })
+    return this.#invites.inviteText(addrs)
   }
 
   /** The group as `status` shows it; `storedName` stands in for the name until the genesis is here. */
   status(storedName: string): GroupStatus {
-    const { group, invite } = this
-    const origin = this.origin()
-    return {
-      id: group.id,
-      name: group.name ?? storedName,
-      founder: origin?.founder ?? invite?.founder ?? null,
-      inviter: invite?.inviter ?? null,
-      inviteForged: invite !== undefined && origin !== undefined && forgedClaim(invite, origin) !== undefined,
-    }
-  }
-
-  /** The group's name and founder as its genesis fixes them; `undefined` until the genesis is here. */
-  origin(): GroupOrigin | undefined {
-    if (this.#origin !== undefined) return this.#origin
-    const genesis = this.group.events().find((e) => e.payload.type === 'genesis')
-    const { groupName, subjectName } = genesis?.payload ?? {}
-    if (genesis === undefined || groupName === undefined || subjectName === undefined) return undefined
-    this.#origin = { groupName, founder: { peerId: genesis.author, name: subjectName } }
-    return this.#origin
+    return { id: this.group.id, name: this.group.name ?? storedName, ...this.#invites.status(this.invite) }
   }
 
   /** Warns when the genesis is here and contradicts the invite this peer joined with. */
   checkInvite(): void {
-    const { invite } = this
-    const actual = this.origin()
-    if (invite === undefined || actual === undefined) return
-    const claimed = forgedClaim(invite, actual)
-    if (claimed === undefined || this.#forgedReported === JSON.stringify(invite)) return
-    this.#forgedReported = JSON.stringify(invite)
-    this.#log.error(
-      'forged invite for %s: %s said the founder is %s, the genesis says %s',
-      this.group.id,
-      invite.inviter.peerId,
-      claimed.founder.peerId,
-      actual.founder.peerId,
-    )
-    this.#c.events.safeDispatchEvent('invite:forged', {
-      detail: { group: this.group.id, inviter: invite.inviter, claimed, actual },
-    })
+    this.#invites.check(this.invite)
   }
 
   /** Tells listeners of a change of members; `event` explains it, when one does. */
@@ -523,10 +425,10 @@ export class ChatGroup implements GroupTopicHooks {
   /** Stores, notifies and publishes an event this peer signed. */
   async #commit(event: SignedEvent, renamed?: Rename): Promise<void> {
     this.#c.store.addEvent(this.group.id, event.id, event.bytes)
-    this.#noteStanding()
+    this.#standing.note()
     if (renamed !== undefined) this.#emitRename(renamed)
     else if (event.payload.type !== 'rekey') this.emitMembership(event)
-    this.#scheduleRekey()
+    this.#upkeep.scheduleRekey()
     // gossip reached nobody (no subscriber seen yet, e.g. just connected): sync carries it instead
     if ((await this.#publish({ kind: 'event', data: event.bytes })) === 0)
       this.#c.syncConnected(this.group.id)
@@ -535,68 +437,5 @@ export class ChatGroup implements GroupTopicHooks {
       this.joins.answered(event.subject)
       this.#c.sync(event.subject, this.group.id, true)
     }
-  }
-
-  /**
-   * Checks the key this member holds in the current epoch. One that does not open, or is not the key its
-   * author committed to, makes the epoch unusable here: the user is told who chose it, and this member
-   * rekeys at once rather than waiting for its turn, since nobody else can tell.
-   */
-  #checkEpochKey(): void {
-    const { group } = this
-    if (!group.isMember() || this.#c.stopping()) return
-    group
-      .currentKeyProblem()
-      .then(async (problem) => {
-        if (problem === undefined || this.#badEpochHandled === problem.epoch || this.#c.stopping()) return
-        this.#badEpochHandled = problem.epoch
-        const { epoch, author, reason } = problem
-        this.#log.error('group %s: epoch %s by %s is unusable: %s', group.id, epoch, author, reason)
-        this.#c.events.safeDispatchEvent('epoch:bad-key', {
-          detail: { group: group.id, epoch, author: this.#c.directory.ref(author, group), reason },
-        })
-        if (!group.isMember()) return
-        await this.#commit(await group.rekey())
-      })
-      .catch((err: unknown) =>
-        this.#log.error('checking the epoch key of %s failed: %s', group.id, (err as Error).message),
-      )
-  }
-
-  /**
-   * Takes up this node's display name where it is known by another one: `--name` given with an existing
-   * data directory is a rename, signed and shown to everyone.
-   */
-  async #claimName(): Promise<void> {
-    const { self } = this.#c
-    const current = this.group.memberMap().get(self.peerId)?.name
-    if (current === undefined || current === self.name || this.#c.stopping()) return
-    const event = await this.group.rename(self.name)
-    await this.#commit(event, { member: self.peerId, from: current, to: self.name })
-  }
-
-  /**
-   * When concurrent changes left the epoch key with a non-member or without a member, one member rekeys:
-   * the first in the deterministic order at once, the k-th only after k delays if still needed.
-   */
-  #scheduleRekey(): void {
-    const { group } = this
-    if (this.#rekeyTimer !== undefined || this.#c.stopping() || !group.needsRekey()) return
-    const rank = group.rekeyRank()
-    if (rank < 0) return
-    this.#rekeyTimer = setTimeout(
-      () => {
-        this.#rekeyTimer = undefined
-        if (this.#c.stopping() || !group.needsRekey() || !group.isMember()) return
-        group
-          .rekey()
-          .then((event) => this.#commit(event))
-          .catch((err: unknown) =>
-            this.#log.error('rekey of %s failed: %s', group.id, (err as Error).message),
-          )
-      },
-      rank * this.#rekeyDelayMs + 50,
-    )
-    this.#rekeyTimer.unref?.()
   }
 }

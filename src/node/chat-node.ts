@@ -3,7 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
-import { Group, type GroupOptions, InvalidArgumentError, PendingBudget } from '../membership/index.js'
+import { type Group, PendingBudget } from '../membership/index.js'
 import type {
   ChatMessage,
   ChatNodeEvents,
@@ -14,15 +14,16 @@ import type {
   PeerRef,
   SendResult,
 } from './chat-events.js'
-import { ChatGroup, persist } from './chat-group.js'
+import type { ChatGroup } from './chat-group.js'
 import { ChatReplica } from './chat-replica.js'
 import { type ChatNodeComponents, dialSignal, nodeComponents } from './components.js'
-import { NodeStoppedError, NotInGroupError } from './errors.js'
+import { NodeStoppedError } from './errors.js'
+import { GroupRegistry } from './group-registry.js'
 import { decodeInvite } from './invite.js'
-import { Lifecycle, startOrRelease, stopAndRelease } from './lifecycle.js'
-import { type DataDirLock, lockDataDir } from './lock.js'
+import { Lifecycle, openNode } from './lifecycle.js'
+import type { DataDirLock } from './lock.js'
 import { PeerDirectory } from './peer-directory.js'
-import { ChatStore, loadOrCreateIdentity } from './store.js'
+import { type ChatStore, persist } from './store.js'
 import { handleSync } from './sync.js'
 import { bootstrapPeerIds } from './sync-access.js'
 import { SyncScheduler } from './sync-scheduler.js'
@@ -51,7 +52,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   readonly #components: ChatNodeComponents
   readonly #log: Logger
   readonly #lock: DataDirLock | undefined
-  readonly #groups = new Map<string, ChatGroup>()
+  readonly #groups: GroupRegistry
   readonly #directory: PeerDirectory
   readonly #life = new Lifecycle(() => new NodeStoppedError())
   readonly #abort = new AbortController()
@@ -72,21 +73,43 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     this.#components = components
     this.#log = components.logger.forComponent('p2pchat:node')
     this.#lock = lock
+    const self = { peerId: this.peerId, name: this.name }
+    this.#directory = new PeerDirectory({
+      self,
+      store: components.store,
+      groups: () => [...this.#groups.byId.values()].map((g) => g.group),
+      requesters: () => [...this.#groups.byId.values()].flatMap((g) => [...g.joins.requesters()]),
+    })
+    this.#groups = new GroupRegistry(
+      {
+        ...components,
+        identity,
+        log: this.#log,
+        pendingBudget: this.#pendingBudget,
+        chatGroup: {
+          ...components,
+          self,
+          identity,
+          directory: this.#directory,
+          events: this,
+          stopping: () => this.#life.stopping,
+          sync: (peerId, groupId, connectedOnly) => this.#sync(peerId, groupId, connectedOnly),
+          syncConnected: (groupId) => {
+            for (const peer of this.#libp2p?.getPeers() ?? []) this.#scheduler?.sync(peer, groupId)
+          },
+        },
+      },
+      { graceMs: init.graceMs, rekeyDelayMs: init.rekeyDelayMs },
+    )
     this.#replica = new ChatReplica({
       ...components,
       peerId: this.peerId,
-      groups: this.#groups,
+      groups: this.#groups.byId,
       libp2p: () => this.#libp2p,
       configured: bootstrapPeerIds(init.bootstrap ?? []),
       shutdown: this.#abort.signal,
     })
-    this.#directory = new PeerDirectory({
-      self: { peerId: this.peerId, name: this.name },
-      store: components.store,
-      groups: () => [...this.#groups.values()].map((g) => g.group),
-      requesters: () => [...this.#groups.values()].flatMap((g) => [...g.joins.requesters()]),
-    })
-    this.#loadGroups()
+    this.#groups.load()
   }
 
   /** This peer's id. */
@@ -104,59 +127,6 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     return this.#components.store
   }
 
-  #newGroup(group: Group, invite?: ReturnType<typeof decodeInvite>): ChatGroup {
-    const chatGroup = new ChatGroup(
-      {
-        ...this.#components,
-        self: { peerId: this.peerId, name: this.name },
-        identity: this.identity,
-        directory: this.#directory,
-        events: this,
-        stopping: () => this.#life.stopping,
-        sync: (peerId, groupId, connectedOnly) => this.#sync(peerId, groupId, connectedOnly),
-        syncConnected: (groupId) => {
-          for (const peer of this.#libp2p?.getPeers() ?? []) this.#scheduler?.sync(peer, groupId)
-        },
-      },
-      { group, ...(invite === undefined ? {} : { invite }), rekeyDelayMs: this.#init.rekeyDelayMs },
-    )
-    this.#groups.set(group.id, chatGroup)
-    return chatGroup
-  }
-
-  /** A group of this node, opened with the node's options, from the genesis on or waiting for it. */
-  #openGroup(groupId: string): Group {
-    const options: GroupOptions = {
-      pendingBudget: this.#pendingBudget,
-      now: () => this.#components.clock.now(),
-    }
-    if (this.#init.graceMs !== undefined) options.graceMs = this.#init.graceMs
-    return new Group({ identity: this.identity, groupId, ...options })
-  }
-
-  #loadGroups(): void {
-    const { store } = this.#components
-    for (const stored of store.groups()) {
-      // one unusable stored group must not keep the node from opening
-      try {
-        const group = this.#openGroup(stored.id)
-        if (this.#groups.has(group.id)) continue
-        store.restoreGroup(group, (err) =>
-          this.#log.error('stored event of %s does not apply: %s', stored.id, err.message),
-        )
-        let invite: ReturnType<typeof decodeInvite> | undefined
-        try {
-          if (stored.invite !== null) invite = decodeInvite(stored.invite)
-        } catch {
-          // an invite of an older format: the group still opens, only its inviter is not shown
-        }
-        this.#newGroup(group, invite)
-      } catch (err) {
-        this.#log.error('skipping stored group %s: %s', stored.id.slice(0, 80), (err as Error).message)
-      }
-    }
-  }
-
   /**
    * Starts networking: listens, discovers peers, subscribes to every group's topic. Idempotent: every
    * call, concurrent ones included, gets the same start. A start that failed can be tried again.
@@ -170,28 +140,28 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   async #start(options: AbortOptions): Promise<void> {
     const init = this.#init
     const bootstrap = init.bootstrap ?? []
-    const libp2p = await this.#components.transport(
-      {
-        privateKey: this.identity.privateKey,
-        listen: init.listen ?? [...DEFAULT_LISTEN],
-        bootstrap,
-        mdns: init.mdns ?? true,
-        listenViaRelay: init.listenViaRelay ?? bootstrap.length > 0,
+    const libp2p = await this.#life.startNode(
+      () =>
+        this.#components.transport(
+          {
+            privateKey: this.identity.privateKey,
+            listen: init.listen ?? [...DEFAULT_LISTEN],
+            bootstrap,
+            mdns: init.mdns ?? true,
+            listenViaRelay: init.listenViaRelay ?? bootstrap.length > 0,
+          },
+          options,
+        ),
+      (created) => {
+        this.#libp2p = created
       },
-      options,
+      (created) => handleSync(created, this.#replica, this.#abort.signal, init.syncLimits),
     )
-    this.#libp2p = libp2p
-    // stopped meanwhile: stop() waits for this start, then stops the node
-    if (this.#life.stopping) return
-    await startOrRelease(
-      () => handleSync(libp2p, this.#replica, this.#abort.signal, init.syncLimits),
-      () => libp2p.stop(),
-    )
-    if (this.#life.stopping) return
+    if (libp2p === undefined) return
     const scheduler = new SyncScheduler(
       { ...this.#components, libp2p, replica: this.#replica },
       {
-        groups: () => this.#groups.keys(),
+        groups: () => this.#groups.byId.keys(),
         bootstrap,
         ...(init.syncIntervalMs === undefined ? {} : { intervalMs: init.syncIntervalMs }),
         ...(init.syncLimits === undefined ? {} : { limits: init.syncLimits }),
@@ -199,7 +169,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
           // what waited too long for parents or epochs goes, even when nothing new arrives to push it out
           this.#pendingBudget.expire()
           // a join request lost on the way (a relay not yet forwarding) is repeated until someone adds us
-          for (const group of this.#groups.values()) group.announce()
+          for (const group of this.#groups.byId.values()) group.announce()
         },
       },
     )
@@ -214,11 +184,11 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
       this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() })
     })
     libp2p.services.pubsub.addEventListener('subscription-change', () => {
-      for (const group of this.#groups.values()) group.announce()
+      for (const group of this.#groups.byId.values()) group.announce()
     })
-    for (const group of this.#groups.values()) this.#subscribe(group)
+    for (const group of this.#groups.byId.values()) this.#subscribe(group)
     scheduler.start()
-    for (const group of this.#groups.values()) group.resume()
+    for (const group of this.#groups.byId.values()) group.resume()
   }
 
   /**
@@ -231,12 +201,9 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   }
 
   async #stop(): Promise<void> {
-    this.#abort.abort()
-    await stopAndRelease(async () => {
-      // a start in flight finishes first, so the node it creates is stopped too
-      await this.#life.startSettled()
+    await this.#life.stopNode(this.#abort, async () => {
       this.#scheduler?.stop()
-      for (const group of this.#groups.values()) group.stop()
+      for (const group of this.#groups.byId.values()) group.stop()
       await this.#libp2p?.stop()
     }, [this.#components.store, this.#lock])
   }
@@ -253,19 +220,12 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
 
   /** Groups this node takes part in, oldest first. */
   groups(): GroupSummary[] {
-    return [...this.#groups.values()].map(({ group }) => ({ id: group.id, name: this.#nameOf(group) }))
-  }
-
-  /** The group's name: from its genesis, else as stored from the invite, else the end of its id. */
-  #nameOf(group: Group): string {
-    return (
-      group.name ?? this.#components.store.groups().find((g) => g.id === group.id)?.name ?? group.id.slice(-8)
-    )
+    return this.#groups.summaries()
   }
 
   /** Whether this peer founded the group `groupId`. */
   isFounder(groupId: string): boolean {
-    return this.#groups.get(groupId)?.group.founder === this.peerId
+    return this.#groups.byId.get(groupId)?.group.founder === this.peerId
   }
 
   /**
@@ -274,42 +234,16 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
    * @throws {NotInGroupError} no group matches, or the name matches several
    */
   findGroup(ref: string): GroupSummary {
-    const matches = this.groups().filter((g) => g.id === ref || g.name === ref)
-    if (matches.length === 1) return matches[0] as GroupSummary
-    const known = this.groups()
-      .map((g) => `${g.name} (${g.id})`)
-      .join(', ')
-    throw new NotInGroupError(
-      matches.length === 0
-        ? `no group "${ref}" here; known groups: ${known || 'none'}`
-        : `several groups are called "${ref}"; use the id: ${known}`,
-    )
-  }
-
-  /** @throws {NotInGroupError} */
-  #require(groupId: string): ChatGroup {
-    const group = this.#groups.get(groupId)
-    if (group === undefined) throw new NotInGroupError(`no group "${groupId}" here`)
-    return group
+    return this.#groups.find(ref)
   }
 
   /** Founds a group with this peer as its only member. */
   async createGroup(name: string, options: AbortOptions = {}): Promise<GroupSummary> {
     options.signal?.throwIfAborted()
-    const { group, event } = await Group.create({
-      identity: this.identity,
-      name,
-      memberName: this.name,
-      pendingBudget: this.#pendingBudget,
-      ...(this.#init.graceMs === undefined ? {} : { graceMs: this.#init.graceMs }),
-    })
-    const { store } = this.#components
-    store.saveGroup({ id: group.id, name })
-    store.addEvent(group.id, event.id, event.bytes)
-    const created = this.#newGroup(group)
+    const { created, event } = await this.#groups.create(name, this.name)
     this.#subscribe(created)
     created.emitMembership(event)
-    return { id: group.id, name }
+    return { id: created.group.id, name }
   }
 
   /**
@@ -321,15 +255,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   async joinGroup(inviteText: string, options: AbortOptions = {}): Promise<GroupSummary> {
     options.signal?.throwIfAborted()
     const invite = decodeInvite(inviteText)
-    const joined = this.#groups.get(invite.groupId) ?? this.#newGroup(this.#openGroup(invite.groupId))
-    joined.invite = invite
-    this.#components.store.saveGroup({
-      id: invite.groupId,
-      name: invite.groupName,
-      invite: inviteText.trim(),
-    })
-    // joining again a group whose genesis is here already: the new invite is checked now
-    joined.checkInvite()
+    const joined = this.#groups.join(invite, inviteText)
     const libp2p = this.#libp2p
     if (libp2p !== undefined) {
       this.#subscribe(joined)
@@ -351,21 +277,21 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
    * @throws {GroupNotReadyError} the group's genesis has not arrived yet, so its founder is not known
    */
   invite(groupId: string): string {
-    return this.#require(groupId).inviteText(this.addrs())
+    return this.#groups.require(groupId).inviteText(this.addrs())
   }
 
   /** Current members of the group. @throws {NotInGroupError} */
   members(groupId: string): PeerRef[] {
-    return this.#require(groupId).members()
+    return this.#groups.require(groupId).members()
   }
 
   /** Status for the JSON interface and `/status`, with the group `groupId` (none if undefined). */
   status(groupId?: string): ChatStatus {
-    const chatGroup = groupId === undefined ? undefined : this.#groups.get(groupId)
+    const chatGroup = groupId === undefined ? undefined : this.#groups.byId.get(groupId)
     return {
       peerId: this.peerId,
       name: this.name,
-      group: chatGroup === undefined ? null : chatGroup.status(this.#nameOf(chatGroup.group)),
+      group: chatGroup === undefined ? null : chatGroup.status(this.#groups.nameOf(chatGroup.group)),
       member: chatGroup?.group.isMember() ?? false,
       removed: chatGroup?.standing().removed ?? null,
       addrs: this.addrs(),
@@ -380,7 +306,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
    * @throws {NotInGroupError}
    */
   history(groupId: string, limit = 50): ChatMessage[] {
-    return this.#require(groupId).history(limit)
+    return this.#groups.require(groupId).history(limit)
   }
 
   /**
@@ -391,7 +317,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
    */
   async send(groupId: string, text: string, options: AbortOptions = {}): Promise<SendResult> {
     options.signal?.throwIfAborted()
-    return this.#require(groupId).send(text)
+    return this.#groups.require(groupId).send(text)
   }
 
   /**
@@ -406,7 +332,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
    */
   async add(groupId: string, ref: string, options: AbortOptions = {}): Promise<PeerRef[]> {
     options.signal?.throwIfAborted()
-    return this.#require(groupId).add(ref)
+    return this.#groups.require(groupId).add(ref)
   }
 
   /**
@@ -416,7 +342,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
    */
   async remove(groupId: string, ref: string, options: AbortOptions = {}): Promise<PeerRef[]> {
     options.signal?.throwIfAborted()
-    return this.#require(groupId).remove(ref)
+    return this.#groups.require(groupId).remove(ref)
   }
 
   /**
@@ -426,7 +352,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
    * @throws {NotInGroupError}
    */
   standing(groupId: string): GroupStanding {
-    return this.#require(groupId).standing()
+    return this.#groups.require(groupId).standing()
   }
 
   /**
@@ -439,7 +365,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
    */
   async leave(groupId: string, options: AbortOptions = {}): Promise<void> {
     options.signal?.throwIfAborted()
-    await this.#require(groupId).leave()
+    await this.#groups.require(groupId).leave()
   }
 
   /**
@@ -451,7 +377,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
    * @throws {InvalidArgumentError} this peer is a member, or a joiner asking already
    */
   rejoin(groupId: string): void {
-    this.#require(groupId).rejoin()
+    this.#groups.require(groupId).rejoin()
   }
 
   /**
@@ -462,16 +388,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
    * @throws {InvalidArgumentError} this peer is a member: leave first
    */
   forget(groupId: string): void {
-    const chatGroup = this.#require(groupId)
-    const { group } = chatGroup
-    if (group.isMember()) {
-      throw new InvalidArgumentError(
-        `you are a member of ${this.#nameOf(group)}: leave it first, then forget it`,
-      )
-    }
-    chatGroup.forget()
-    this.#groups.delete(group.id)
-    this.#components.store.purgeGroup(group.id)
+    this.#groups.forget(groupId)
   }
 
   #subscribe(chatGroup: ChatGroup): void {
@@ -513,15 +430,9 @@ export async function createChatNode(
   init: ChatNodeInit,
   components: Partial<ChatNodeComponents> = {},
 ): Promise<ChatNode> {
-  const lock = lockDataDir(init.dataDir)
-  let store: ChatStore | undefined
-  try {
-    const identity = await loadOrCreateIdentity(init.dataDir)
-    store = components.store ?? ChatStore.open(init.dataDir)
-    return new ChatNode(init, identity, { ...nodeComponents(components), store }, lock)
-  } catch (err) {
-    store?.close()
-    lock.release()
-    throw err
-  }
+  return openNode(
+    init.dataDir,
+    components.store,
+    (identity, store, lock) => new ChatNode(init, identity, { ...nodeComponents(components), store }, lock),
+  )
 }

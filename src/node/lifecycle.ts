@@ -1,4 +1,7 @@
 import { logger } from '@libp2p/logger'
+import type { Identity } from '../crypto/index.js'
+import { type DataDirLock, lockDataDir } from './lock.js'
+import { ChatStore, loadOrCreateIdentity } from './store.js'
 
 const log = logger('p2pchat:node:lifecycle')
 
@@ -45,6 +48,45 @@ export class Lifecycle {
   /** Resolves once a start in flight has settled, whatever its outcome, so what it built can be stopped. */
   async startSettled(): Promise<void> {
     await this.#starting?.catch(() => {})
+  }
+
+  /**
+   * The start a chat node and a relay share: `create` the libp2p node, hand it to `created` at once (so
+   * a stop meanwhile stops it too), then `serve` its protocols, stopping the node if that fails.
+   *
+   * @returns the node, or `undefined` when a stop began meanwhile: the stop waits for this start
+   * ({@link startSettled}), then stops the node
+   */
+  async startNode<T extends { stop(): Promise<void> | void }>(
+    create: () => Promise<T>,
+    created: (node: T) => void,
+    serve: (node: T) => Promise<void>,
+  ): Promise<T | undefined> {
+    const node = await create()
+    created(node)
+    if (this.#stopping) return undefined
+    await startOrRelease(
+      () => serve(node),
+      () => node.stop(),
+    )
+    return this.#stopping ? undefined : node
+  }
+
+  /**
+   * The stop a chat node and a relay share: aborts `shutdown`, lets a start in flight finish (so the node
+   * it creates is stopped too), runs `halt` (background work, then libp2p), then closes or releases each
+   * of `held`, even if `halt` failed (see {@link stopAndRelease}).
+   */
+  async stopNode(
+    shutdown: AbortController,
+    halt: () => Promise<void>,
+    held: ReadonlyArray<Releasable | undefined>,
+  ): Promise<void> {
+    shutdown.abort()
+    await stopAndRelease(async () => {
+      await this.startSettled()
+      await halt()
+    }, held)
   }
 }
 
@@ -105,4 +147,30 @@ export async function stopAndRelease(
   await attempt(stop)
   for (const item of held) await attempt(() => (item?.close !== undefined ? item.close() : item?.release?.()))
   if (failed) throw failure
+}
+
+/**
+ * How a chat node and a relay are opened: locks `dataDir` for this process, opens (creating on first use)
+ * the identity and, unless `store` is given, the database in it, and `build`s the node from them. If any
+ * of it fails, the store is closed and the lock released.
+ *
+ * @throws {DataDirLockedError} another running p2pchat process uses the data directory
+ * @throws {InsecureIdentityKeyError} `identity.key` is readable or writable by other users
+ */
+export async function openNode<T>(
+  dataDir: string,
+  store: ChatStore | undefined,
+  build: (identity: Identity, store: ChatStore, lock: DataDirLock) => T,
+): Promise<T> {
+  const lock = lockDataDir(dataDir)
+  let opened: ChatStore | undefined
+  try {
+    const identity = await loadOrCreateIdentity(dataDir)
+    opened = store ?? ChatStore.open(dataDir)
+    return build(identity, opened, lock)
+  } catch (err) {
+    opened?.close()
+    lock.release()
+    throw err
+  }
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import type { Logger } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Group } from '../membership/index.js'
 import { makeDataDir, makePrivateFile } from './data-dir.js'
@@ -391,5 +392,14 @@ export class ChatStore {
   peerName(peerId: string): string | undefined {
     const row = this.#statement('SELECT name FROM peers WHERE peer_id = ?').get(peerId) as Row | undefined
     return (row?.name as string | null | undefined) ?? undefined
+  }
+}
+
+/** Runs a store write whose failure must not escape (listeners, background work); logs it instead. */
+export function persist(log: Logger, what: string, write: () => void): void {
+  try {
+    write()
+  } catch (err) {
+    log.error('could not store %s: %s', what, (err as Error).message)
   }
 }

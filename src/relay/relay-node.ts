@@ -4,9 +4,9 @@ import type { Identity } from '../crypto/index.js'
 import { type Group, PendingBudget } from '../membership/index.js'
 import { type ChatNodeComponents, type NodeComponents, nodeComponents } from '../node/components.js'
 import { NodeStoppedError } from '../node/errors.js'
-import { Lifecycle, startOrRelease, stopAndRelease } from '../node/lifecycle.js'
-import { type DataDirLock, lockDataDir } from '../node/lock.js'
-import { ChatStore, loadOrCreateIdentity } from '../node/store.js'
+import { Lifecycle, openNode } from '../node/lifecycle.js'
+import type { DataDirLock } from '../node/lock.js'
+import type { ChatStore } from '../node/store.js'
 import {
   handleSync,
   type PeerHint,
@@ -191,24 +191,24 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
   }
 
   async #start(options: AbortOptions): Promise<void> {
-    const libp2p = await this.#components.transport(
-      {
-        privateKey: this.identity.privateKey,
-        listen: this.#init.listen ?? [...DEFAULT_RELAY_LISTEN],
-        bootstrap: this.#init.bootstrap ?? [],
-        mdns: false,
-        relayServer: true,
+    const libp2p = await this.#life.startNode(
+      () =>
+        this.#components.transport(
+          {
+            privateKey: this.identity.privateKey,
+            listen: this.#init.listen ?? [...DEFAULT_RELAY_LISTEN],
+            bootstrap: this.#init.bootstrap ?? [],
+            mdns: false,
+            relayServer: true,
+          },
+          options,
+        ),
+      (created) => {
+        this.#libp2p = created
       },
-      options,
+      (created) => handleSync(created, this, this.#abort.signal),
     )
-    this.#libp2p = libp2p
-    // stopped meanwhile: stop() waits for this start, then stops the node
-    if (this.#life.stopping) return
-    await startOrRelease(
-      () => handleSync(libp2p, this, this.#abort.signal),
-      () => libp2p.stop(),
-    )
-    if (this.#life.stopping) return
+    if (libp2p === undefined) return
     this.#groups.subscribe(libp2p.services.pubsub)
     this.#groups.prune()
     const prune = setInterval(() => this.#groups.prune(), 60_000)
@@ -233,9 +233,7 @@ export class RelayNode extends TypedEventEmitter<RelayNodeEvents> implements Syn
   }
 
   async #stop(): Promise<void> {
-    this.#abort.abort()
-    await stopAndRelease(async () => {
-      await this.#life.startSettled()
+    await this.#life.stopNode(this.#abort, async () => {
       for (const timer of this.#timers) clearInterval(timer)
       this.#groups.stop()
       await this.#libp2p?.stop()
@@ -373,15 +371,9 @@ export async function createRelayNode(
   init: RelayNodeInit,
   components: Partial<NodeComponents> = {},
 ): Promise<RelayNode> {
-  const lock = lockDataDir(init.dataDir)
-  let store: ChatStore | undefined
-  try {
-    const identity = await loadOrCreateIdentity(init.dataDir)
-    store = ChatStore.open(init.dataDir)
-    return new RelayNode(init, identity, { ...nodeComponents(components), store }, lock)
-  } catch (err) {
-    store?.close()
-    lock.release()
-    throw err
-  }
+  return openNode(
+    init.dataDir,
+    undefined,
+    (identity, store, lock) => new RelayNode(init, identity, { ...nodeComponents(components), store }, lock),
+  )
 }

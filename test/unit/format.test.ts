@@ -3,21 +3,23 @@ import {
   colourFor,
   detectNoColour,
   displayName,
-  formatBadEpochKey,
   formatEncryptedLine,
-  formatForgedInvite,
-  formatGroupList,
-  formatInvitedBy,
-  formatMembershipChange,
   formatMessageLine,
-  formatRemoval,
   formatTime,
-  formatUnreadNotice,
   PEER_COLOURS,
   sanitizeName,
   sanitizeText,
   shortId,
 } from '../../src/cli/format.js'
+import {
+  formatBadEpochKey,
+  formatForgedInvite,
+  formatGroupList,
+  formatInvitedBy,
+  formatMembershipChange,
+  formatRemoval,
+  formatUnreadNotice,
+} from '../../src/cli/format-notices.js'
 
 const ALICE = '12D3KooWRm3AETnJHPfMnTvBuQKiUfGnNdzkn7wp3xQk'
 const BOB = '12D3KooWBobBobBobBobBobBobBobBobBobBobBobBob9Zz1'
