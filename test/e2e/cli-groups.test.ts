@@ -301,9 +301,11 @@ describe
         '/forget team',
       )
       await term.waitFor((l) => last(l) === 'club>', 'the prompt of club')
+      // the answer to this /groups, not the screen as it was before it (whose last lines look the same)
+      const listed = count(await term.lines(), /^Groups:$/)
       await term.enter('/groups')
       const lines = await term.waitFor(
-        (l) => last(l) === 'club>' && l.at(-2)?.includes('club') && l,
+        (l) => last(l) === 'club>' && count(l, /^Groups:$/) > listed && l,
         '/groups',
       )
       const at = lines.lastIndexOf('Groups:')
