@@ -208,9 +208,10 @@ describe
       await term.type('n')
       await term.waitFor((l) => l.at(-1) === `${question} n`, 'the partly typed answer')
       await alice.request('send', { text: 'while you decide' })
+      // the message line and the redrawn question are two writes: wait for both
       const lines = await term.waitFor(
-        (l) => l.some((line) => / alice: while you decide$/.test(line)) && l,
-        "alice's message to appear while the question is open",
+        (l) => l.some((line) => / alice: while you decide$/.test(line)) && l.at(-1) === `${question} n` && l,
+        "alice's message to appear while the question is open, and the question redrawn under it",
       )
       expect(lines.slice(lines.findIndex((line) => / alice: while you decide$/.test(line)) + 1)).toEqual([
         `${question} n`,
