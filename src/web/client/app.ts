@@ -4,17 +4,24 @@
  */
 import type {
   ChatMessage,
-  EncryptedNotice,
   GroupSummary,
   MembershipNotice,
   PeerRef,
   ChatStatus as Status,
 } from '../../node/chat-events.js'
-import { append, h, on, replace, shortId, timeOf } from './dom.js'
+import { append, h, on, replace, shortId } from './dom.js'
+import { groupActions } from './group-actions.js'
+import {
+  candidateButtons,
+  describeChange,
+  type LockedNotice,
+  lockedItem,
+  memberItems,
+  messageItem,
+  requestItems,
+  who,
+} from './items.js'
 import { connectRpc, METHOD_NOT_FOUND, type Rpc, RpcError } from './rpc.js'
-
-/** The `encrypted` notification: `EncryptedNotice` as JSON-RPC sends it, without the name. */
-type LockedNotice = Omit<EncryptedNotice, 'name'>
 
 /** One group's conversation, kept while another is on screen. */
 interface Conversation {
@@ -98,21 +105,9 @@ export function startPage(root: HTMLElement): void {
     ui.notice.className = 'error'
     replace(ui.notice, message)
     if (err instanceof RpcError && err.data?.name === 'UnverifiedName') {
-      for (const candidate of err.data.candidates ?? []) {
-        append(
-          ui.notice,
-          ' ',
-          on(
-            h(
-              'button',
-              { type: 'button', class: 'candidate' },
-              `Add ${candidate.name} (${shortId(candidate.peerId)})`,
-            ),
-            'click',
-            () => void act(() => rpc.call('add', inGroup({ member: candidate.peerId }))),
-          ),
-        )
-      }
+      // a name only join requests gave: offer each candidate's peer id to add instead
+      const add = (peerId: string): void => void act(() => rpc.call('add', inGroup({ member: peerId })))
+      append(ui.notice, ...candidateButtons(err.data.candidates ?? [], add))
     }
   }
 
@@ -170,54 +165,15 @@ export function startPage(root: HTMLElement): void {
 
   function addMessage(m: ChatMessage): void {
     const own = m.from === state.me?.peerId
-    const item = h(
-      'li',
-      { class: own ? 'msg own' : 'msg', 'data-id': m.id, 'data-from': m.from },
-      h('div', { class: 'meta' }, h('bdi', { class: 'name' }, own ? 'you' : m.name), ' ', timeOf(m.ts)),
-      h('div', { class: 'text', dir: 'auto' }, m.text),
-    )
-    addItem(m.group, m.id, item, !own)
+    addItem(m.group, m.id, messageItem(m, own), !own)
   }
 
   function addLocked(e: LockedNotice): void {
-    const item = h(
-      'li',
-      { class: 'msg locked', 'data-id': e.id, 'data-from': e.from },
-      h(
-        'div',
-        { class: 'meta' },
-        h('bdi', { class: 'name' }, nameOf(e.from)),
-        ' ',
-        h('span', { class: 'lock' }, `locked: ${e.bytes} encrypted bytes you cannot read`),
-      ),
-      h('code', { class: 'preview' }, e.preview),
-    )
-    addItem(e.group, `locked:${e.id}`, item, true)
+    addItem(e.group, `locked:${e.id}`, lockedItem(e, nameOf(e.from)), true)
   }
 
   function addSystem(group: string, text: string, kind = 'system'): void {
     addItem(group, undefined, h('li', { class: kind }, text), false)
-  }
-
-  function who(peer: PeerRef): string {
-    return peer.peerId === state.me?.peerId ? 'you' : `${peer.name} (${shortId(peer.peerId)})`
-  }
-
-  function describeChange(n: MembershipNotice): string {
-    const { change } = n
-    if (change === null) return `* members are now: ${n.members.map((m) => m.name).join(', ')}`
-    switch (change.action) {
-      case 'create':
-        return `* ${who(change.by)} created ${state.groups.find((g) => g.id === n.group)?.name ?? 'the group'}`
-      case 'add':
-        return `* ${who(change.by)} added ${who(change.member)}`
-      case 'remove':
-        return change.by.peerId === change.member.peerId
-          ? `* ${who(change.by)} left`
-          : `* ${who(change.by)} removed ${who(change.member)}`
-      case 'rename':
-        return `* ${change.action === 'rename' ? change.from : '?'} (${shortId(change.member.peerId)}) is now ${change.member.name}`
-    }
   }
 
   function onNotification(method: string, params: Record<string, unknown>): void {
@@ -230,7 +186,10 @@ export function startPage(root: HTMLElement): void {
         break
       case 'membership': {
         const notice = params as unknown as MembershipNotice
-        addSystem(notice.group, describeChange(notice))
+        addSystem(
+          notice.group,
+          describeChange(notice, state.me?.peerId, state.groups.find((g) => g.id === notice.group)?.name),
+        )
         const requests = state.requests.get(notice.group)
         for (const m of notice.members) requests?.delete(m.peerId)
         if (notice.group === state.selected) void refresh()
@@ -248,14 +207,18 @@ export function startPage(root: HTMLElement): void {
       }
       case 'inviteForged': {
         const { group, inviter } = params as { group: string; inviter: PeerRef }
-        addSystem(group, `!! FORGED INVITE: ${who(inviter)} lied about who founded this group`, 'warning')
+        addSystem(
+          group,
+          `!! FORGED INVITE: ${who(inviter, state.me?.peerId)} lied about who founded this group`,
+          'warning',
+        )
         break
       }
       case 'badEpochKey': {
         const { group, author } = params as { group: string; author: PeerRef }
         addSystem(
           group,
-          `!! ${who(author)} sent a group key that does not work; a new one is being made`,
+          `!! ${who(author, state.me?.peerId)} sent a group key that does not work; a new one is being made`,
           'warning',
         )
         break
@@ -377,42 +340,14 @@ export function startPage(root: HTMLElement): void {
   }
 
   function renderMembers(): void {
-    replace(
-      ui.members,
-      ...state.members.map((m) =>
-        h(
-          'li',
-          { title: m.peerId },
-          h('bdi', {}, m.name),
-          ` (${shortId(m.peerId)})`,
-          m.peerId === state.me?.peerId
-            ? ' (you)'
-            : on(
-                h('button', { type: 'button', class: 'remove-member', title: `Remove ${m.name}` }, '×'),
-                'click',
-                () => void act(() => rpc.call('remove', inGroup({ member: m.peerId }))),
-              ),
-        ),
-      ),
-    )
+    const remove = (peerId: string): void => void act(() => rpc.call('remove', inGroup({ member: peerId })))
+    replace(ui.members, ...memberItems(state.members, state.me?.peerId, remove))
   }
 
   function renderRequests(): void {
     const requests = state.selected === undefined ? undefined : state.requests.get(state.selected)
-    const items = [...(requests ?? new Map<string, string>())].map(([peerId, name]) =>
-      h(
-        'li',
-        { title: peerId },
-        h('bdi', {}, name),
-        ` (${shortId(peerId)}) asks to join `,
-        on(
-          h('button', { type: 'button', class: 'admit' }, 'Admit'),
-          'click',
-          () => void act(() => rpc.call('add', inGroup({ member: peerId }))),
-        ),
-      ),
-    )
-    replace(ui.requests, ...(items.length === 0 ? [h('li', { class: 'empty' }, 'None.')] : items))
+    const admit = (peerId: string): void => void act(() => rpc.call('add', inGroup({ member: peerId })))
+    replace(ui.requests, ...requestItems(requests ?? new Map<string, string>(), admit))
   }
 
   async function sendComposed(): Promise<void> {
@@ -430,50 +365,6 @@ export function startPage(root: HTMLElement): void {
     void act(() => rpc.call(method, inGroup({ member }))).then((ok) => {
       if (ok) ui.memberRef.value = ''
     })
-  }
-
-  function groupActions(): HTMLElement {
-    const name = h('input', { id: 'new-group', placeholder: 'new group name', autocomplete: 'off' })
-    const invite = h('input', { id: 'join-invite', placeholder: 'invite', autocomplete: 'off' })
-    const adopt = async (result: unknown): Promise<void> => {
-      const id =
-        (result as { id?: string; group?: { id?: string } }).id ??
-        (result as { group?: { id?: string } }).group?.id
-      await loadGroups()
-      if (typeof id === 'string') await select(id)
-    }
-    append(
-      ui.groupActions,
-      h(
-        'div',
-        {},
-        name,
-        on(
-          h('button', { type: 'button', id: 'create' }, 'Create'),
-          'click',
-          () => void act(async () => adopt(await rpc.call('create', { name: name.value.trim() }))),
-        ),
-      ),
-      h(
-        'div',
-        {},
-        invite,
-        on(
-          h('button', { type: 'button', id: 'join' }, 'Join'),
-          'click',
-          () => void act(async () => adopt(await rpc.call('join', { invite: invite.value.trim() }))),
-        ),
-      ),
-      on(h('button', { type: 'button', id: 'leave' }, 'Leave this group'), 'click', () => {
-        if (state.selected === undefined || !confirm('Leave this group?')) return
-        void act(async () => {
-          await rpc.call('leave', { group: state.selected })
-          state.selected = undefined
-          await load()
-        })
-      }),
-    )
-    return ui.groupActions
   }
 
   on(ui.text, 'keydown', (event) => {
@@ -508,7 +399,23 @@ export function startPage(root: HTMLElement): void {
   replace(
     root,
     h('header', {}, h('h1', {}, 'p2pchat'), ' ', ui.me, ' ', ui.connection),
-    h('nav', {}, h('h3', {}, 'Groups'), ui.groups, groupActions()),
+    h(
+      'nav',
+      {},
+      h('h3', {}, 'Groups'),
+      ui.groups,
+      groupActions(ui.groupActions, {
+        rpc,
+        act,
+        loadGroups: () => loadGroups(),
+        select,
+        selected: () => state.selected,
+        leftSelected: async () => {
+          state.selected = undefined
+          await load()
+        },
+      }),
+    ),
     h(
       'main',
       {},
