@@ -46,9 +46,12 @@ export interface StartCommand {
   group: GroupSelection
   /** `--data-dir`, as typed; `undefined` means "use `defaultDataDir`" (default-data-dir.ts). */
   dataDir: string | undefined
-  /** Multiaddrs to listen on, validated; defaults to {@link DEFAULT_LISTEN}. */
-  listen: string[]
-  /** Multiaddrs of peers (typically relays) to dial at start-up, validated. */
+  /**
+   * Multiaddrs to listen on, validated; `undefined` without `--listen`: the node then reuses the port of
+   * its last run when free, else {@link DEFAULT_LISTEN}.
+   */
+  listen: string[] | undefined
+  /** Multiaddrs of peers (typically relays) to dial at start-up, validated; remembered for later starts. */
   bootstrap: string[]
   /** Whether to discover peers on the LAN with mDNS; `false` with `--no-mdns`. */
   mdns: boolean
@@ -178,7 +181,7 @@ function buildStart(values: Values<typeof START_OPTIONS>): StartCommand {
     name,
     group,
     dataDir: dataDir(values['data-dir']),
-    listen: multiaddrs(values.listen, '--listen', DEFAULT_LISTEN),
+    listen: values.listen === undefined ? undefined : multiaddrs(values.listen, '--listen', []),
     bootstrap: multiaddrs(values.bootstrap, '--bootstrap', []),
     mdns: values.mdns,
     json: values.json,

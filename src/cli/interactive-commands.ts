@@ -21,6 +21,7 @@ const ARGUMENT_NEEDED: Readonly<Record<string, string>> = {
   create: '<group name>',
   join: '<invite>',
   forget: '<group name or id>',
+  connect: '<multiaddr>',
 }
 
 /** How many missed messages `/switch` shows at most; `/history` shows more. */
@@ -171,6 +172,11 @@ export function lineHandler(
             ? 'No peers connected.'
             : `Connected: ${peers.map((p) => `${sanitizeName(p.name || '?')} (${p.peerId})`).join(', ')}`,
         )
+        break
+      }
+      case 'connect': {
+        const peer = await node.connect(arg)
+        print(`Connected to ${sanitizeName(peer.name || '?')} (${peer.peerId}).`)
         break
       }
       case 'invite':

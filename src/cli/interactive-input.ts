@@ -10,6 +10,7 @@ export const INTERACTIVE_HELP = `Commands:
   /help              this help
   /members           who is in the group
   /peers             peers connected now
+  /connect <addr>    dial a peer or relay by multiaddr; remembered for later starts
   /invite            an invite to give to someone (they run: p2pchat start --name <them> --join <invite>)
   /add <id|name>     add a member by peer id; a name only claimed in a join request asks you first
   /remove <name|id>  remove a member

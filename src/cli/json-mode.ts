@@ -71,6 +71,7 @@ export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcM
       return {}
     },
     peers: () => ({ peers: node.peers() }),
+    connect: async (params) => ({ peer: await node.connect(stringParam(params, 'addr')) }),
     quit: () => {
       // answer first, then exit
       setImmediate(quit)

@@ -58,6 +58,7 @@ export const JsonRpcErrorCode = {
  *   was added, and `data.candidates` lists who asked, to add by peer id
  * - `InvalidParams`: the params are missing a field or have the wrong type (code -32602)
  * - `NotInGroup`: this peer is not (or no longer) a member of a group
+ * - `Unreachable`: `connect` could not reach the address (not a multiaddr, refused, or timed out)
  */
 export type ApplicationErrorName = (typeof APPLICATION_ERROR_NAMES)[number]
 
@@ -69,6 +70,7 @@ const APPLICATION_ERROR_NAMES = [
   'UnverifiedName',
   'InvalidParams',
   'NotInGroup',
+  'Unreachable',
 ] as const
 
 function isApplicationErrorName(name: unknown): name is ApplicationErrorName {

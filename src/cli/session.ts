@@ -171,7 +171,7 @@ export async function openSession(
   const node = await createChatNode({
     dataDir: command.dataDir,
     name: command.name,
-    listen: command.listen,
+    ...(command.listen === undefined ? {} : { listen: command.listen }),
     bootstrap: command.bootstrap,
     mdns: command.mdns,
   })

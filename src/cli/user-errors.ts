@@ -70,6 +70,7 @@ export const ERROR_TABLE: ReadonlyMap<ErrorClass, ErrorPresentation> = new Map<E
     [node.GroupNotReadyError, { rpc: 'InvalidParams' }],
     // nothing can be sent until a rekey: say to retry
     [membership.NoCurrentEpochError, { rpc: 'InvalidParams', message: noCurrentEpochMessage }],
+    [node.DialFailedError, { user: true, rpc: 'Unreachable' }],
     [node.InvalidTransportInitError, { user: true }],
     // a second process on the same data directory (src/node)
     [node.DataDirLockedError, { user: true }],

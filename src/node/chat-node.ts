@@ -17,17 +17,24 @@ import type {
 import type { ChatGroup } from './chat-group.js'
 import { ChatReplica } from './chat-replica.js'
 import { type ChatNodeComponents, dialSignal, nodeComponents } from './components.js'
-import { NodeStoppedError } from './errors.js'
+import { DialFailedError, NodeStoppedError } from './errors.js'
 import { GroupRegistry } from './group-registry.js'
 import { decodeInvite } from './invite.js'
 import { Lifecycle, openNode } from './lifecycle.js'
 import type { DataDirLock } from './lock.js'
+import {
+  redialAddrs,
+  rememberAddrs,
+  rememberListenPort,
+  rememberRelays,
+  stableListen,
+} from './peer-addresses.js'
 import { PeerDirectory } from './peer-directory.js'
 import { type ChatStore, persist } from './store.js'
 import { handleSync } from './sync.js'
 import { bootstrapPeerIds } from './sync-access.js'
 import { SyncScheduler } from './sync-scheduler.js'
-import { DEFAULT_LISTEN, type TransportNode } from './transport.js'
+import type { TransportNode } from './transport.js'
 
 /**
  * A p2pchat peer: identity, database, libp2p node, and the groups it takes part in. A facade: each group
@@ -61,6 +68,8 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   readonly #replica: ChatReplica
   #libp2p: TransportNode | undefined
   #scheduler: SyncScheduler | undefined
+  /** `init.bootstrap` and the relays remembered from earlier runs' bootstrap lists. */
+  readonly #bootstrap: string[]
 
   /**
    * @param lock - the data directory lock taken by {@link createChatNode}; released by {@link ChatNode.stop}
@@ -73,6 +82,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     this.#components = components
     this.#log = components.logger.forComponent('p2pchat:node')
     this.#lock = lock
+    this.#bootstrap = rememberRelays(components.store, init.bootstrap ?? [])
     const self = { peerId: this.peerId, name: this.name }
     this.#directory = new PeerDirectory({
       self,
@@ -106,7 +116,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
       peerId: this.peerId,
       groups: this.#groups.byId,
       libp2p: () => this.#libp2p,
-      configured: bootstrapPeerIds(init.bootstrap ?? []),
+      configured: bootstrapPeerIds(this.#bootstrap),
       shutdown: this.#abort.signal,
     })
     this.#groups.load()
@@ -139,13 +149,16 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
 
   async #start(options: AbortOptions): Promise<void> {
     const init = this.#init
-    const bootstrap = init.bootstrap ?? []
+    const bootstrap = this.#bootstrap
+    const store = this.#components.store
+    // without --listen, the port of the last run, so invites given out before this restart still work
+    const listen = init.listen ?? (await stableListen(store))
     const libp2p = await this.#life.startNode(
       () =>
         this.#components.transport(
           {
             privateKey: this.identity.privateKey,
-            listen: init.listen ?? [...DEFAULT_LISTEN],
+            listen,
             bootstrap,
             mdns: init.mdns ?? true,
             listenViaRelay: init.listenViaRelay ?? bootstrap.length > 0,
@@ -158,11 +171,13 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
       (created) => handleSync(created, this.#replica, this.#abort.signal, init.syncLimits),
     )
     if (libp2p === undefined) return
+    persist(this.#log, 'the listen port', () => rememberListenPort(store, this.addrs()))
     const scheduler = new SyncScheduler(
       { ...this.#components, libp2p, replica: this.#replica },
       {
         groups: () => this.#groups.byId.keys(),
         bootstrap,
+        remembered: this.#rememberedAddrs(),
         ...(init.syncIntervalMs === undefined ? {} : { intervalMs: init.syncIntervalMs }),
         ...(init.syncLimits === undefined ? {} : { limits: init.syncLimits }),
         onRound: () => {
@@ -179,6 +194,10 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
       persist(this.#log, 'a connected peer', () => this.#components.store.upsertPeer({ peerId }))
       this.safeDispatchEvent('peer:connect', { detail: peerId })
       scheduler.syncAll(evt.detail)
+    })
+    libp2p.addEventListener('peer:identify', ({ detail }) => {
+      const addrs = detail.listenAddrs.map(String)
+      persist(this.#log, 'peer addresses', () => rememberAddrs(store, detail.peerId.toString(), addrs))
     })
     libp2p.addEventListener('peer:disconnect', (evt) => {
       this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() })
@@ -256,6 +275,9 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     options.signal?.throwIfAborted()
     const invite = decodeInvite(inviteText)
     const joined = this.#groups.join(invite, inviteText)
+    persist(this.#log, 'invite addresses', () =>
+      rememberAddrs(this.#components.store, invite.inviter.peerId, invite.addrs),
+    )
     const libp2p = this.#libp2p
     if (libp2p !== undefined) {
       this.#subscribe(joined)
@@ -267,6 +289,27 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
       }
     }
     return { id: invite.groupId, name: invite.groupName }
+  }
+
+  /**
+   * Dials `addr` (a multiaddr, `/p2p/<peer id>` optional) and remembers it for later starts.
+   *
+   * @throws {DialFailedError} the address is not a multiaddr, or the peer was not reached in time
+   * @throws {NodeStoppedError} the node is not running
+   */
+  async connect(addr: string, options: AbortOptions = {}): Promise<PeerRef> {
+    const libp2p = this.#libp2p
+    if (libp2p === undefined || this.#life.stopping) throw new NodeStoppedError('the node is not running')
+    const signal = AbortSignal.any([this.#abort.signal, ...(options.signal ? [options.signal] : [])])
+    let connection: Awaited<ReturnType<TransportNode['dial']>>
+    try {
+      connection = await libp2p.dial(multiaddr(addr), { signal: dialSignal(signal) })
+    } catch (err) {
+      throw new DialFailedError(addr, (err as Error).message)
+    }
+    const peerId = connection.remotePeer.toString()
+    persist(this.#log, 'a dialled address', () => rememberAddrs(this.#components.store, peerId, [addr]))
+    return this.#directory.ref(peerId)
   }
 
   /**
@@ -397,6 +440,19 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     // peers we are already connected to (a relay, say) learn of the group now, not at the next round
     for (const peer of libp2p.getPeers()) this.#scheduler?.sync(peer, chatGroup.group.id)
     chatGroup.subscribe(libp2p.services.pubsub)
+  }
+
+  /**
+   * Where the peers worth reaching again were last seen: members of this node's groups and inviters
+   * (from the peers table), and the addresses of the invites this node joined by.
+   */
+  #rememberedAddrs(): string[] {
+    const groups = [...this.#groups.byId.values()]
+    const inviters = new Set(groups.flatMap((g) => (g.invite === undefined ? [] : [g.invite.inviter.peerId])))
+    const wanted = (peerId: string): boolean =>
+      peerId !== this.peerId && (inviters.has(peerId) || groups.some((g) => g.group.isMember(peerId)))
+    const invited = groups.flatMap((g) => g.invite?.addrs ?? [])
+    return [...redialAddrs(this.#components.store, wanted), ...invited]
   }
 
   #sync(peerId: string, groupId: string, connectedOnly = false): void {

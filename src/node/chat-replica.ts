@@ -2,7 +2,8 @@ import type { Logger } from '@libp2p/interface'
 import type { Group } from '../membership/index.js'
 import type { ChatGroup } from './chat-group.js'
 import { dialSignal } from './components.js'
-import type { ChatStore } from './store.js'
+import { rememberAddrs } from './peer-addresses.js'
+import { type ChatStore, persist } from './store.js'
 import { dialHints, type PeerHint, type SyncAccess, type SyncReplica, subscriberHints } from './sync.js'
 import { accessOf, epochsSealedTo, isKnownPeer } from './sync-access.js'
 import type { TransportNode } from './transport.js'
@@ -73,6 +74,10 @@ export class ChatReplica implements SyncReplica {
   acceptPeers(_group: Group, peers: PeerHint[], _remote: string): void {
     const libp2p = this.#c.libp2p()
     if (libp2p === undefined || this.#c.shutdown.aborted) return
+    // members a trusted partner named are worth reaching again after a restart
+    for (const hint of peers) {
+      persist(this.#log, 'hinted addresses', () => rememberAddrs(this.#c.store, hint.id, hint.addrs))
+    }
     dialHints(libp2p, peers, dialSignal(this.#c.shutdown))
   }
 

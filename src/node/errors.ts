@@ -159,6 +159,18 @@ export class GroupNotReadyError extends Error {
   }
 }
 
+/** A peer `connect` was asked to dial could not be reached; the message says why. */
+export class DialFailedError extends Error {
+  static override readonly name = 'DialFailedError'
+  override readonly name = 'DialFailedError'
+  /** The address that was dialled, as given. */
+  readonly addr: string
+  constructor(addr: string, reason: string, message = `could not connect to ${addr}: ${reason}`) {
+    super(message)
+    this.addr = addr
+  }
+}
+
 /** The node has no group selected (none created or joined yet, or `--group` matched none). */
 export class NotInGroupError extends Error {
   static override readonly name = 'NotInGroupError'

@@ -380,18 +380,28 @@ export class ChatStore {
   }
 
   peers(): StoredPeer[] {
-    return (this.#statement('SELECT * FROM peers ORDER BY last_seen DESC').all() as Row[]).map((row) => ({
-      peerId: row.peer_id as string,
-      name: (row.name as string | null) ?? null,
-      addrs: JSON.parse(row.addrs as string) as string[],
-      lastSeen: Number(row.last_seen),
-    }))
+    return (this.#statement('SELECT * FROM peers ORDER BY last_seen DESC').all() as Row[]).map(toPeer)
+  }
+
+  /** A stored peer, if any. */
+  peer(peerId: string): StoredPeer | undefined {
+    const row = this.#statement('SELECT * FROM peers WHERE peer_id = ?').get(peerId) as Row | undefined
+    return row === undefined ? undefined : toPeer(row)
   }
 
   /** The name a peer last announced, if known. */
   peerName(peerId: string): string | undefined {
     const row = this.#statement('SELECT name FROM peers WHERE peer_id = ?').get(peerId) as Row | undefined
     return (row?.name as string | null | undefined) ?? undefined
+  }
+}
+
+function toPeer(row: Row): StoredPeer {
+  return {
+    peerId: row.peer_id as string,
+    name: (row.name as string | null) ?? null,
+    addrs: JSON.parse(row.addrs as string) as string[],
+    lastSeen: Number(row.last_seen),
   }
 }
 

@@ -32,6 +32,11 @@ export interface SyncSchedulerInit {
   groups: () => Iterable<string>
   /** Peers (multiaddrs with `/p2p/<id>`) to keep connected to: the relays and peers given at start. */
   bootstrap: readonly string[]
+  /**
+   * Peers remembered from earlier runs (multiaddrs with `/p2p/<id>`): dialled at start, then kept
+   * connected as the bootstrap peers are.
+   */
+  remembered?: readonly string[]
   /** Period of the anti-entropy rounds, in ms. Default 30000. */
   intervalMs?: number
   /** Time limits of one sync. */
@@ -52,7 +57,9 @@ export class SyncScheduler {
   readonly #replica: SyncReplica
   readonly #log: Logger
   readonly #init: SyncSchedulerInit
-  readonly #bootstrap: Array<{ addr: Multiaddr; peer: PeerId }>
+  /** The bootstrap peers, then the remembered ones, each with its addresses. */
+  readonly #keep: Array<{ addrs: Multiaddr[]; peer: PeerId }>
+  readonly #remembered: number
   readonly #syncing = new Set<string>()
   /** Keys of {@link #syncing} asked for again while running: they sync once more when done. */
   readonly #again = new Set<string>()
@@ -66,21 +73,18 @@ export class SyncScheduler {
     this.#replica = components.replica
     this.#log = components.logger.forComponent('p2pchat:sync-scheduler')
     this.#init = init
-    this.#bootstrap = init.bootstrap.flatMap((text) => {
-      try {
-        const addr = multiaddr(text)
-        const id = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
-        return id === undefined ? [] : [{ addr, peer: peerIdFromString(id) }]
-      } catch {
-        return []
-      }
-    })
+    this.#keep = byPeer([...init.bootstrap, ...(init.remembered ?? [])])
+    this.#remembered = this.#keep.length - byPeer(init.bootstrap).length
     this.#task = repeatingTask(() => this.#round(), init.intervalMs ?? 30_000)
   }
 
-  /** Tags the bootstrap peers `KEEP_ALIVE` and starts the rounds. */
+  /**
+   * Tags the bootstrap and remembered peers `KEEP_ALIVE`, dials the remembered ones (libp2p dials the
+   * bootstrap list itself) and starts the rounds.
+   */
   start(): void {
-    for (const { addr, peer } of this.#bootstrap) this.#keepAlive(addr, peer)
+    for (const { addrs, peer } of this.#keep) this.#keepAlive(addrs, peer)
+    for (const target of this.#keep.slice(this.#keep.length - this.#remembered)) this.#dial(target)
     this.#task.start()
   }
 
@@ -174,24 +178,46 @@ export class SyncScheduler {
   }
 
   /**
-   * Dials again the bootstrap peers we are not connected to. The reconnect queue gives up after a few
-   * tries and drops the tag, and libp2p announces the bootstrap list only once at start, so a relay that
-   * was down for long would otherwise never be reached again.
+   * Dials again the bootstrap and remembered peers we are not connected to. The reconnect queue gives up
+   * after a few tries and drops the tag, and libp2p announces the bootstrap list only once at start, so a
+   * relay that was down for long would otherwise never be reached again.
    */
   #redialBootstrap(): void {
     const connected = new Set(this.#libp2p.getPeers().map(String))
-    for (const { addr, peer } of this.#bootstrap) {
-      if (connected.has(peer.toString())) continue
-      this.#keepAlive(addr, peer)
-      this.#libp2p.dial(addr, { signal: dialSignal(this.#abort.signal) }).catch((err: unknown) => {
-        this.#log('bootstrap peer %a still unreachable: %s', addr, (err as Error).message)
-      })
+    for (const target of this.#keep) {
+      if (connected.has(target.peer.toString())) continue
+      this.#keepAlive(target.addrs, target.peer)
+      this.#dial(target)
     }
   }
 
-  #keepAlive(addr: Multiaddr, peer: PeerId): void {
+  #dial({ addrs, peer }: { addrs: Multiaddr[]; peer: PeerId }): void {
+    this.#libp2p.dial(addrs, { signal: dialSignal(this.#abort.signal) }).catch((err: unknown) => {
+      this.#log('peer %p still unreachable: %s', peer, (err as Error).message)
+    })
+  }
+
+  #keepAlive(addrs: Multiaddr[], peer: PeerId): void {
     this.#libp2p.peerStore
-      .merge(peer, { multiaddrs: [addr], tags: { [KEEP_ALIVE]: {} } })
+      .merge(peer, { multiaddrs: addrs, tags: { [KEEP_ALIVE]: {} } })
       .catch((err: unknown) => this.#log('could not tag %p keep-alive: %s', peer, (err as Error).message))
   }
+}
+
+/** Multiaddrs with `/p2p/<id>` grouped by that peer, in first-seen order; others are skipped. */
+function byPeer(texts: readonly string[]): Array<{ addrs: Multiaddr[]; peer: PeerId }> {
+  const out = new Map<string, { addrs: Multiaddr[]; peer: PeerId }>()
+  for (const text of texts) {
+    try {
+      const addr = multiaddr(text)
+      const id = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
+      if (id === undefined) continue
+      const entry = out.get(id) ?? { addrs: [], peer: peerIdFromString(id) }
+      if (!entry.addrs.some((a) => a.equals(addr))) entry.addrs.push(addr)
+      out.set(id, entry)
+    } catch {
+      // not a multiaddr, or no peer id in it: nothing to dial
+    }
+  }
+  return [...out.values()]
 }

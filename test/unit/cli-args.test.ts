@@ -28,7 +28,7 @@ describe('parseArgs: start', () => {
       name: 'alice',
       group: { kind: 'open' },
       dataDir: undefined,
-      listen: ['/ip4/0.0.0.0/tcp/0'],
+      listen: undefined,
       bootstrap: [],
       mdns: true,
       json: false,

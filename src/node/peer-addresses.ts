@@ -1,0 +1,134 @@
+/**
+ * Where to find peers again after a restart: the relays given with `--bootstrap`, the addresses peers
+ * were reached or announced at (invites, identify, accepted peer exchange hints), and the TCP port this
+ * node listened on last. All of it lives in the node's database, so a restart needs no flags.
+ *
+ * @packageDocumentation
+ */
+
+import { createServer } from 'node:net'
+import { CODE_P2P, CODE_P2P_CIRCUIT, CODE_TCP, multiaddr } from '@multiformats/multiaddr'
+import { DEFAULT_LISTEN } from './defaults.js'
+import type { ChatStore } from './store.js'
+
+/** Addresses remembered per peer, newest first; older ones are forgotten. */
+export const MAX_ADDRS_PER_PEER = 8
+
+/** Remembered peers (besides relays) dialled again at start and in every sync round, at most. */
+export const MAX_REDIAL_PEERS = 32
+
+/** Meta key of the remembered `--bootstrap` list. */
+const RELAYS_KEY = 'relays'
+
+/** Meta key of the TCP port of the last run. */
+const LISTEN_PORT_KEY = 'listenPort'
+
+/** Relays remembered from earlier runs' `--bootstrap`, oldest first. */
+export function rememberedRelays(store: Pick<ChatStore, 'getMeta'>): string[] {
+  const stored = store.getMeta(RELAYS_KEY)
+  if (stored === undefined) return []
+  try {
+    const value: unknown = JSON.parse(stored)
+    return Array.isArray(value) ? value.filter((a): a is string => typeof a === 'string') : []
+  } catch {
+    return []
+  }
+}
+
+/**
+ * The bootstrap list of this run: the relays remembered from earlier runs and `given`, which is
+ * remembered from now on.
+ */
+export function rememberRelays(
+  store: Pick<ChatStore, 'getMeta' | 'setMeta'>,
+  given: readonly string[],
+): string[] {
+  const relays = [...new Set([...rememberedRelays(store), ...given])]
+  if (given.length > 0) store.setMeta(RELAYS_KEY, JSON.stringify(relays))
+  return relays
+}
+
+/**
+ * `addrs` of `peerId` as dialable text, each ending in `/p2p/<peerId>`: unparseable ones, wildcards and
+ * ones naming another peer are dropped.
+ */
+export function dialableAddrs(peerId: string, addrs: readonly string[]): string[] {
+  const out: string[] = []
+  for (const text of addrs) {
+    try {
+      const addr = multiaddr(text)
+      const components = addr.getComponents()
+      if (components.some((c) => c.value === '0.0.0.0' || c.value === '::')) continue
+      const last = components.at(-1)
+      const circuit = components.findIndex((c) => c.code === CODE_P2P_CIRCUIT)
+      const target = components.findLast((c) => c.code === CODE_P2P)
+      if (target !== undefined && components.indexOf(target) > circuit && target.value !== peerId) continue
+      out.push(last?.code === CODE_P2P && last.value === peerId ? text : `${text}/p2p/${peerId}`)
+    } catch {
+      // not a multiaddr: nothing to dial
+    }
+  }
+  return out
+}
+
+/** Remembers `addrs` of `peerId` (newest first, at most {@link MAX_ADDRS_PER_PEER}). */
+export function rememberAddrs(
+  store: Pick<ChatStore, 'peer' | 'upsertPeer'>,
+  peerId: string,
+  addrs: readonly string[],
+): void {
+  const fresh = dialableAddrs(peerId, addrs)
+  if (fresh.length === 0) return
+  const known = store.peer(peerId)?.addrs ?? []
+  store.upsertPeer({ peerId, addrs: [...new Set([...fresh, ...known])].slice(0, MAX_ADDRS_PER_PEER) })
+}
+
+/**
+ * The remembered addresses of the peers `wanted` accepts (group members, inviters), the most recently
+ * seen first, at most {@link MAX_REDIAL_PEERS} peers.
+ */
+export function redialAddrs(store: Pick<ChatStore, 'peers'>, wanted: (peerId: string) => boolean): string[] {
+  return store
+    .peers()
+    .filter((peer) => peer.addrs.length > 0 && wanted(peer.peerId))
+    .slice(0, MAX_REDIAL_PEERS)
+    .flatMap((peer) => peer.addrs)
+}
+
+/**
+ * The listen addresses of a run without `--listen`: the TCP port of the last run when it is free, so
+ * invites given out before a restart still reach this peer; otherwise {@link DEFAULT_LISTEN}.
+ */
+export async function stableListen(store: Pick<ChatStore, 'getMeta'>): Promise<string[]> {
+  const port = Number(store.getMeta(LISTEN_PORT_KEY))
+  if (Number.isSafeInteger(port) && port > 0 && port < 65536 && (await isFree(port))) {
+    return [`/ip4/0.0.0.0/tcp/${port}`]
+  }
+  return [...DEFAULT_LISTEN]
+}
+
+/** Remembers the TCP port this node listens on, for {@link stableListen} at the next start. */
+export function rememberListenPort(store: Pick<ChatStore, 'setMeta'>, addrs: readonly string[]): void {
+  for (const text of addrs) {
+    try {
+      const components = multiaddr(text).getComponents()
+      if (components.some((c) => c.code === CODE_P2P_CIRCUIT)) continue
+      const port = components.find((c) => c.code === CODE_TCP)?.value
+      if (port !== undefined && port !== '0') {
+        store.setMeta(LISTEN_PORT_KEY, port)
+        return
+      }
+    } catch {
+      // not ours to judge: skip
+    }
+  }
+}
+
+/** Whether nothing listens on TCP `port` of every IPv4 interface now. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolve(true)))
+  })
+}
