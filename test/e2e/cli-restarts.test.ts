@@ -83,4 +83,24 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
       await quit(carol)
     }
   }, 120_000)
+
+  it('JSON connect dials a multiaddr, and says Unreachable when nothing answers', async () => {
+    cli = cli ?? createCliGroup()
+    const root = await cli.tempDir()
+    const relay = cli.spawn({
+      label: 'relay',
+      args: ['relay', '--json', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', join(root, 'relay')],
+    })
+    const relayReady = await started(relay, 'the relay to start')
+    const dave = cli.spawn({ args: loopbackStartArgs('dave', join(root, 'dave')) })
+    await started(dave, 'dave to start')
+    const { peer } = await dave.request<{ peer: { peerId: string } }>('connect', {
+      addr: relayReady.addrs[0],
+    })
+    expect(peer.peerId).toBe(relayReady.peerId)
+    const refused = await dave.call('connect', { addr: '/ip4/127.0.0.1/tcp/1' })
+    expect(refused.error?.data?.name).toBe('Unreachable')
+    expect(refused.error?.message).toMatch(/^could not connect to \/ip4\/127\.0\.0\.1\/tcp\/1: /)
+    await quit(dave)
+  }, 60_000)
 })
