@@ -10,12 +10,12 @@ export const INTERACTIVE_HELP = `Commands:
   /help              this help
   /members           who is in the group
   /peers             peers connected now
-  /connect <addr>    dial a peer or relay by multiaddr; remembered for later starts
   /invite            an invite to give to someone (they run: p2pchat start --name <them> --join <invite>)
   /add <id|name>     add a member by peer id; a name only claimed in a join request asks you first
   /remove <name|id>  remove a member
   /history [n]       the last n messages (default 20)
   /quit              leave (Ctrl-D and Ctrl-C work too)
+  /connect <addr>    dial a peer or relay by multiaddr; remembered for later starts
 Groups:
   /groups            your groups, with unread messages
   /switch <name|id>  show another group, and what you missed there
