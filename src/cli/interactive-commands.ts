@@ -8,7 +8,7 @@
 import { UnverifiedNameError } from '../node/index.js'
 import { sanitizeName, shortId } from './format.js'
 import { formatGroupList } from './format-notices.js'
-import { INTERACTIVE_HELP, parseInput } from './interactive-input.js'
+import { INTERACTIVE_HELP, parseInput, unknownCommand } from './interactive-input.js'
 import type { ChatSession } from './session.js'
 import { showGroup, type TerminalView } from './terminal-view.js'
 import { shownMessage } from './user-errors.js'
@@ -128,10 +128,9 @@ export function lineHandler(
         case 'empty':
           return undefined
         case 'text': {
-          const result = await node.send(session.group(), input.text)
-          if (result.recipients === 0) {
-            print('  (nobody is listening yet: the message is kept and delivered when a member connects)')
-          }
+          // the typed line was taken off the screen; this echo with its time and delivery replaces it
+          const { ts, recipients } = await node.send(session.group(), input.text)
+          print(view.showSent({ ts, text: input.text, recipients }))
           return undefined
         }
         case 'command':
@@ -224,7 +223,7 @@ export function lineHandler(
         break
       }
       default:
-        print(`Unknown command /${name}.\n${INTERACTIVE_HELP}`)
+        print(unknownCommand(name))
     }
     return undefined
   }

@@ -5,7 +5,9 @@
  * @packageDocumentation
  */
 
-/** Help shown by `/help` and for unknown commands. */
+import { sanitizeName } from './format.js'
+
+/** Help shown by `/help`. */
 export const INTERACTIVE_HELP = `Commands:
   /help              this help
   /members           who is in the group
@@ -40,4 +42,23 @@ export function parseInput(line: string): InteractiveInput {
   const space = trimmed.indexOf(' ')
   const name = (space < 0 ? trimmed.slice(1) : trimmed.slice(1, space)).toLowerCase()
   return { kind: 'command', name, arg: space < 0 ? '' : trimmed.slice(space + 1).trim() }
+}
+
+/**
+ * The one line an unknown command gets: the whole help would push the conversation off the screen for
+ * a typo. `/x` is a command, so a message that starts with `/` needs `//`, which the line says too.
+ */
+export function unknownCommand(name: string): string {
+  return `Unknown command /${sanitizeName(name)}: /help lists the commands (// sends a line starting with /).`
+}
+
+/**
+ * How many rows above the cursor a line typed after `prompt` starts, once Enter was pressed, in a
+ * terminal `columns` wide: the rows the wrapped line took, plus the one readline moved down to. Counts
+ * code points: a line of double-width characters takes more rows than this says, and a row of it stays.
+ */
+export function typedRows(prompt: string, line: string, columns: number): number {
+  const width = [...prompt].length + [...line].length
+  // readline moves the cursor to a row of its own when the line fills the last one exactly
+  return Math.floor(width / Math.max(1, columns)) + 1
 }

@@ -1,6 +1,14 @@
-import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline'
+import {
+  clearLine,
+  clearScreenDown,
+  createInterface,
+  cursorTo,
+  type Interface,
+  moveCursor,
+} from 'node:readline'
 import { detectNoColour } from './format.js'
 import { lineHandler, type Questions } from './interactive-commands.js'
+import { parseInput, typedRows } from './interactive-input.js'
 import { attachNotices, type EarlyLine } from './interactive-notices.js'
 import type { CliIO } from './io.js'
 import type { ChatSession, StartMode } from './session.js'
@@ -135,6 +143,7 @@ function converse(
     rl.on('line', (line) => {
       // the answer to the question on the prompt line, which the command waiting in the queue reads
       if (questions.answer(line)) return
+      if (io.isTTY && parseInput(line).kind === 'text') eraseTypedLine(io, rl.getPrompt(), line)
       // one command at a time, in order
       queue = queue.then(async () => {
         if ((await handleLine(line)) === 'quit') shutdown('quit')
@@ -158,4 +167,15 @@ function converse(
       if (io.isTTY) io.stdout('\n')
     }
   })
+}
+
+/**
+ * Takes a message the user just typed off the screen (readline has moved the cursor below it), so its
+ * echo, with the time and to how many peers it went, takes its place rather than repeating it.
+ */
+function eraseTypedLine(io: CliIO, prompt: string, line: string): void {
+  const columns = (io.output as { columns?: number }).columns ?? 80
+  moveCursor(io.output, 0, -typedRows(prompt, line, columns))
+  cursorTo(io.output, 0)
+  clearScreenDown(io.output)
 }

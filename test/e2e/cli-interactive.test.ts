@@ -95,7 +95,7 @@ describe
       expect(cursor.x).toBe(PROMPT.length)
     })
 
-    it('/help lists the commands, and an unknown command gets the help too', async () => {
+    it('/help lists the commands, and an unknown command gets one line pointing to /help', async () => {
       await term.enter('/help')
       let lines = await term.waitFor((l) => count(l, /^Commands:$/) === 1 && l, '/help to print the commands')
       const help = lines.indexOf('Commands:')
@@ -121,13 +121,14 @@ describe
       ])
 
       await term.enter('/frobnicate')
+      const unknown =
+        'Unknown command /frobnicate: /help lists the commands (// sends a line starting with /).'
       lines = await term.waitFor(
-        (l) => count(l, /^Commands:$/) === 2 && l,
-        'the help after an unknown command',
+        (l) => l.at(-2) === unknown && l.at(-1) === PROMPT.trimEnd() && l,
+        'one line about the unknown command, then the prompt',
       )
-      const unknown = lines.indexOf('Unknown command /frobnicate.')
-      expect(unknown).toBeGreaterThan(help)
-      expect(lines[unknown + 1]).toBe('Commands:')
+      expect(lines.at(-3)).toBe(`${PROMPT}/frobnicate`)
+      expect(count(lines, /^Commands:$/)).toBe(1)
     })
 
     it("a non-member's /add is denied", async () => {
@@ -149,7 +150,7 @@ describe
       await term.type('half a thou')
       await term.waitFor((l) => l.at(-1) === `${PROMPT}half a thou`, 'the partly typed line at the prompt')
       await alice.request('send', { text: 'hello from alice' })
-      const lines = await term.waitFor(
+      let lines = await term.waitFor(
         (l) => l.some((line) => / alice: hello from alice$/.test(line)) && l,
         "alice's message to appear",
       )
@@ -170,6 +171,14 @@ describe
         since: mark,
       })
       expect(received.params.text).toBe('half a thought')
+      // the typed line gives way to its echo: the time, bob, the text, and the one peer it went to
+      lines = await term.waitFor(
+        (l) => l.some((line) => / bob: half a thought ✓1$/.test(line)) && l,
+        "bob's own line echoed with its delivery",
+      )
+      expect(lines.filter((line) => line.includes('half a thought'))).toEqual([
+        expect.stringMatching(/^\d\d:\d\d bob: half a thought ✓1$/),
+      ])
     })
 
     it('/members lists the members with short ids', async () => {
@@ -285,6 +294,22 @@ describe
       expect(created, lines.join('\n')).toBeGreaterThan(greeting)
       expect(created).toBeLessThan(lines.indexOf('Type /help for commands.'))
       expect(count(lines, /created club/)).toBe(1)
+    })
+
+    it('echoes a message nobody got, wider than the terminal, in place of the typed line', async () => {
+      const long = `anyone ${'there '.repeat(30)}?`
+      await term.enter(long)
+      const lines = await term.waitFor(
+        (l) => l.at(-1) === 'club>' && l.some((line) => line.includes('not delivered yet')) && l,
+        'the echo saying nobody got it yet',
+      )
+      // the echo replaced all the rows the typed line took; nothing of it is left above
+      expect(lines.slice(lines.indexOf('Type /help for commands.') + 1)).toEqual([
+        expect.stringMatching(
+          /^\d\d:\d\d carol: anyone (there ){30}\? \(not delivered yet: it is sent when a member connects\)$/,
+        ),
+        'club>',
+      ])
 
       await term.press('C-d')
       const exit = await term.waitFor(
