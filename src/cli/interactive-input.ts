@@ -16,7 +16,7 @@ export const INTERACTIVE_HELP = `Commands:
   /add <id|name>     add a member by peer id; a name only claimed in a join request asks you first
   /remove <name|id>  remove a member
   /history [n]       the last n messages (default 20)
-  /quit              leave (Ctrl-D and Ctrl-C work too)
+  /quit              leave (Ctrl-D, or Ctrl-C on an empty line; Ctrl-C clears a typed line)
 Groups:
   /groups            your groups, with unread messages
   /switch <name|id>  show another group, and what you missed there

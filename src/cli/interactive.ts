@@ -150,7 +150,15 @@ function converse(
         else if (!closed) rl.prompt()
       })
     })
-    rl.on('SIGINT', () => shutdown('SIGINT'))
+    rl.on('SIGINT', () => {
+      // as in a shell: Ctrl-C drops what is typed, and quits only from an empty line
+      if (rl.line === '') {
+        shutdown('SIGINT')
+        return
+      }
+      rl.write(null, { ctrl: true, name: 'e' })
+      rl.write(null, { ctrl: true, name: 'u' })
+    })
     rl.on('close', () => {
       closed = true
       shutdown('closed')

@@ -243,6 +243,20 @@ describe
       expect(await members()).toContain(strangerId)
     })
 
+    it('Ctrl-C with text on the line clears the line, and bob stays', async () => {
+      await term.waitFor((l) => l.at(-1) === PROMPT.trimEnd(), 'an empty prompt')
+      await term.type('never mind')
+      await term.waitFor((l) => l.at(-1) === `${PROMPT}never mind`, 'the typed line')
+      await term.press('C-c')
+      await term.waitFor((l) => l.at(-1) === PROMPT.trimEnd(), 'the line cleared by Ctrl-C')
+      const cursor = await term.cursor()
+      expect(cursor.x).toBe(PROMPT.length)
+      // still running: a command typed now is answered
+      await term.enter('/peers')
+      await term.waitFor((l) => l.at(-2)?.startsWith('Connected: ') === true, '/peers after Ctrl-C')
+      expect(count(await term.lines(), /^\[p2pchat exited/)).toBe(0)
+    })
+
     it('Ctrl-D on an empty line exits cleanly with status 0', async () => {
       await term.waitFor((l) => l.at(-1) === PROMPT.trimEnd(), 'an empty prompt')
       await term.press('C-d')
@@ -311,10 +325,10 @@ describe
         'club>',
       ])
 
-      await term.press('C-d')
+      await term.press('C-c')
       const exit = await term.waitFor(
         (l) => l.find((line) => line.startsWith(EXIT_MARK)),
-        'carol to exit after Ctrl-D',
+        'carol to exit after Ctrl-C on an empty line',
       )
       expect(exit).toBe(`${EXIT_MARK}0]`)
     })
