@@ -25,7 +25,7 @@ Groups:
   /leave             leave the group on screen (asks first)
   /rejoin            ask to be added again to a group you were removed from
   /forget <name|id>  delete a group you are no longer in, with its history, from this device
-Anything else is sent to the group on screen.`
+Anything else is sent to the group on screen; end a line with \\ to continue the message on the next.`
 
 /** One parsed line of interactive input. */
 export type InteractiveInput =
@@ -61,4 +61,26 @@ export function typedRows(prompt: string, line: string, columns: number): number
   const width = [...prompt].length + [...line].length
   // readline moves the cursor to a row of its own when the line fills the last one exactly
   return Math.floor(width / Math.max(1, columns)) + 1
+}
+
+/** What {@link continueMessage} makes of a typed line. */
+export type Continuation = { complete: false; lines: string[] } | { complete: true; line: string }
+
+/**
+ * Joins a message typed over several lines: a message line ending in `\` continues on the next one,
+ * and the message is complete at the first line that does not. A command never continues. The lines
+ * are joined with line breaks; since the first line is a message, so is the whole (`//` included).
+ *
+ * @param pending - the lines continued so far, without their `\`
+ * @param line - the line just typed
+ */
+export function continueMessage(pending: readonly string[], line: string): Continuation {
+  if (pending.length === 0 && parseInput(line).kind !== 'text') return { complete: true, line }
+  if (line.endsWith('\\')) return { complete: false, lines: [...pending, line.slice(0, -1)] }
+  return { complete: true, line: [...pending, line].join('\n') }
+}
+
+/** The prompt of a continued message's next line, as wide as `prompt`: `team> ` gives `....> `. */
+export function continuationPrompt(prompt: string): string {
+  return `${'.'.repeat(Math.max(0, [...prompt].length - 2))}> `
 }

@@ -29,6 +29,17 @@ describe
     let aliceAddr: string
     const term = new Terminal()
 
+    /** Bob types `line` and presses Enter: the text of the message alice then receives from him. */
+    const bobSends = async (line: string): Promise<string> => {
+      const mark = alice.mark()
+      await term.enter(line)
+      const received = await alice.waitForNotification('message', (p) => p.from === bobId, {
+        message: `alice to receive bob's message after he typed ${JSON.stringify(line)}`,
+        since: mark,
+      })
+      return received.params.text
+    }
+
     beforeAll(async () => {
       cli = createCliGroup()
       root = await cli.tempDir()
@@ -150,9 +161,13 @@ describe
       await term.type('half a thou')
       await term.waitFor((l) => l.at(-1) === `${PROMPT}half a thou`, 'the partly typed line at the prompt')
       await alice.request('send', { text: 'hello from alice' })
+      // the message line and the redrawn prompt are two writes: wait for both
       let lines = await term.waitFor(
-        (l) => l.some((line) => / alice: hello from alice$/.test(line)) && l,
-        "alice's message to appear",
+        (l) =>
+          l.some((line) => / alice: hello from alice$/.test(line)) &&
+          l.at(-1) === `${PROMPT}half a thou` &&
+          l,
+        "alice's message to appear, and the prompt redrawn under it",
       )
       const at = lines.findIndex((line) => / alice: hello from alice$/.test(line))
       expect(lines[at]).toMatch(/^\d\d:\d\d alice: hello from alice$/)
@@ -164,13 +179,7 @@ describe
       expect(cursor.x).toBe(`${PROMPT}half a thou`.length)
 
       // bob finishes the line: it is sent whole
-      const mark = alice.mark()
-      await term.enter('ght')
-      const received = await alice.waitForNotification('message', (p) => p.from === bobId, {
-        message: "alice to receive bob's message",
-        since: mark,
-      })
-      expect(received.params.text).toBe('half a thought')
+      expect(await bobSends('ght')).toBe('half a thought')
       // the typed line gives way to its echo: the time, bob, the text, and the one peer it went to
       lines = await term.waitFor(
         (l) => l.some((line) => / bob: half a thought ✓1$/.test(line)) && l,
@@ -255,6 +264,36 @@ describe
       await term.enter('/peers')
       await term.waitFor((l) => l.at(-2)?.startsWith('Connected: ') === true, '/peers after Ctrl-C')
       expect(count(await term.lines(), /^\[p2pchat exited/)).toBe(0)
+    })
+
+    it('a line ending in \\ continues the message, which is shown indented under the sender', async () => {
+      const continuation = '....> '
+      await term.enter('first line\\')
+      await term.waitFor((l) => l.at(-1) === continuation.trimEnd(), 'the continuation prompt')
+      expect(await bobSends('second line')).toBe('first line\nsecond line')
+      let lines = await term.waitFor(
+        (l) => l.some((line) => / bob: first line$/.test(line)) && l.at(-1) === PROMPT.trimEnd() && l,
+        "bob's two-line message echoed, then his prompt",
+      )
+      // the two typed lines gave way to the echo
+      expect(lines.slice(-3)).toEqual([
+        expect.stringMatching(/^\d\d:\d\d bob: first line$/),
+        // alice and carol, who joined above
+        '      second line ✓2',
+        PROMPT.trimEnd(),
+      ])
+      expect(count(lines, /first line\\$|^\.\.\.\.> /)).toBe(0)
+
+      await alice.request('send', { text: 'one\ntwo' })
+      lines = await term.waitFor(
+        (l) => l.some((line) => / alice: one$/.test(line)) && l.at(-1) === PROMPT.trimEnd() && l,
+        "alice's two-line message",
+      )
+      expect(lines.slice(-3)).toEqual([
+        expect.stringMatching(/^\d\d:\d\d alice: one$/),
+        '      two',
+        PROMPT.trimEnd(),
+      ])
     })
 
     it('Ctrl-D on an empty line exits cleanly with status 0', async () => {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { parseInput, typedRows, unknownCommand } from '../../src/cli/interactive-input.js'
+import {
+  continuationPrompt,
+  continueMessage,
+  parseInput,
+  typedRows,
+  unknownCommand,
+} from '../../src/cli/interactive-input.js'
 
 describe('parseInput', () => {
   it('tells messages from commands; // sends a line starting with /', () => {
@@ -32,5 +38,34 @@ describe('typedRows', () => {
     expect(typedRows('team> ', 'x'.repeat(74), 80)).toBe(2)
     expect(typedRows('team> ', 'x'.repeat(200), 80)).toBe(3)
     expect(typedRows('team> ', '😀'.repeat(74), 80)).toBe(2)
+  })
+})
+
+describe('continueMessage', () => {
+  it('continues a message line ending in \\ and joins the lines with line breaks', () => {
+    const first = continueMessage([], 'first line\\')
+    expect(first).toEqual({ complete: false, lines: ['first line'] })
+    const second = continueMessage(['first line'], 'second\\')
+    expect(second).toEqual({ complete: false, lines: ['first line', 'second'] })
+    expect(continueMessage(['first line', 'second'], 'last')).toEqual({
+      complete: true,
+      line: 'first line\nsecond\nlast',
+    })
+    expect(continueMessage([], 'just one')).toEqual({ complete: true, line: 'just one' })
+  })
+
+  it('never continues a command, and keeps a continued message a message', () => {
+    expect(continueMessage([], '/history 5\\')).toEqual({ complete: true, line: '/history 5\\' })
+    const joined = continueMessage(['hi'], '/help')
+    expect(joined.complete && parseInput(joined.line)).toEqual({ kind: 'text', text: 'hi\n/help' })
+    const escaped = continueMessage(['//etc is a path'], 'ok')
+    expect(escaped.complete && parseInput(escaped.line)).toEqual({ kind: 'text', text: '/etc is a path\nok' })
+  })
+})
+
+describe('continuationPrompt', () => {
+  it('is as wide as the prompt', () => {
+    expect(continuationPrompt('team> ')).toBe('....> ')
+    expect(continuationPrompt('> ')).toBe('> ')
   })
 })
