@@ -6,7 +6,7 @@
  */
 
 import { UnverifiedNameError } from '../node/index.js'
-import { sanitizeName, shortId } from './format.js'
+import { sanitizeName, sanitizeText, shortId } from './format.js'
 import { formatGroupList } from './format-notices.js'
 import { INTERACTIVE_HELP, parseInput, unknownCommand } from './interactive-input.js'
 import type { ChatSession } from './session.js'
@@ -129,8 +129,15 @@ export function lineHandler(
           return undefined
         case 'text': {
           // the typed line was taken off the screen; this echo with its time and delivery replaces it
-          const { ts, recipients } = await node.send(session.group(), input.text)
-          print(view.showSent({ ts, text: input.text, recipients }))
+          let sent: { ts: number; recipients: number }
+          try {
+            sent = await node.send(session.group(), input.text)
+          } catch (err) {
+            // the text is shown again, so a message that could not be sent is not lost with its line
+            print(`! Not sent: ${shownMessage(err)}\n  ${sanitizeText(input.text)}`)
+            return undefined
+          }
+          print(view.showSent({ ...sent, text: input.text }))
           return undefined
         }
         case 'command':

@@ -152,6 +152,13 @@ describe
         (l) => l.some((line) => line.startsWith('! Access denied: you are not a member of team')),
         'the access denied message',
       )
+      // a message bob cannot send yet is shown again under the reason, not lost with its typed line
+      await term.enter('hello, anyone?')
+      const lines = await term.waitFor(
+        (l) => l.at(-1) === PROMPT.trimEnd() && l.at(-2) === '  hello, anyone?' && l,
+        'the unsent message shown again under the reason',
+      )
+      expect(lines.at(-3)).toMatch(/^! Not sent: Access denied: you are not a member of team/)
     })
 
     it('an incoming message is printed above the prompt without garbling a partly typed line', async () => {
