@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 
-import { type FormatOptions, formatTime, type PeerRef, peerLabel, sanitizeName, shortId } from './format.js'
+import { type FormatOptions, formatWhen, type PeerRef, peerLabel, sanitizeName, shortId } from './format.js'
 
 /** A membership event, as {@link formatMembershipChange} shows it. */
 export type MembershipChange =
@@ -116,7 +116,7 @@ export interface RemovalLine {
  * 14:02`, or `you left team at 14:02`.
  */
 export function formatRemoval(line: RemovalLine, options: FormatOptions = {}): string {
-  const at = line.at === null ? '' : ` at ${formatTime(line.at)}`
+  const at = line.at === null ? '' : ` at ${formatWhen(line.at, options.now)}`
   const group = sanitizeName(line.groupName)
   return line.by.peerId === line.self
     ? `you left ${group}${at}`

@@ -25,13 +25,15 @@ export interface FormatOptions {
    * share is shown with a short peer id. See {@link displayName}.
    */
   namesInUse?: Iterable<readonly [peerId: string, name: string]>
+  /**
+   * The time now, in milliseconds since the epoch: a timestamp from another day then shows its date
+   * (see {@link formatWhen}). Without it, timestamps are `HH:MM` only.
+   */
+  now?: number
 }
 
 /** The longest name shown, in code points; longer names from the network are cut with `…`. */
 export const MAX_DISPLAY_NAME_LENGTH = 64
-
-/** Indentation of a multi-line message's continuation lines: the width of `HH:MM `. */
-const CONTINUATION_INDENT = '      '
 
 const ESC = '\u001b'
 const SGR_RESET_FG = `${ESC}[39m`
@@ -121,6 +123,30 @@ export function formatTime(ts: number | Date): string {
     return '--:--'
   }
   return `${String(date.getHours()).padStart(2, '0')}:${String(date.getMinutes()).padStart(2, '0')}`
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+
+/**
+ * A local timestamp that says which day when it is not today: `14:02` today, `30 Nov 14:02` on another
+ * day of this year, `30 Nov 2025 14:02` in another year. Without `now`, {@link formatTime}.
+ *
+ * @param ts - milliseconds since the epoch
+ * @param now - the time now, in milliseconds since the epoch
+ *
+ * @example
+ * ```ts
+ * formatWhen(new Date(2026, 10, 30, 14, 2).getTime(), new Date(2026, 11, 1, 9, 0).getTime()) // → '30 Nov 14:02'
+ * ```
+ */
+export function formatWhen(ts: number, now?: number): string {
+  const time = formatTime(ts)
+  if (now === undefined || Number.isNaN(ts)) return time
+  const date = new Date(ts)
+  const today = new Date(now)
+  if (date.toDateString() === today.toDateString()) return time
+  const year = date.getFullYear() === today.getFullYear() ? '' : ` ${date.getFullYear()}`
+  return `${date.getDate()} ${MONTHS[date.getMonth()]}${year} ${time}`
 }
 
 /**
@@ -251,8 +277,21 @@ export function formatMessageLine(message: ChatLine, options: FormatOptions = {}
     ? style(name, SGR_BOLD, options)
     : paint(name, colourFor(message.peerId), options)
   const lines = sanitizeText(message.text, { multiline: true }).replace(/\n+$/, '').split('\n')
-  const time = style(formatTime(message.ts), SGR_DIM, options)
-  return `${time} ${label}: ${lines.join(`\n${CONTINUATION_INDENT}`)}`
+  const when = formatWhen(message.ts, options.now)
+  // continuation lines start under the sender's name, whatever the width of the timestamp
+  const indent = ' '.repeat(when.length + 1)
+  return `${style(when, SGR_DIM, options)} ${label}: ${lines.join(`\n${indent}`)}`
+}
+
+/**
+ * What happened to a message this peer sent, as the echo of its own line ends: `✓3` for the number of
+ * peers it was handed to, or that nobody got it yet. A message nobody got is stored, and sync gives it
+ * to the members that connect later.
+ */
+export function formatDelivery(recipients: number, options: FormatOptions = {}): string {
+  return recipients > 0
+    ? style(`✓${recipients}`, SGR_DIM, options)
+    : style('(not delivered yet: it is sent when a member connects)', SGR_DIM, options)
 }
 
 /** A message this peer could not decrypt, as {@link formatEncryptedLine} shows it. */

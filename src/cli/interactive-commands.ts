@@ -6,9 +6,9 @@
  */
 
 import { UnverifiedNameError } from '../node/index.js'
-import { sanitizeName, shortId } from './format.js'
+import { sanitizeName, sanitizeText, shortId } from './format.js'
 import { formatGroupList } from './format-notices.js'
-import { INTERACTIVE_HELP, parseInput } from './interactive-input.js'
+import { INTERACTIVE_HELP, parseInput, unknownCommand } from './interactive-input.js'
 import type { ChatSession } from './session.js'
 import { showGroup, type TerminalView } from './terminal-view.js'
 import { shownMessage } from './user-errors.js'
@@ -129,10 +129,16 @@ export function lineHandler(
         case 'empty':
           return undefined
         case 'text': {
-          const result = await node.send(session.group(), input.text)
-          if (result.recipients === 0) {
-            print('  (nobody is listening yet: the message is kept and delivered when a member connects)')
+          // the typed line was taken off the screen; this echo with its time and delivery replaces it
+          let sent: { ts: number; recipients: number }
+          try {
+            sent = await node.send(session.group(), input.text)
+          } catch (err) {
+            // the text is shown again, so a message that could not be sent is not lost with its line
+            print(`! Not sent: ${shownMessage(err)}\n  ${sanitizeText(input.text)}`)
+            return undefined
           }
+          print(view.showSent({ ...sent, text: input.text }))
           return undefined
         }
         case 'command':
@@ -230,7 +236,7 @@ export function lineHandler(
         break
       }
       default:
-        print(`Unknown command /${name}.\n${INTERACTIVE_HELP}`)
+        print(unknownCommand(name))
     }
     return undefined
   }

@@ -5,7 +5,9 @@
  * @packageDocumentation
  */
 
-/** Help shown by `/help` and for unknown commands. */
+import { sanitizeName } from './format.js'
+
+/** Help shown by `/help`. */
 export const INTERACTIVE_HELP = `Commands:
   /help              this help
   /members           who is in the group
@@ -14,7 +16,7 @@ export const INTERACTIVE_HELP = `Commands:
   /add <id|name>     add a member by peer id; a name only claimed in a join request asks you first
   /remove <name|id>  remove a member
   /history [n]       the last n messages (default 20)
-  /quit              leave (Ctrl-D and Ctrl-C work too)
+  /quit              leave (Ctrl-D, or Ctrl-C on an empty line; Ctrl-C clears a typed line)
   /connect <addr>    dial a peer or relay by multiaddr; remembered for later starts
 Groups:
   /groups            your groups, with unread messages
@@ -24,7 +26,7 @@ Groups:
   /leave             leave the group on screen (asks first)
   /rejoin            ask to be added again to a group you were removed from
   /forget <name|id>  delete a group you are no longer in, with its history, from this device
-Anything else is sent to the group on screen.`
+Anything else is sent to the group on screen; end a line with \\ to continue the message on the next.`
 
 /** One parsed line of interactive input. */
 export type InteractiveInput =
@@ -41,4 +43,45 @@ export function parseInput(line: string): InteractiveInput {
   const space = trimmed.indexOf(' ')
   const name = (space < 0 ? trimmed.slice(1) : trimmed.slice(1, space)).toLowerCase()
   return { kind: 'command', name, arg: space < 0 ? '' : trimmed.slice(space + 1).trim() }
+}
+
+/**
+ * The one line an unknown command gets: the whole help would push the conversation off the screen for
+ * a typo. `/x` is a command, so a message that starts with `/` needs `//`, which the line says too.
+ */
+export function unknownCommand(name: string): string {
+  return `Unknown command /${sanitizeName(name)}: /help lists the commands (// sends a line starting with /).`
+}
+
+/**
+ * How many rows above the cursor a line typed after `prompt` starts, once Enter was pressed, in a
+ * terminal `columns` wide: the rows the wrapped line took, plus the one readline moved down to. Counts
+ * code points: a line of double-width characters takes more rows than this says, and a row of it stays.
+ */
+export function typedRows(prompt: string, line: string, columns: number): number {
+  const width = [...prompt].length + [...line].length
+  // readline moves the cursor to a row of its own when the line fills the last one exactly
+  return Math.floor(width / Math.max(1, columns)) + 1
+}
+
+/** What {@link continueMessage} makes of a typed line. */
+export type Continuation = { complete: false; lines: string[] } | { complete: true; line: string }
+
+/**
+ * Joins a message typed over several lines: a message line ending in `\` continues on the next one,
+ * and the message is complete at the first line that does not. A command never continues. The lines
+ * are joined with line breaks; since the first line is a message, so is the whole (`//` included).
+ *
+ * @param pending - the lines continued so far, without their `\`
+ * @param line - the line just typed
+ */
+export function continueMessage(pending: readonly string[], line: string): Continuation {
+  if (pending.length === 0 && parseInput(line).kind !== 'text') return { complete: true, line }
+  if (line.endsWith('\\')) return { complete: false, lines: [...pending, line.slice(0, -1)] }
+  return { complete: true, line: [...pending, line].join('\n') }
+}
+
+/** The prompt of a continued message's next line, as wide as `prompt`: `team> ` gives `....> `. */
+export function continuationPrompt(prompt: string): string {
+  return `${'.'.repeat(Math.max(0, [...prompt].length - 2))}> `
 }

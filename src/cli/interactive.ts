@@ -1,6 +1,14 @@
-import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline'
+import {
+  clearLine,
+  clearScreenDown,
+  createInterface,
+  cursorTo,
+  type Interface,
+  moveCursor,
+} from 'node:readline'
 import { detectNoColour } from './format.js'
 import { lineHandler, type Questions } from './interactive-commands.js'
+import { continuationPrompt, continueMessage, parseInput, typedRows } from './interactive-input.js'
 import { attachNotices, type EarlyLine } from './interactive-notices.js'
 import type { CliIO } from './io.js'
 import type { ChatSession, StartMode } from './session.js'
@@ -31,10 +39,13 @@ export function createInteractiveMode(io: CliIO): StartMode {
   /** Answers the question open on the prompt line, if any. */
   let pendingAnswer: ((line: string) => void) | undefined
 
-  /** Sets the group's prompt, shown at once unless a question is on the prompt line. */
+  /** The lines of a message continued with `\` so far, and its rows still on screen above the prompt. */
+  const continued: Continued = { lines: [], rowsAbove: 0, groupPrompt: () => groupPrompt }
+
+  /** Sets the group's prompt, shown at once unless a question or a continued message has the prompt line. */
   const setGroupPrompt = (text: string): void => {
     groupPrompt = text
-    if (pendingAnswer === undefined) rl?.setPrompt(text)
+    if (pendingAnswer === undefined && continued.lines.length === 0) rl?.setPrompt(text)
   }
 
   const questions: Questions = {
@@ -63,6 +74,8 @@ export function createInteractiveMode(io: CliIO): StartMode {
 
   /** Prints a line above the prompt without disturbing what the user is typing. */
   const print = (text: string): void => {
+    // the continued lines typed so far are now above this text: the echo can no longer take their place
+    continued.rowsAbove = 0
     if (io.isTTY && rl !== undefined) {
       clearLine(io.output, 0)
       cursorTo(io.output, 0)
@@ -113,7 +126,7 @@ export function createInteractiveMode(io: CliIO): StartMode {
         if (text !== undefined) io.stdout(`${text}\n`)
       }
       io.stdout('Type /help for commands.\n')
-      return converse(session, prompt, view, io, print, questions, setGroupPrompt)
+      return converse(session, prompt, view, io, print, questions, setGroupPrompt, continued)
     },
   }
 }
@@ -127,6 +140,7 @@ function converse(
   print: (text: string) => void,
   questions: Questions,
   setGroupPrompt: (text: string) => void,
+  continued: Continued,
 ): Promise<number> {
   const handleLine = lineHandler(session, view, print, questions, setGroupPrompt)
   return runUntilShutdown(session.node, io, (shutdown) => {
@@ -135,13 +149,44 @@ function converse(
     rl.on('line', (line) => {
       // the answer to the question on the prompt line, which the command waiting in the queue reads
       if (questions.answer(line)) return
+      const rows = typedRows(rl.getPrompt(), line, columnsOf(io))
+      const next = continueMessage(continued.lines, line)
+      if (!next.complete) {
+        continued.lines = next.lines
+        continued.rowsAbove += rows
+        rl.setPrompt(continuationPrompt(continued.groupPrompt()))
+        rl.prompt()
+        return
+      }
+      if (io.isTTY && parseInput(next.line).kind === 'text') eraseTypedRows(io, continued.rowsAbove + rows)
+      endContinuation()
       // one command at a time, in order
       queue = queue.then(async () => {
-        if ((await handleLine(line)) === 'quit') shutdown('quit')
+        if ((await handleLine(next.line)) === 'quit') shutdown('quit')
         else if (!closed) rl.prompt()
       })
     })
-    rl.on('SIGINT', () => shutdown('SIGINT'))
+    /** Back to the group's prompt, with no continued lines pending. */
+    const endContinuation = (): void => {
+      if (continued.lines.length === 0) return
+      continued.lines = []
+      continued.rowsAbove = 0
+      rl.setPrompt(continued.groupPrompt())
+    }
+    rl.on('SIGINT', () => {
+      // as in a shell: Ctrl-C drops what is typed (a continued message too), and quits only from an
+      // empty line
+      if (rl.line === '' && continued.lines.length === 0) {
+        shutdown('SIGINT')
+        return
+      }
+      rl.write(null, { ctrl: true, name: 'e' })
+      rl.write(null, { ctrl: true, name: 'u' })
+      if (continued.lines.length > 0) {
+        endContinuation()
+        rl.prompt(true)
+      }
+    })
     rl.on('close', () => {
       closed = true
       shutdown('closed')
@@ -158,4 +203,27 @@ function converse(
       if (io.isTTY) io.stdout('\n')
     }
   })
+}
+
+/** The lines of a message continued with `\` so far, and what the prompt goes back to after it. */
+interface Continued {
+  lines: string[]
+  /** Rows of those lines still directly above the prompt; 0 once something was printed under them. */
+  rowsAbove: number
+  groupPrompt: () => string
+}
+
+/** The terminal's width, 80 when it does not say. */
+function columnsOf(io: CliIO): number {
+  return (io.output as { columns?: number }).columns ?? 80
+}
+
+/**
+ * Takes a message the user just typed off the screen (readline has moved the cursor below it), so its
+ * echo, with the time and to how many peers it went, takes its place rather than repeating it.
+ */
+function eraseTypedRows(io: CliIO, rows: number): void {
+  moveCursor(io.output, 0, -rows)
+  cursorTo(io.output, 0)
+  clearScreenDown(io.output)
 }

@@ -6,7 +6,7 @@
  */
 
 import type { ChatMessage, GroupStanding, Removal } from '../node/index.js'
-import { type FormatOptions, formatMessageLine, sanitizeName } from './format.js'
+import { type FormatOptions, formatDelivery, formatMessageLine, sanitizeName } from './format.js'
 import { formatInvitedBy, formatRemoval } from './format-notices.js'
 import type { CliIO } from './io.js'
 import type { ChatSession } from './session.js'
@@ -20,6 +20,8 @@ export interface TerminalView {
   prompt: () => string
   options: () => FormatOptions
   showMessage: (m: ChatMessage) => string
+  /** The echo of a line this peer sent: the message, then to how many peers it went (`✓3`). */
+  showSent: (sent: { ts: number; text: string; recipients: number }) => string
   inActiveGroup: (group: string) => boolean
   /** Where this peer stands in a group; undefined once the group is forgotten. */
   standing: (group: string) => GroupStanding | undefined
@@ -37,7 +39,7 @@ export function terminalView(session: ChatSession, noColour: boolean): TerminalV
     for (const p of node.peers()) if (p.name !== '') map.set(p.peerId, p.name)
     return map
   }
-  const options = (): FormatOptions => ({ noColour, namesInUse: names() })
+  const options = (): FormatOptions => ({ noColour, namesInUse: names(), now: Date.now() })
   const groupNameOf = (group: string): string =>
     node.groups().find((g) => g.id === group)?.name ?? group.slice(-8)
   const groupName = (): string => session.status().group?.name ?? 'p2pchat'
@@ -51,6 +53,13 @@ export function terminalView(session: ChatSession, noColour: boolean): TerminalV
         { ts: m.ts, name: m.name, peerId: m.from, text: m.text, self: m.from === node.peerId },
         options(),
       ),
+    showSent: ({ ts, text, recipients }) => {
+      const line = formatMessageLine(
+        { ts, name: node.name, peerId: node.peerId, text, self: true },
+        options(),
+      )
+      return `${line} ${formatDelivery(recipients, options())}`
+    },
     inActiveGroup: (group) => group === session.groupId,
     standing: (group) => {
       try {

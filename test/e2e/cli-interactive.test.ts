@@ -29,6 +29,17 @@ describe
     let aliceAddr: string
     const term = new Terminal()
 
+    /** Bob types `line` and presses Enter: the text of the message alice then receives from him. */
+    const bobSends = async (line: string): Promise<string> => {
+      const mark = alice.mark()
+      await term.enter(line)
+      const received = await alice.waitForNotification('message', (p) => p.from === bobId, {
+        message: `alice to receive bob's message after he typed ${JSON.stringify(line)}`,
+        since: mark,
+      })
+      return received.params.text
+    }
+
     beforeAll(async () => {
       cli = createCliGroup()
       root = await cli.tempDir()
@@ -95,7 +106,7 @@ describe
       expect(cursor.x).toBe(PROMPT.length)
     })
 
-    it('/help lists the commands, and an unknown command gets the help too', async () => {
+    it('/help lists the commands, and an unknown command gets one line pointing to /help', async () => {
       await term.enter('/help')
       let lines = await term.waitFor((l) => count(l, /^Commands:$/) === 1 && l, '/help to print the commands')
       const help = lines.indexOf('Commands:')
@@ -121,13 +132,14 @@ describe
       ])
 
       await term.enter('/frobnicate')
+      const unknown =
+        'Unknown command /frobnicate: /help lists the commands (// sends a line starting with /).'
       lines = await term.waitFor(
-        (l) => count(l, /^Commands:$/) === 2 && l,
-        'the help after an unknown command',
+        (l) => l.at(-2) === unknown && l.at(-1) === PROMPT.trimEnd() && l,
+        'one line about the unknown command, then the prompt',
       )
-      const unknown = lines.indexOf('Unknown command /frobnicate.')
-      expect(unknown).toBeGreaterThan(help)
-      expect(lines[unknown + 1]).toBe('Commands:')
+      expect(lines.at(-3)).toBe(`${PROMPT}/frobnicate`)
+      expect(count(lines, /^Commands:$/)).toBe(1)
     })
 
     it("a non-member's /add is denied", async () => {
@@ -140,6 +152,13 @@ describe
         (l) => l.some((line) => line.startsWith('! Access denied: you are not a member of team')),
         'the access denied message',
       )
+      // a message bob cannot send yet is shown again under the reason, not lost with its typed line
+      await term.enter('hello, anyone?')
+      const lines = await term.waitFor(
+        (l) => l.at(-1) === PROMPT.trimEnd() && l.at(-2) === '  hello, anyone?' && l,
+        'the unsent message shown again under the reason',
+      )
+      expect(lines.at(-3)).toMatch(/^! Not sent: Access denied: you are not a member of team/)
     })
 
     it('an incoming message is printed above the prompt without garbling a partly typed line', async () => {
@@ -149,9 +168,13 @@ describe
       await term.type('half a thou')
       await term.waitFor((l) => l.at(-1) === `${PROMPT}half a thou`, 'the partly typed line at the prompt')
       await alice.request('send', { text: 'hello from alice' })
-      const lines = await term.waitFor(
-        (l) => l.some((line) => / alice: hello from alice$/.test(line)) && l,
-        "alice's message to appear",
+      // the message line and the redrawn prompt are two writes: wait for both
+      let lines = await term.waitFor(
+        (l) =>
+          l.some((line) => / alice: hello from alice$/.test(line)) &&
+          l.at(-1) === `${PROMPT}half a thou` &&
+          l,
+        "alice's message to appear, and the prompt redrawn under it",
       )
       const at = lines.findIndex((line) => / alice: hello from alice$/.test(line))
       expect(lines[at]).toMatch(/^\d\d:\d\d alice: hello from alice$/)
@@ -163,13 +186,15 @@ describe
       expect(cursor.x).toBe(`${PROMPT}half a thou`.length)
 
       // bob finishes the line: it is sent whole
-      const mark = alice.mark()
-      await term.enter('ght')
-      const received = await alice.waitForNotification('message', (p) => p.from === bobId, {
-        message: "alice to receive bob's message",
-        since: mark,
-      })
-      expect(received.params.text).toBe('half a thought')
+      expect(await bobSends('ght')).toBe('half a thought')
+      // the typed line gives way to its echo: the time, bob, the text, and the one peer it went to
+      lines = await term.waitFor(
+        (l) => l.some((line) => / bob: half a thought ✓1$/.test(line)) && l,
+        "bob's own line echoed with its delivery",
+      )
+      expect(lines.filter((line) => line.includes('half a thought'))).toEqual([
+        expect.stringMatching(/^\d\d:\d\d bob: half a thought ✓1$/),
+      ])
     })
 
     it('/members lists the members with short ids', async () => {
@@ -234,6 +259,50 @@ describe
       expect(await members()).toContain(strangerId)
     })
 
+    it('Ctrl-C with text on the line clears the line, and bob stays', async () => {
+      await term.waitFor((l) => l.at(-1) === PROMPT.trimEnd(), 'an empty prompt')
+      await term.type('never mind')
+      await term.waitFor((l) => l.at(-1) === `${PROMPT}never mind`, 'the typed line')
+      await term.press('C-c')
+      await term.waitFor((l) => l.at(-1) === PROMPT.trimEnd(), 'the line cleared by Ctrl-C')
+      const cursor = await term.cursor()
+      expect(cursor.x).toBe(PROMPT.length)
+      // still running: a command typed now is answered
+      await term.enter('/peers')
+      await term.waitFor((l) => l.at(-2)?.startsWith('Connected: ') === true, '/peers after Ctrl-C')
+      expect(count(await term.lines(), /^\[p2pchat exited/)).toBe(0)
+    })
+
+    it('a line ending in \\ continues the message, which is shown indented under the sender', async () => {
+      const continuation = '....> '
+      await term.enter('first line\\')
+      await term.waitFor((l) => l.at(-1) === continuation.trimEnd(), 'the continuation prompt')
+      expect(await bobSends('second line')).toBe('first line\nsecond line')
+      let lines = await term.waitFor(
+        (l) => l.some((line) => / bob: first line$/.test(line)) && l.at(-1) === PROMPT.trimEnd() && l,
+        "bob's two-line message echoed, then his prompt",
+      )
+      // the two typed lines gave way to the echo
+      expect(lines.slice(-3)).toEqual([
+        expect.stringMatching(/^\d\d:\d\d bob: first line$/),
+        // alice and carol, who joined above
+        '      second line ✓2',
+        PROMPT.trimEnd(),
+      ])
+      expect(count(lines, /first line\\$|^\.\.\.\.> /)).toBe(0)
+
+      await alice.request('send', { text: 'one\ntwo' })
+      lines = await term.waitFor(
+        (l) => l.some((line) => / alice: one$/.test(line)) && l.at(-1) === PROMPT.trimEnd() && l,
+        "alice's two-line message",
+      )
+      expect(lines.slice(-3)).toEqual([
+        expect.stringMatching(/^\d\d:\d\d alice: one$/),
+        '      two',
+        PROMPT.trimEnd(),
+      ])
+    })
+
     it('Ctrl-D on an empty line exits cleanly with status 0', async () => {
       await term.waitFor((l) => l.at(-1) === PROMPT.trimEnd(), 'an empty prompt')
       await term.press('C-d')
@@ -285,11 +354,27 @@ describe
       expect(created, lines.join('\n')).toBeGreaterThan(greeting)
       expect(created).toBeLessThan(lines.indexOf('Type /help for commands.'))
       expect(count(lines, /created club/)).toBe(1)
+    })
 
-      await term.press('C-d')
+    it('echoes a message nobody got, wider than the terminal, in place of the typed line', async () => {
+      const long = `anyone ${'there '.repeat(30)}?`
+      await term.enter(long)
+      const lines = await term.waitFor(
+        (l) => l.at(-1) === 'club>' && l.some((line) => line.includes('not delivered yet')) && l,
+        'the echo saying nobody got it yet',
+      )
+      // the echo replaced all the rows the typed line took; nothing of it is left above
+      expect(lines.slice(lines.indexOf('Type /help for commands.') + 1)).toEqual([
+        expect.stringMatching(
+          /^\d\d:\d\d carol: anyone (there ){30}\? \(not delivered yet: it is sent when a member connects\)$/,
+        ),
+        'club>',
+      ])
+
+      await term.press('C-c')
       const exit = await term.waitFor(
         (l) => l.find((line) => line.startsWith(EXIT_MARK)),
-        'carol to exit after Ctrl-D',
+        'carol to exit after Ctrl-C on an empty line',
       )
       expect(exit).toBe(`${EXIT_MARK}0]`)
     })

@@ -380,8 +380,11 @@ describe('interactive mode', () => {
     mode.attach(node.asSession())
     const exit = mode.run(node.asSession())
     stdin.write('hello\n')
-    await until(() => out().includes('! no usable group key'), 'the refusal to be printed')
-    expect(out()).toContain('! no usable group key yet: waiting for a member to rekey; try again shortly\n')
+    await until(() => out().includes('no usable group key'), 'the refusal to be printed')
+    // the reason, then the text that was not sent, so it is not lost
+    expect(out()).toContain(
+      '! Not sent: no usable group key yet: waiting for a member to rekey; try again shortly\n  hello\n',
+    )
     stdin.end()
     expect(await exit).toBe(0)
   })

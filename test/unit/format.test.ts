@@ -3,9 +3,11 @@ import {
   colourFor,
   detectNoColour,
   displayName,
+  formatDelivery,
   formatEncryptedLine,
   formatMessageLine,
   formatTime,
+  formatWhen,
   PEER_COLOURS,
   sanitizeName,
   sanitizeText,
@@ -101,6 +103,31 @@ describe('formatTime', () => {
 
   it('shows a placeholder for an invalid time', () => {
     expect(formatTime(Number.NaN)).toBe('--:--')
+  })
+})
+
+describe('formatWhen', () => {
+  const now = new Date(2024, 0, 2, 18, 30).getTime()
+
+  it('shows only the time today, and the date on another day', () => {
+    expect(formatWhen(NINE_OH_FIVE, now)).toBe('09:05')
+    expect(formatWhen(new Date(2024, 0, 1, 23, 59).getTime(), now)).toBe('1 Jan 23:59')
+    expect(formatWhen(new Date(2023, 11, 31, 8, 0).getTime(), now)).toBe('31 Dec 2023 08:00')
+    // tomorrow (a sender's clock ahead of ours) is another day too
+    expect(formatWhen(new Date(2024, 0, 3, 0, 1).getTime(), now)).toBe('3 Jan 00:01')
+  })
+
+  it('is the bare time without a clock to compare with, and a placeholder for an invalid time', () => {
+    expect(formatWhen(new Date(2020, 5, 1, 7, 7).getTime())).toBe('07:07')
+    expect(formatWhen(Number.NaN, now)).toBe('--:--')
+  })
+})
+
+describe('formatDelivery', () => {
+  it('counts the peers a message went to, or says nobody got it yet', () => {
+    expect(formatDelivery(3, plain)).toBe('✓3')
+    expect(formatDelivery(0, plain)).toBe('(not delivered yet: it is sent when a member connects)')
+    expect(formatDelivery(1)).toBe('\u001b[2m✓1\u001b[22m')
   })
 })
 
@@ -212,6 +239,16 @@ describe('formatMessageLine', () => {
         plain,
       ),
     ).toBe('09:05 alice: line one\n      line two')
+  })
+
+  it('shows the date of a message from another day, and indents under the sender all the same', () => {
+    const now = new Date(2024, 0, 3, 12, 0).getTime()
+    expect(
+      formatMessageLine(
+        { ts: NINE_OH_FIVE, name: 'alice', peerId: ALICE, text: 'one\ntwo', self: false },
+        { ...plain, now },
+      ),
+    ).toBe('2 Jan 09:05 alice: one\n            two')
   })
 
   it('stops a peer from faking another message or touching the terminal', () => {
@@ -383,6 +420,11 @@ describe('groups, removals and notices from other groups', () => {
     )
     expect(formatRemoval({ groupName: 'te\u001b[2Jam', by: alice, at: null, self }, { noColour: true })).toBe(
       'you were removed from team by alice',
+    )
+    // seen the next day, the removal says which day it was
+    const nextDay = new Date(2025, 0, 3, 9, 0).getTime()
+    expect(formatRemoval({ groupName: 'team', by: alice, at, self }, { noColour: true, now: nextDay })).toBe(
+      'you were removed from team by alice at 2 Jan 14:02',
     )
   })
 
