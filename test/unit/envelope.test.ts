@@ -105,14 +105,15 @@ describe('envelope: who can read', () => {
   it('a non-member decrypts nothing, in any epoch', async () => {
     const s = await createScenario({ names: ['F', 'A', 'X'], members: ['F', 'A'] })
     const { A, F, X } = s.replicas
-    const messages = [await F.seal('one'), await A.seal('two')]
+    // texts with a '-', which no id, hex preview or peer id contains (a bare 'one' turned up in a CID)
+    const messages = [await F.seal('text-one'), await A.seal('text-two')]
     await A.rekey()
     exchangeAll(s.all)
-    messages.push(await F.seal('three'), await A.seal('four'))
+    messages.push(await F.seal('text-three'), await A.seal('text-four'))
     for (const m of messages) {
       const opened = await X.open(m.bytes)
       expect(opened.kind).toBe('encrypted')
-      expect(JSON.stringify(opened)).not.toMatch(/one|two|three|four/)
+      expect(JSON.stringify(opened)).not.toMatch(/text-/)
     }
   })
 })
