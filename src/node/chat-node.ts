@@ -1,5 +1,4 @@
 import type { AbortOptions, Logger } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
@@ -17,23 +16,25 @@ import type {
 import type { ChatGroup } from './chat-group.js'
 import { ChatReplica } from './chat-replica.js'
 import { type ChatNodeComponents, dialSignal, nodeComponents } from './components.js'
-import { DialFailedError, NodeStoppedError } from './errors.js'
+import { NodeStoppedError } from './errors.js'
 import { GroupRegistry } from './group-registry.js'
 import { decodeInvite } from './invite.js'
 import { Lifecycle, openNode } from './lifecycle.js'
 import type { DataDirLock } from './lock.js'
+import { wireNode } from './node-wiring.js'
 import {
-  redialAddrs,
+  dialAndRemember,
   rememberAddrs,
   rememberListenPort,
   rememberRelays,
   stableListen,
+  worthRedialling,
 } from './peer-addresses.js'
 import { PeerDirectory } from './peer-directory.js'
 import { type ChatStore, persist } from './store.js'
 import { handleSync } from './sync.js'
 import { bootstrapPeerIds } from './sync-access.js'
-import { SyncScheduler } from './sync-scheduler.js'
+import type { SyncScheduler } from './sync-scheduler.js'
 import type { TransportNode } from './transport.js'
 
 /**
@@ -103,10 +104,8 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
           directory: this.#directory,
           events: this,
           stopping: () => this.#life.stopping,
-          sync: (peerId, groupId, connectedOnly) => this.#sync(peerId, groupId, connectedOnly),
-          syncConnected: (groupId) => {
-            for (const peer of this.#libp2p?.getPeers() ?? []) this.#scheduler?.sync(peer, groupId)
-          },
+          sync: (peerId, groupId, connectedOnly) => this.#scheduler?.syncWith(peerId, groupId, connectedOnly),
+          syncConnected: (groupId) => this.#scheduler?.syncConnected(groupId),
         },
       },
       { graceMs: init.graceMs, rekeyDelayMs: init.rekeyDelayMs },
@@ -172,39 +171,19 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     )
     if (libp2p === undefined) return
     persist(this.#log, 'the listen port', () => rememberListenPort(store, this.addrs()))
-    const scheduler = new SyncScheduler(
-      { ...this.#components, libp2p, replica: this.#replica },
-      {
-        groups: () => this.#groups.byId.keys(),
-        bootstrap,
-        remembered: this.#rememberedAddrs(),
-        ...(init.syncIntervalMs === undefined ? {} : { intervalMs: init.syncIntervalMs }),
-        ...(init.syncLimits === undefined ? {} : { limits: init.syncLimits }),
-        onRound: () => {
-          // what waited too long for parents or epochs goes, even when nothing new arrives to push it out
-          this.#pendingBudget.expire()
-          // a join request lost on the way (a relay not yet forwarding) is repeated until someone adds us
-          for (const group of this.#groups.byId.values()) group.announce()
-        },
-      },
-    )
+    const scheduler = wireNode(libp2p, {
+      ...this.#components,
+      log: this.#log,
+      events: this,
+      replica: this.#replica,
+      pendingBudget: this.#pendingBudget,
+      groups: () => this.#groups.byId.values(),
+      bootstrap,
+      remembered: worthRedialling(store, this.#groups.byId.values(), this.peerId),
+      intervalMs: init.syncIntervalMs,
+      limits: init.syncLimits,
+    })
     this.#scheduler = scheduler
-    libp2p.addEventListener('peer:connect', (evt) => {
-      const peerId = evt.detail.toString()
-      persist(this.#log, 'a connected peer', () => this.#components.store.upsertPeer({ peerId }))
-      this.safeDispatchEvent('peer:connect', { detail: peerId })
-      scheduler.syncAll(evt.detail)
-    })
-    libp2p.addEventListener('peer:identify', ({ detail }) => {
-      const addrs = detail.listenAddrs.map(String)
-      persist(this.#log, 'peer addresses', () => rememberAddrs(store, detail.peerId.toString(), addrs))
-    })
-    libp2p.addEventListener('peer:disconnect', (evt) => {
-      this.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() })
-    })
-    libp2p.services.pubsub.addEventListener('subscription-change', () => {
-      for (const group of this.#groups.byId.values()) group.announce()
-    })
     for (const group of this.#groups.byId.values()) this.#subscribe(group)
     scheduler.start()
     for (const group of this.#groups.byId.values()) group.resume()
@@ -301,14 +280,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     const libp2p = this.#libp2p
     if (libp2p === undefined || this.#life.stopping) throw new NodeStoppedError('the node is not running')
     const signal = AbortSignal.any([this.#abort.signal, ...(options.signal ? [options.signal] : [])])
-    let connection: Awaited<ReturnType<TransportNode['dial']>>
-    try {
-      connection = await libp2p.dial(multiaddr(addr), { signal: dialSignal(signal) })
-    } catch (err) {
-      throw new DialFailedError(addr, (err as Error).message)
-    }
-    const peerId = connection.remotePeer.toString()
-    persist(this.#log, 'a dialled address', () => rememberAddrs(this.#components.store, peerId, [addr]))
+    const peerId = await dialAndRemember(libp2p, addr, this.#components.store, this.#log, dialSignal(signal))
     return this.#directory.ref(peerId)
   }
 
@@ -440,26 +412,6 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     // peers we are already connected to (a relay, say) learn of the group now, not at the next round
     for (const peer of libp2p.getPeers()) this.#scheduler?.sync(peer, chatGroup.group.id)
     chatGroup.subscribe(libp2p.services.pubsub)
-  }
-
-  /**
-   * Where the peers worth reaching again were last seen: members of this node's groups and inviters
-   * (from the peers table), and the addresses of the invites this node joined by.
-   */
-  #rememberedAddrs(): string[] {
-    const groups = [...this.#groups.byId.values()]
-    const inviters = new Set(groups.flatMap((g) => (g.invite === undefined ? [] : [g.invite.inviter.peerId])))
-    const wanted = (peerId: string): boolean =>
-      peerId !== this.peerId && (inviters.has(peerId) || groups.some((g) => g.group.isMember(peerId)))
-    const invited = groups.flatMap((g) => g.invite?.addrs ?? [])
-    return [...redialAddrs(this.#components.store, wanted), ...invited]
-  }
-
-  #sync(peerId: string, groupId: string, connectedOnly = false): void {
-    const peer = connectedOnly
-      ? this.#libp2p?.getPeers().find((p) => p.toString() === peerId)
-      : peerIdFromString(peerId)
-    if (peer !== undefined) this.#scheduler?.sync(peer, groupId)
   }
 
   /** A group of this node by id (any spelling of it), from the genesis on or waiting for it. */

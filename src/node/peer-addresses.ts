@@ -7,9 +7,14 @@
  */
 
 import { createServer } from 'node:net'
+import type { Logger } from '@libp2p/interface'
 import { CODE_P2P, CODE_P2P_CIRCUIT, CODE_TCP, multiaddr } from '@multiformats/multiaddr'
+import type { Group } from '../membership/index.js'
 import { DEFAULT_LISTEN } from './defaults.js'
-import type { ChatStore } from './store.js'
+import { DialFailedError } from './errors.js'
+import type { Invite } from './invite.js'
+import { type ChatStore, persist } from './store.js'
+import type { TransportNode } from './transport.js'
 
 /** Addresses remembered per peer, newest first; older ones are forgotten. */
 export const MAX_ADDRS_PER_PEER = 8
@@ -131,4 +136,43 @@ function isFree(port: number): Promise<boolean> {
     server.once('error', () => resolve(false))
     server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolve(true)))
   })
+}
+
+/**
+ * Where the peers worth reaching again were last seen: members of `groups` and the peers that invited
+ * this node (from the peers table), and the addresses of the invites it joined by.
+ */
+export function worthRedialling(
+  store: Pick<ChatStore, 'peers'>,
+  groups: Iterable<{ group: Group; invite?: Invite | undefined }>,
+  self: string,
+): string[] {
+  const list = [...groups]
+  const inviters = new Set(list.flatMap((g) => (g.invite === undefined ? [] : [g.invite.inviter.peerId])))
+  const wanted = (peerId: string): boolean =>
+    peerId !== self && (inviters.has(peerId) || list.some((g) => g.group.isMember(peerId)))
+  const invited = list.flatMap((g) => g.invite?.addrs ?? [])
+  return [...redialAddrs(store, wanted), ...invited]
+}
+
+/**
+ * Dials `addr` (a multiaddr, `/p2p/<peer id>` optional) and remembers it for the peer reached.
+ *
+ * @throws {DialFailedError} the address is not a multiaddr, or the peer was not reached in time
+ */
+export async function dialAndRemember(
+  libp2p: Pick<TransportNode, 'dial'>,
+  addr: string,
+  store: ChatStore,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<string> {
+  let peerId: string
+  try {
+    peerId = (await libp2p.dial(multiaddr(addr), { signal })).remotePeer.toString()
+  } catch (err) {
+    throw new DialFailedError(addr, (err as Error).message)
+  }
+  persist(log, 'a dialled address', () => rememberAddrs(store, peerId, [addr]))
+  return peerId
 }

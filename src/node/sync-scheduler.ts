@@ -99,6 +99,19 @@ export class SyncScheduler {
     for (const id of this.#init.groups()) this.sync(peer, id)
   }
 
+  /** Syncs group `groupId` with every peer connected now. */
+  syncConnected(groupId: string): void {
+    for (const peer of this.#libp2p.getPeers()) this.sync(peer, groupId)
+  }
+
+  /** Syncs group `groupId` with the peer `peerId` (a string); with `connectedOnly`, only if connected now. */
+  syncWith(peerId: string, groupId: string, connectedOnly = false): void {
+    const peer = connectedOnly
+      ? this.#libp2p.getPeers().find((p) => p.toString() === peerId)
+      : peerIdFromString(peerId)
+    if (peer !== undefined) this.sync(peer, groupId)
+  }
+
   /**
    * Syncs one group with one peer in the background. A sync that stopped at the peer's budget is
    * followed by another at once, up to {@link MAX_SYNC_ROUNDS}. Never throws; failures are logged.
