@@ -1,4 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor'
+import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import {
   aeadDecrypt,
@@ -274,4 +275,30 @@ export function openEnvelope(envelope: Envelope, key: Uint8Array): MessageBody {
   if (Buffer.byteLength(b.text) > MAX_TEXT_BYTES) throw new TooLargeError('message text is over 64 KiB')
   if (!Number.isSafeInteger(b.ts)) fail('bad timestamp')
   return { text: b.text, ts: b.ts }
+}
+
+/** What a notice of an envelope it cannot read shows of it: the first 8 bytes of its ciphertext, in hex. */
+export function ciphertextPreview(ct: Uint8Array): string {
+  return Buffer.from(ct.subarray(0, 8)).toString('hex')
+}
+
+/**
+ * The member id an envelope names as its sender, unverified; `undefined` if its top level is no map.
+ * For policies that sort input before paying for a signature check (a relay's rate limit for
+ * non-members), never for trust: a false claim of a member's id fails the signature check after. Not
+ * cached as verified ids are (`id-strings.ts`): the claim is the sender's to choose.
+ */
+export function claimedSender(bytes: Uint8Array): string | undefined {
+  try {
+    const scan = new CborScanner(bytes, 'envelope')
+    const entries = scan.readMapHeader()
+    for (let i = 0; i < entries; i++) {
+      const key = scan.readTextBytes()
+      if (sameBytes(key, SENDER_KEY)) return base58btc.baseEncode(scan.readBytes())
+      scan.skip()
+    }
+  } catch {
+    // not even the shape of an envelope: it claims nothing
+  }
+  return undefined
 }

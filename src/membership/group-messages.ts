@@ -7,7 +7,14 @@
 
 import type { CID } from 'multiformats/cid'
 import { cidOf, type Identity, randomNonce } from '../crypto/index.js'
-import { decodeEnvelope, type Envelope, MAX_TEXT_BYTES, openEnvelope, sealEnvelope } from './envelope.js'
+import {
+  ciphertextPreview,
+  decodeEnvelope,
+  type Envelope,
+  MAX_TEXT_BYTES,
+  openEnvelope,
+  sealEnvelope,
+} from './envelope.js'
 import type { EpochKeyring } from './epoch-keys.js'
 import {
   NoCurrentEpochError,
@@ -195,7 +202,7 @@ export class GroupMessages {
     const { id, sender, epochId } = envelope
     const seq = envelope.header.seq
     if (body === undefined) {
-      const preview = Buffer.from(envelope.ct.subarray(0, 8)).toString('hex')
+      const preview = ciphertextPreview(envelope.ct)
       return { kind: 'encrypted', id, sender, seq, epoch: epochId, bytes: envelope.ct.length, preview }
     }
     return { kind: 'message', id, sender, seq, epoch: epochId, text: body.text, ts: body.ts }

@@ -8,8 +8,13 @@
  * @packageDocumentation
  */
 export type { Envelope, EnvelopeHeader, MessageBody } from './envelope.js'
-export { decodeEnvelope, MAX_ENVELOPE_BYTES, MAX_TEXT_BYTES } from './envelope.js'
-export { claimedSender } from './envelope-claim.js'
+export {
+  ciphertextPreview,
+  claimedSender,
+  decodeEnvelope,
+  MAX_ENVELOPE_BYTES,
+  MAX_TEXT_BYTES,
+} from './envelope.js'
 export * from './errors.js'
 export type { EventHead, EventKey, EventPayload, EventType, SignedEvent } from './event.js'
 export {

@@ -7,7 +7,8 @@
  * ciphertext, from a peer id, under no name. That is what a non-member saw of the old relay server
  * too, and what a removed member still sees of what follows its removal.
  */
-import type { Envelope } from '../membership/index.js'
+import { LRUCache } from 'lru-cache'
+import { ciphertextPreview, type Envelope } from '../membership/index.js'
 import type { EncryptedNotice } from './chat-events.js'
 
 /** Message ids remembered, so one envelope is shown once however often gossip brings it. */
@@ -15,16 +16,12 @@ const REMEMBERED = 1024
 
 /** The notices of unreadable envelopes for one group, each shown once. */
 export class UnreadableMessages {
-  readonly #shown = new Set<string>()
+  readonly #shown = new LRUCache<string, true>({ max: REMEMBERED })
 
   /** The notice for `envelope`, or `undefined` if it was shown already. */
   notice(groupId: string, envelope: Envelope): EncryptedNotice | undefined {
     if (this.#shown.has(envelope.id)) return undefined
-    this.#shown.add(envelope.id)
-    if (this.#shown.size > REMEMBERED) {
-      const oldest = this.#shown.values().next()
-      if (oldest.done !== true) this.#shown.delete(oldest.value)
-    }
+    this.#shown.set(envelope.id, true)
     return {
       group: groupId,
       id: envelope.id,
@@ -32,7 +29,7 @@ export class UnreadableMessages {
       // no log, so no signed name: the sender is its peer id alone
       name: '',
       bytes: envelope.ct.length,
-      preview: Buffer.from(envelope.ct.subarray(0, 8)).toString('hex'),
+      preview: ciphertextPreview(envelope.ct),
     }
   }
 }
