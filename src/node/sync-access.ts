@@ -174,14 +174,29 @@ export async function isConfiguredRelay(
       return { relay: false, identified: false }
     }
   }
-  const before = await known()
-  if (before.relay || before.identified) return before.relay
-  await waitForIdentify(libp2p, peer, AbortSignal.any([signal, AbortSignal.timeout(IDENTIFY_WAIT_MS)]))
+  const decided = async (): Promise<boolean> => {
+    const { relay, identified } = await known()
+    return relay || identified
+  }
+  await waitForIdentify(
+    libp2p,
+    peer,
+    AbortSignal.any([signal, AbortSignal.timeout(IDENTIFY_WAIT_MS)]),
+    decided,
+  )
   return (await known()).relay
 }
 
-/** Resolves when identify ran with `peer`, or when `signal` aborts. */
-async function waitForIdentify(libp2p: IdentifyingNode, peer: PeerId, signal: AbortSignal): Promise<void> {
+/**
+ * Resolves when identify ran with `peer`, when `ran` says it already has, or when `signal` aborts. `ran`
+ * is asked once the listener is in place, so an identify that ends in between is not missed.
+ */
+async function waitForIdentify(
+  libp2p: IdentifyingNode,
+  peer: PeerId,
+  signal: AbortSignal,
+  ran: () => Promise<boolean>,
+): Promise<void> {
   if (signal.aborted) return
   let onIdentify: ((evt: CustomEvent<{ peerId: PeerId }>) => void) | undefined
   let onAbort: (() => void) | undefined
@@ -193,6 +208,9 @@ async function waitForIdentify(libp2p: IdentifyingNode, peer: PeerId, signal: Ab
       onAbort = resolve
       libp2p.addEventListener('peer:identify', onIdentify)
       signal.addEventListener('abort', onAbort, { once: true })
+      void ran().then((done) => {
+        if (done) resolve()
+      })
     })
   } finally {
     if (onIdentify !== undefined) libp2p.removeEventListener('peer:identify', onIdentify)
