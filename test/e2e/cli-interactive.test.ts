@@ -285,8 +285,8 @@ describe
       // the two typed lines gave way to the echo
       expect(lines.slice(-3)).toEqual([
         expect.stringMatching(/^\d\d:\d\d bob: first line$/),
-        // alice and carol, who joined above
-        '      second line ✓2',
+        // the peers gossip reached at that moment: alice (who got it) and carol once bob sees her subscribed
+        expect.stringMatching(/^ {6}second line ✓[12]$/),
         PROMPT.trimEnd(),
       ])
       expect(count(lines, /first line\\$|^\.\.\.\.> /)).toBe(0)
