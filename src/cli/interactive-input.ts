@@ -19,6 +19,8 @@ export const INTERACTIVE_HELP = `Commands:
   /history [n]       the last n messages (default 20)
   /quit              leave (Ctrl-D, or Ctrl-C on an empty line; Ctrl-C clears a typed line)
   /connect <addr>    dial a peer or relay by multiaddr; remembered for later starts
+  /relays            the relays remembered from --bootstrap, dialled at every start
+  /forget-relay <addr|id>  stop dialling a remembered relay, now and at later starts
 Groups:
   /groups            your groups, with unread messages
   /switch <name|id>  show another group, and what you missed there
