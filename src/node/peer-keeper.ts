@@ -112,13 +112,18 @@ export class PeerKeeper {
   }
 
   /**
-   * Stops keeping the peer `peerId` connected: no more re-dials, and the `KEEP_ALIVE` tag goes.
+   * Stops dialling the peer `peerId` at the addresses it was kept for (a relay the user forgot): no more
+   * re-dials and no `KEEP_ALIVE` tag, unless it is worth keeping anyway (a member), as if met now.
    *
    * @returns whether it was kept
    */
   forget(peerId: string): boolean {
     const kept = this.#kept.get(peerId)
     if (kept === undefined) return false
+    if (this.#init.wanted?.(peerId) === true) {
+      this.#kept.set(peerId, { peer: kept.peer, addrs: [] })
+      return true
+    }
     this.#kept.delete(peerId)
     this.#libp2p.peerStore
       .merge(kept.peer, { tags: { [KEEP_ALIVE]: undefined } })

@@ -16,6 +16,7 @@ describe
     let cli: CliGroup
     let root: string
     let alice: CliProcess
+    let aliceId: string
     let bobId: string
     const term = new Terminal()
 
@@ -27,6 +28,7 @@ describe
         message: 'alice to start',
         timeout: 15_000,
       })
+      aliceId = ready.params.peerId
       const { invite } = await alice.request<{ invite: string }>('invite')
       await term.start(
         join(root, 'tmux.conf'),
@@ -125,4 +127,35 @@ describe
       const fromBob = alice.received('message', mark).filter((p) => p.from === bobId)
       expect(fromBob.map((p) => p.text)).toEqual(['line one\nline two\nline three'])
     })
+
+    it('/relays and /forget-relay; a line when no peer is reachable any more', async () => {
+      // bob started with --bootstrap at alice's address: it is remembered as a relay to dial
+      await term.enter('/relays')
+      const lines = await term.waitFor(
+        (l) => l.at(-2)?.includes(`/p2p/${aliceId}`) === true && l.at(-3) === 'Relays remembered:' && l,
+        'the remembered relays',
+      )
+      const addr = (lines.at(-2) ?? '').trim()
+      await term.enter('/forget-relay nobody')
+      await term.waitFor(
+        (l) => l.at(-3) === 'No remembered relay is nobody. Relays remembered:' && l,
+        'one line saying no relay matched, and the list',
+      )
+      await term.enter(`/forget-relay ${aliceId}`)
+      await term.waitFor((l) => l.at(-2) === `Forgot ${addr}: not dialled any more.`, 'the relay forgotten')
+      await term.enter('/relays')
+      await term.waitFor((l) => l.at(-2) === 'No relays remembered.', 'no relay left')
+
+      // alice goes; bob still dials her as the member who invited him, and says nobody is reachable
+      await alice.request('quit')
+      const gone = await term.waitFor(
+        (l) => l.find((line) => line.startsWith('* no peer is reachable')),
+        'the line saying no peer is reachable',
+        25_000,
+      )
+      expect(gone).toBe(
+        '* no peer is reachable now; trying 1 known peer again. What you send waits here, and goes when one connects.',
+      )
+      expect((await term.lines()).at(-1)).toBe('team>')
+    }, 40_000)
   })
