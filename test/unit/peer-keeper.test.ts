@@ -158,49 +158,53 @@ describe('Reachability', () => {
       onChange: (n) => notices.push(n),
       graceMs: 10_000,
     })
-    return { reach, notices }
+    /** `n` peers are connected now, the last of them `peerId`. */
+    const connect = (n: number, peerId: string): void => {
+      peers.n = n
+      reach.connected(peerId)
+    }
+    /** The last peer went. */
+    const dropAll = (): void => {
+      peers.n = 0
+      reach.disconnected()
+    }
+    return { reach, notices, connect, dropAll }
   }
 
   it('says nothing while starting when a peer connects within the grace period', () => {
     const peers = { n: 0 }
-    const { reach, notices } = watch(peers)
+    const { reach, notices, connect } = watch(peers)
     reach.start()
     vi.advanceTimersByTime(9_000)
-    peers.n = 1
-    reach.connected('bob')
+    connect(1, 'bob')
     vi.advanceTimersByTime(60_000)
     expect(notices).toEqual([])
   })
 
   it('says once that no peer is reachable, and once that one is back', () => {
     const peers = { n: 0 }
-    const { reach, notices } = watch(peers)
+    const { reach, notices, connect } = watch(peers)
     reach.start()
     vi.advanceTimersByTime(9_999)
     expect(notices).toEqual([])
     vi.advanceTimersByTime(1)
     vi.advanceTimersByTime(60_000)
     expect(notices).toEqual([{ reachable: false, peerId: null, retrying: 2 }])
-    peers.n = 1
-    reach.connected('bob')
-    peers.n = 2
-    reach.connected('carol')
+    connect(1, 'bob')
+    connect(2, 'carol')
     expect(notices.slice(1)).toEqual([{ reachable: true, peerId: 'bob', retrying: 2 }])
   })
 
   it('says nothing for a last connection that comes back within the grace period; then once when it does not', () => {
     const peers = { n: 1 }
-    const { reach, notices } = watch(peers)
+    const { reach, notices, connect, dropAll } = watch(peers)
     reach.start()
-    peers.n = 0
-    reach.disconnected()
+    dropAll()
     vi.advanceTimersByTime(5_000)
-    peers.n = 1
-    reach.connected('relay')
+    connect(1, 'relay')
     vi.advanceTimersByTime(60_000)
     expect(notices).toEqual([])
-    peers.n = 0
-    reach.disconnected()
+    dropAll()
     reach.disconnected()
     vi.advanceTimersByTime(60_000)
     expect(notices).toEqual([{ reachable: false, peerId: null, retrying: 2 }])
