@@ -24,7 +24,7 @@ export interface NodeWiring {
   store: ChatStore
   logger: ComponentLogger
   log: Logger
-  events: Pick<TypedEventEmitter<ChatNodeEvents>, 'safeDispatchEvent'>
+  events: Pick<TypedEventEmitter<ChatNodeEvents>, 'safeDispatchEvent' | 'addEventListener'>
   replica: SyncReplica
   pendingBudget: PendingBudget
   groups(): Iterable<ChatGroup>
@@ -94,6 +94,10 @@ export function wireNode(
     if (!wiring.wanted(peerId)) return
     const addrs = detail.multiaddrs.map(String)
     persist(log, 'discovered addresses', () => rememberAddrs(store, peerId, addrs))
+  })
+  // a peer that became a member while connected is kept from now on, before it disconnects
+  events.addEventListener('membership:change', () => {
+    for (const peer of libp2p.getPeers()) keeper.keepIfWanted(peer)
   })
   libp2p.addEventListener('peer:disconnect', (evt) => {
     events.safeDispatchEvent('peer:disconnect', { detail: evt.detail.toString() })

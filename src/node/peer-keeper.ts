@@ -104,7 +104,13 @@ export class PeerKeeper {
    */
   keepIfWanted(peer: PeerId): void {
     const id = peer.toString()
-    if (this.#kept.has(id) || this.#met >= MAX_KEPT_MET || this.#init.wanted?.(id) !== true) return
+    if (
+      this.#abort.signal.aborted ||
+      this.#kept.has(id) ||
+      this.#met >= MAX_KEPT_MET ||
+      this.#init.wanted?.(id) !== true
+    )
+      return
     const kept = { peer, addrs: [] }
     this.#kept.set(id, kept)
     this.#met++

@@ -115,23 +115,47 @@ describe('PeerKeeper', () => {
 })
 
 describe('wireNode', () => {
-  it('remembers the addresses discovery (mDNS) finds for a member, not for a stranger', async () => {
-    const fake = fakeLibp2p()
-    const store = ChatStore.open(':memory:')
-    const [member, stranger] = [await newPeer(), await newPeer()]
-    const { keeper } = wireNode(fake.libp2p, {
+  function wire(fake: ReturnType<typeof fakeLibp2p>, store: ChatStore, wanted: (id: string) => boolean) {
+    const events = Object.assign(new EventTarget(), { safeDispatchEvent: () => true })
+    const wired = wireNode(fake.libp2p, {
       store,
       logger: defaultLogger(),
       log: defaultLogger().forComponent('test'),
-      events: { safeDispatchEvent: () => true },
+      events,
       replica: {} as never,
       pendingBudget: {} as never,
       groups: () => [],
       bootstrap: [],
       remembered: [],
-      wanted: (id) => id === member.toString(),
+      wanted,
       ref: (peerId) => ({ peerId, name: '' }),
     })
+    return { ...wired, events }
+  }
+
+  it('keeps a connected peer from the moment it becomes a member, not only from its next connection', async () => {
+    const fake = fakeLibp2p()
+    const store = ChatStore.open(':memory:')
+    const bob = await newPeer()
+    const members = new Set<string>()
+    const { keeper, events } = wire(fake, store, (id) => members.has(id))
+    keeper.start()
+    fake.connect(bob)
+    await Promise.resolve()
+    expect(keptAlive(fake.tags, bob)).toBe(false)
+    members.add(bob.toString())
+    events.dispatchEvent(new CustomEvent('membership:change', { detail: {} }))
+    await Promise.resolve()
+    expect(keptAlive(fake.tags, bob)).toBe(true)
+    keeper.stop()
+    store.close()
+  })
+
+  it('remembers the addresses discovery (mDNS) finds for a member, not for a stranger', async () => {
+    const fake = fakeLibp2p()
+    const store = ChatStore.open(':memory:')
+    const [member, stranger] = [await newPeer(), await newPeer()]
+    const { keeper } = wire(fake, store, (id) => id === member.toString())
     for (const peer of [member, stranger]) {
       fake.emit('peer:discovery', { id: peer, multiaddrs: [multiaddr('/ip4/192.168.1.7/tcp/4001')] })
     }
