@@ -196,7 +196,7 @@ export function formatReachability(line: ReachabilityLine, options: FormatOption
     return `* connected again: ${who} is reachable`
   }
   if (line.retrying === 0) {
-    return '* no peer is reachable, and none is known yet: /connect <multiaddr>, or give someone an /invite. What you send waits here.'
+    return '* no peer is reachable, and none is known to try again: /connect <multiaddr>, or give someone an /invite. What you send waits here.'
   }
   const known = `${line.retrying} known ${line.retrying === 1 ? 'peer' : 'peers'}`
   return `* no peer is reachable now; trying ${known} again. What you send waits here, and goes when one connects.`

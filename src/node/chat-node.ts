@@ -273,7 +273,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     const invite = decodeInvite(inviteText)
     const joined = this.#groups.join(invite, inviteText)
     this.#subscribe(joined)
-    this.connections.reachInviter(invite, options)
+    this.connections.reachInviter(invite)
     return { id: invite.groupId, name: invite.groupName }
   }
 

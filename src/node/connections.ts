@@ -5,7 +5,6 @@
  * remembered from `--bootstrap`, which can be listed and forgotten.
  */
 import type { AbortOptions, Logger } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerRef } from './chat-events.js'
 import { dialSignal } from './components.js'
 import { NodeStoppedError } from './errors.js'
@@ -49,20 +48,14 @@ export class Connections {
   }
 
   /**
-   * Remembers the addresses of an invite for its inviter, and dials them in the background if the node
-   * runs; failures are logged.
+   * Remembers the addresses of an invite for its inviter, and, if the node runs, dials them now and
+   * keeps the inviter connected from now on, as the peers remembered at start are.
    */
-  reachInviter(invite: Pick<Invite, 'inviter' | 'addrs'>, options: AbortOptions = {}): void {
+  reachInviter(invite: Pick<Invite, 'inviter' | 'addrs'>): void {
     persist(this.#c.log, 'invite addresses', () =>
       rememberAddrs(this.#c.store, invite.inviter.peerId, invite.addrs),
     )
-    const libp2p = this.#c.running()
-    if (libp2p === undefined) return
-    for (const addr of invite.addrs) {
-      libp2p.dial(multiaddr(addr), { signal: this.#signal(options) }).catch((err: unknown) => {
-        this.#c.log('could not dial %s: %s', addr, (err as Error).message)
-      })
-    }
+    if (this.#c.running() !== undefined) this.#c.keeper()?.keepAddrs(invite.addrs)
   }
 
   /** The relays remembered from `--bootstrap`: dialled at every start, and kept connected. */

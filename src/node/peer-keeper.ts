@@ -118,6 +118,21 @@ export class PeerKeeper {
   }
 
   /**
+   * Keeps the peers `addrs` name (multiaddrs ending in `/p2p/<id>`, an invite's) connected from now on,
+   * and dials them now; counted with the peers met during the run.
+   */
+  keepAddrs(addrs: readonly string[]): void {
+    for (const kept of byPeer(addrs)) {
+      const id = kept.peer.toString()
+      if (this.#abort.signal.aborted || this.#kept.has(id) || this.#met >= MAX_KEPT_MET) continue
+      this.#kept.set(id, kept)
+      this.#met++
+      this.#keepAlive(kept)
+      this.#dial(kept)
+    }
+  }
+
+  /**
    * Stops dialling the peer `peerId` at the addresses it was kept for (a relay the user forgot): no more
    * re-dials and no `KEEP_ALIVE` tag, unless it is worth keeping anyway (a member), as if met now.
    *

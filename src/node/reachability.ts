@@ -2,7 +2,8 @@
  * @packageDocumentation
  *
  * Whether any peer is reachable: one line when the last peer is gone, one when a peer is back. Nothing
- * is said at start while the first dials are under way, nor for a connection that drops and comes
+ * is said at start while the first dials are under way, nor at start by a node that knows no peer to
+ * dial (a group just founded: its greeting shows the invite), nor for a connection that drops and comes
  * back within the grace period (a relay's reconnect, say).
  */
 
@@ -33,8 +34,8 @@ export interface ReachabilityInit {
 
 /**
  * Watches the connections: silent while starting; after the grace period without any peer, "none
- * reachable" once; at the next connection, "back" once. A drop of the last connection arms the grace
- * period again.
+ * reachable" once (at start only when there are known peers to dial); at the next connection, "back"
+ * once. A drop of the last connection arms the grace period again.
  */
 export class Reachability {
   readonly #init: ReachabilityInit
@@ -79,6 +80,7 @@ export class Reachability {
     this.#timer = setTimeout(() => {
       this.#timer = undefined
       if (this.#state === 'unreachable' || this.#init.peers() > 0) return
+      if (this.#state === 'starting' && this.#retrying() === 0) return
       this.#state = 'unreachable'
       this.#init.onChange?.({ reachable: false, peerId: null, retrying: this.#retrying() })
     }, this.#init.graceMs ?? DEFAULT_REACHABILITY_GRACE_MS)

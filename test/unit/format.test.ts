@@ -479,7 +479,7 @@ describe('formatReachability', () => {
       '* no peer is reachable now; trying 2 known peers again. What you send waits here, and goes when one connects.',
     )
     expect(formatReachability({ reachable: false, peer: null, retrying: 0 }, o)).toBe(
-      '* no peer is reachable, and none is known yet: /connect <multiaddr>, or give someone an /invite. What you send waits here.',
+      '* no peer is reachable, and none is known to try again: /connect <multiaddr>, or give someone an /invite. What you send waits here.',
     )
     expect(formatReachability({ reachable: true, peer: { peerId: bob, name: 'bob' }, retrying: 1 }, o)).toBe(
       '* connected again: bob is reachable',

@@ -81,6 +81,21 @@ describe('PeerKeeper', () => {
     keeper.stop()
   })
 
+  it("keeps an invite's inviter from the join on: dialled now, tagged, and dialled again while gone", async () => {
+    const fake = fakeLibp2p()
+    const inviter = await newPeer()
+    const keeper = new PeerKeeper({ libp2p: fake.libp2p, logger: defaultLogger() }, { bootstrap: [] })
+    keeper.start()
+    const addr = `/ip4/127.0.0.1/tcp/4001/p2p/${inviter}`
+    keeper.keepAddrs([addr, addr])
+    await Promise.resolve()
+    expect(keptAlive(fake.tags, inviter)).toBe(true)
+    keeper.redial()
+    expect(fake.dials).toEqual([addr, addr])
+    expect(keeper.size).toBe(1)
+    keeper.stop()
+  })
+
   /** A started keeper of one bootstrap relay; `wanted` says whether the relay is also a member. */
   async function keepingRelay(wanted: boolean) {
     const fake = fakeLibp2p()
@@ -174,11 +189,11 @@ describe('Reachability', () => {
     vi.useRealTimers()
   })
 
-  function watch(peers: { n: number }) {
+  function watch(peers: { n: number }, known = 2) {
     const notices: ReachabilityNotice[] = []
     const reach = new Reachability({
       peers: () => peers.n,
-      retrying: () => 2,
+      retrying: () => known,
       onChange: (n) => notices.push(n),
       graceMs: 10_000,
     })
@@ -203,6 +218,18 @@ describe('Reachability', () => {
     connect(1, 'bob')
     vi.advanceTimersByTime(60_000)
     expect(notices).toEqual([])
+  })
+
+  it('says nothing at start when it knows no peer to dial (a group just founded); a later loss is said', () => {
+    const peers = { n: 0 }
+    const { reach, notices, connect, dropAll } = watch(peers, 0)
+    reach.start()
+    vi.advanceTimersByTime(60_000)
+    expect(notices).toEqual([])
+    connect(1, 'bob')
+    dropAll()
+    vi.advanceTimersByTime(10_000)
+    expect(notices).toEqual([{ reachable: false, peerId: null, retrying: 0 }])
   })
 
   it('says once that no peer is reachable, and once that one is back', () => {
