@@ -11,6 +11,8 @@ export interface ChatNodeInit {
   listen?: string[]
   /** Peers (multiaddrs with `/p2p/<id>`) to dial at start and keep connected to: other peers or relays. */
   bootstrap?: string[]
+  /** Remembered relays (multiaddrs or peer ids) to forget before this start; see `ChatNode.connections`. */
+  forgetRelays?: string[]
   /** Discover peers on the LAN with mDNS. Default true. */
   mdns?: boolean
   /** Reserve a slot on relays we connect to so peers behind NAT can reach us. Default: with a bootstrap list. */

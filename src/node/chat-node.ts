@@ -86,7 +86,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     this.#components = components
     this.#log = components.logger.forComponent('p2pchat:node')
     this.#lock = lock
-    this.#bootstrap = rememberRelays(components.store, init.bootstrap ?? [])
+    this.#bootstrap = rememberRelays(components.store, init.bootstrap ?? [], init.forgetRelays)
     const self = { peerId: this.peerId, name: this.name }
     this.#directory = new PeerDirectory({
       self,

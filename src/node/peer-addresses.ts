@@ -41,13 +41,15 @@ export function rememberedRelays(store: Pick<ChatStore, 'getMeta'>): string[] {
 }
 
 /**
- * The bootstrap list of this run: the relays remembered from earlier runs and `given`, which is
- * remembered from now on.
+ * The bootstrap list of this run: the relays remembered from earlier runs, less those `forget` names (by
+ * multiaddr or peer id; see {@link forgetRelays}), and `given`, which is remembered from now on.
  */
 export function rememberRelays(
   store: Pick<ChatStore, 'getMeta' | 'setMeta'>,
   given: readonly string[],
+  forget: readonly string[] = [],
 ): string[] {
+  for (const ref of forget) forgetRelays(store, ref)
   const relays = [...new Set([...rememberedRelays(store), ...given])]
   if (given.length > 0) store.setMeta(RELAYS_KEY, JSON.stringify(relays))
   return relays

@@ -177,8 +177,13 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
       relays: [],
     })
     await quit(erin)
-    erin = cli.spawn({ args: loopbackStartArgs('erin', erinDir) })
-    await started(erin, 'erin to start once more')
+    erin = cli.spawn({ args: loopbackStartArgs('erin', erinDir, ['--bootstrap', relayAddr]) })
+    await started(erin, 'erin to start once more, with the relay again')
+    expect(await erin.request('relays')).toEqual({ relays: [relayAddr] })
+    await quit(erin)
+    // the flag forgets it before the start, so this run does not dial it
+    erin = cli.spawn({ args: loopbackStartArgs('erin', erinDir, ['--forget-relay', relayAddr]) })
+    await started(erin, 'erin to start with --forget-relay')
     expect(await erin.request('relays')).toEqual({ relays: [] })
     await quit(erin)
   }, 60_000)

@@ -55,6 +55,10 @@ describe('peer addresses', () => {
     expect(forgetRelays(store, ` ${second} `)).toEqual([{ addr: second, peerId: ALICE }])
     // a later start without --bootstrap dials none of them
     expect(rememberRelays(store, [])).toEqual([])
+    // --forget-relay: forgotten before the start's list is made
+    rememberRelays(store, [first, second])
+    expect(rememberRelays(store, [], [RELAY])).toEqual([second])
+    expect(rememberedRelays(store)).toEqual([second])
   })
 
   it('keeps only dialable addresses of the peer itself, each ending in its peer id', () => {
