@@ -30,6 +30,18 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
     })
   }
 
+  /** A relay on loopback, in a fresh temporary directory of the test's CLI group. */
+  async function withRelay(): Promise<{ cli: CliGroup; root: string; relayReady: Ready }> {
+    const group = cli ?? createCliGroup()
+    cli = group
+    const root = await group.tempDir()
+    const relay = group.spawn({
+      label: 'relay',
+      args: ['relay', '--json', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', join(root, 'relay')],
+    })
+    return { cli: group, root, relayReady: await started(relay, 'the relay to start') }
+  }
+
   it('a peer that joined across a relay reconnects and catches up after two restarts with no flags', async () => {
     cli = createCliGroup()
     const root = await cli.tempDir()
@@ -85,13 +97,7 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
   }, 120_000)
 
   it('JSON connect dials a multiaddr, and says Unreachable when nothing answers', async () => {
-    cli = cli ?? createCliGroup()
-    const root = await cli.tempDir()
-    const relay = cli.spawn({
-      label: 'relay',
-      args: ['relay', '--json', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', join(root, 'relay')],
-    })
-    const relayReady = await started(relay, 'the relay to start')
+    const { cli, root, relayReady } = await withRelay()
     const dave = cli.spawn({ args: loopbackStartArgs('dave', join(root, 'dave')) })
     await started(dave, 'dave to start')
     const { peer } = await dave.request<{ peer: { peerId: string } }>('connect', {
@@ -155,13 +161,7 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
   }, 90_000)
 
   it('remembered relays are listed and forgotten over JSON-RPC, and stay forgotten after a restart', async () => {
-    cli = cli ?? createCliGroup()
-    const root = await cli.tempDir()
-    const relay = cli.spawn({
-      label: 'relay',
-      args: ['relay', '--json', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', join(root, 'relay')],
-    })
-    const relayReady = await started(relay, 'the relay to start')
+    const { cli, root, relayReady } = await withRelay()
     const relayAddr = relayReady.addrs[0] as string
     const erinDir = join(root, 'erin')
     let erin = cli.spawn({ args: loopbackStartArgs('erin', erinDir, ['--bootstrap', relayAddr]) })
