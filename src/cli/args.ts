@@ -53,6 +53,8 @@ export interface StartCommand {
   listen: string[] | undefined
   /** Multiaddrs of peers (typically relays) to dial at start-up, validated; remembered for later starts. */
   bootstrap: string[]
+  /** `--forget-relay`: remembered relays (by multiaddr or peer id) to forget before starting. */
+  forgetRelays: string[]
   /** Whether to discover peers on the LAN with mDNS; `false` with `--no-mdns`. */
   mdns: boolean
   /** Speak JSON-RPC 2.0 on stdin/stdout instead of the interactive terminal UI. */
@@ -101,6 +103,7 @@ const START_OPTIONS = {
   create: { type: 'string' },
   join: { type: 'string' },
   group: { type: 'string' },
+  'forget-relay': { type: 'string', multiple: true },
   mdns: { type: 'boolean', default: true }, // off with --no-mdns
   web: { type: 'string' }, // the value is optional: see optionalValue
 } as const satisfies ParseArgsOptionsConfig
@@ -183,6 +186,9 @@ function buildStart(values: Values<typeof START_OPTIONS>): StartCommand {
     dataDir: dataDir(values['data-dir']),
     listen: values.listen === undefined ? undefined : multiaddrs(values.listen, '--listen', []),
     bootstrap: multiaddrs(values.bootstrap, '--bootstrap', []),
+    forgetRelays: (values['forget-relay'] ?? []).map((v) =>
+      nonEmpty(v, '--forget-relay', 'a multiaddr or peer id'),
+    ),
     mdns: values.mdns,
     json: values.json,
     web: values.web === undefined ? undefined : webAddress(values.web),

@@ -174,3 +174,30 @@ export function formatUnreadNotice(
   const group = sanitizeName(notice.groupName)
   return `* [${group}] new message from ${peerLabel(notice.from, options)} (${notice.unread} unread: /switch ${group})`
 }
+
+/** A change of reachability, as {@link formatReachability} shows it. */
+export interface ReachabilityLine {
+  reachable: boolean
+  /** The peer that came back; null when none is reachable. */
+  peer: { peerId: string; name: string } | null
+  /** Known peers and relays being dialled again. */
+  retrying: number
+}
+
+/**
+ * The line when no peer at all is reachable any more, and when one is again: `* no peer is reachable
+ * now; ...`, `* connected again: bob is reachable`. A peer without a name (a relay) shows its short id.
+ */
+export function formatReachability(line: ReachabilityLine, options: FormatOptions = {}): string {
+  if (line.reachable) {
+    const peer = line.peer
+    const who =
+      peer === null ? 'a peer' : peerLabel({ peerId: peer.peerId, name: peer.name || undefined }, options)
+    return `* connected again: ${who} is reachable`
+  }
+  if (line.retrying === 0) {
+    return '* no peer is reachable, and none is known to try again: /connect <multiaddr>, or give someone an /invite. What you send waits here.'
+  }
+  const known = `${line.retrying} known ${line.retrying === 1 ? 'peer' : 'peers'}`
+  return `* no peer is reachable now; trying ${known} again. What you send waits here, and goes when one connects.`
+}

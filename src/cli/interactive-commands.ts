@@ -22,6 +22,7 @@ const ARGUMENT_NEEDED: Readonly<Record<string, string>> = {
   join: '<invite>',
   forget: '<group name or id>',
   connect: '<multiaddr>',
+  'forget-relay': '<multiaddr or peer id> (/relays lists them)',
 }
 
 /** How many missed messages `/switch` shows at most; `/history` shows more. */
@@ -122,6 +123,19 @@ export function lineHandler(
     }
   }
 
+  /** `/relays` lists the remembered relays; `/forget-relay` forgets one. */
+  const relayCommand = (name: string, arg: string): string => {
+    const list = (relays: string[]): string =>
+      relays.length === 0
+        ? 'No relays remembered.'
+        : `Relays remembered:\n${relays.map((r) => `  ${r}`).join('\n')}`
+    if (name === 'relays') return list(node.connections.relays())
+    const forgotten = node.connections.forgetRelay(arg)
+    if (forgotten.length === 0)
+      return `No remembered relay is ${sanitizeText(arg)}. ${list(node.connections.relays())}`
+    return `Forgot ${forgotten.map((r) => sanitizeText(r)).join(', ')}: not dialled any more.`
+  }
+
   const handleLine = async (line: string): Promise<'quit' | undefined> => {
     const input = parseInput(line)
     try {
@@ -185,6 +199,10 @@ export function lineHandler(
         print(`Connected to ${sanitizeName(peer.name || '?')} (${peer.peerId}).`)
         break
       }
+      case 'relays':
+      case 'forget-relay':
+        print(relayCommand(name, arg))
+        break
       case 'invite':
         print(node.invite(session.group()))
         break

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+import { displayPos, displayWidth } from './display-width.js'
 import { sanitizeName } from './format.js'
 
 /** Help shown by `/help`. */
@@ -18,6 +19,8 @@ export const INTERACTIVE_HELP = `Commands:
   /history [n]       the last n messages (default 20)
   /quit              leave (Ctrl-D, or Ctrl-C on an empty line; Ctrl-C clears a typed line)
   /connect <addr>    dial a peer or relay by multiaddr; remembered for later starts
+  /relays            the relays remembered from --bootstrap, dialled at every start
+  /forget-relay <addr|id>  stop dialling a remembered relay, now and at later starts
 Groups:
   /groups            your groups, with unread messages
   /switch <name|id>  show another group, and what you missed there
@@ -55,13 +58,12 @@ export function unknownCommand(name: string): string {
 
 /**
  * How many rows above the cursor a line typed after `prompt` starts, once Enter was pressed, in a
- * terminal `columns` wide: the rows the wrapped line took, plus the one readline moved down to. Counts
- * code points: a line of double-width characters takes more rows than this says, and a row of it stays.
+ * terminal `columns` wide: the rows the wrapped line took, by display width (a CJK character or an emoji
+ * takes two columns), plus the one readline moved down to.
  */
 export function typedRows(prompt: string, line: string, columns: number): number {
-  const width = [...prompt].length + [...line].length
   // readline moves the cursor to a row of its own when the line fills the last one exactly
-  return Math.floor(width / Math.max(1, columns)) + 1
+  return displayPos(prompt + line, columns).rows + 1
 }
 
 /** What {@link continueMessage} makes of a typed line. */
@@ -83,5 +85,13 @@ export function continueMessage(pending: readonly string[], line: string): Conti
 
 /** The prompt of a continued message's next line, as wide as `prompt`: `team> ` gives `....> `. */
 export function continuationPrompt(prompt: string): string {
-  return `${'.'.repeat(Math.max(0, [...prompt].length - 2))}> `
+  return `${'.'.repeat(Math.max(0, displayWidth(prompt) - 2))}> `
+}
+
+/**
+ * A pasted block of several lines as the prompt handles it: a message, always, so a block whose first
+ * line starts with `/` is sent rather than run as a command.
+ */
+export function pastedMessage(text: string): string {
+  return parseInput(text).kind === 'command' ? text.replace(/^(\s*)\//, '$1//') : text
 }

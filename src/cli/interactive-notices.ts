@@ -1,6 +1,7 @@
 /**
  * The terminal's lines for what the node reports: messages (here or, as a one-line notice, in another
- * group), ciphertext, membership changes, a bad epoch key, a forged invite, join requests.
+ * group), ciphertext, membership changes, a bad epoch key, a forged invite, join requests, and when no
+ * peer is reachable or one is again.
  *
  * @packageDocumentation
  */
@@ -11,6 +12,7 @@ import {
   formatBadEpochKey,
   formatForgedInvite,
   formatMembershipChange,
+  formatReachability,
   formatUnreadNotice,
 } from './format-notices.js'
 import type { ChatSession } from './session.js'
@@ -125,6 +127,9 @@ export function attachNotices(
   })
   node.addEventListener('invite:forged', ({ detail }) => {
     show({ render: () => `${where(detail.group)}${formatForgedInvite(detail)}` })
+  })
+  node.addEventListener('reachability:change', ({ detail }) => {
+    show({ render: () => formatReachability(detail, view.options()) })
   })
   node.addEventListener('join:request', ({ detail }) => {
     show({

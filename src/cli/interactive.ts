@@ -1,16 +1,17 @@
-import {
-  clearLine,
-  clearScreenDown,
-  createInterface,
-  cursorTo,
-  type Interface,
-  moveCursor,
-} from 'node:readline'
+import { clearScreenDown, createInterface, cursorTo, type Interface, moveCursor } from 'node:readline'
 import { detectNoColour } from './format.js'
 import { lineHandler, type Questions } from './interactive-commands.js'
-import { continuationPrompt, continueMessage, parseInput, typedRows } from './interactive-input.js'
+import {
+  type Continuation,
+  continuationPrompt,
+  continueMessage,
+  parseInput,
+  pastedMessage,
+  typedRows,
+} from './interactive-input.js'
 import { attachNotices, type EarlyLine } from './interactive-notices.js'
 import type { CliIO } from './io.js'
+import { followResizes, printAbovePrompt, trackPaste } from './prompt-screen.js'
 import type { ChatSession, StartMode } from './session.js'
 import { runUntilShutdown } from './shutdown.js'
 import { greet, type TerminalView, terminalView } from './terminal-view.js'
@@ -39,8 +40,8 @@ export function createInteractiveMode(io: CliIO): StartMode {
   /** Answers the question open on the prompt line, if any. */
   let pendingAnswer: ((line: string) => void) | undefined
 
-  /** The lines of a message continued with `\` so far, and its rows still on screen above the prompt. */
-  const continued: Continued = { lines: [], rowsAbove: 0, groupPrompt: () => groupPrompt }
+  /** The lines of a message continued with `\` (or pasted) so far, and those still on screen above the prompt. */
+  const continued: Continued = { lines: [], typed: [], pasted: false, groupPrompt: () => groupPrompt }
 
   /** Sets the group's prompt, shown at once unless a question or a continued message has the prompt line. */
   const setGroupPrompt = (text: string): void => {
@@ -75,12 +76,9 @@ export function createInteractiveMode(io: CliIO): StartMode {
   /** Prints a line above the prompt without disturbing what the user is typing. */
   const print = (text: string): void => {
     // the continued lines typed so far are now above this text: the echo can no longer take their place
-    continued.rowsAbove = 0
+    continued.typed = []
     if (io.isTTY && rl !== undefined) {
-      clearLine(io.output, 0)
-      cursorTo(io.output, 0)
-      io.stdout(`${text}\n`)
-      rl.prompt(true)
+      printAbovePrompt(rl, io, text)
     } else {
       io.stdout(`${text}\n`)
     }
@@ -146,32 +144,59 @@ function converse(
   return runUntilShutdown(session.node, io, (shutdown) => {
     let queue = Promise.resolve()
     let closed = false
+    const paste = io.isTTY ? trackPaste(io, () => pullBackPastedLine()) : undefined
+    const stopResizes = io.isTTY ? followResizes(rl, io) : () => {}
     rl.on('line', (line) => {
       // the answer to the question on the prompt line, which the command waiting in the queue reads
       if (questions.answer(line)) return
-      const rows = typedRows(rl.getPrompt(), line, columnsOf(io))
-      const next = continueMessage(continued.lines, line)
+      const typed = { prompt: rl.getPrompt(), line }
+      const next: Continuation =
+        paste?.pasting === true
+          ? { complete: false, lines: [...continued.lines, line] } // a pasted line break: one block
+          : continueMessage(continued.lines, line)
       if (!next.complete) {
         continued.lines = next.lines
-        continued.rowsAbove += rows
+        continued.typed.push(typed)
+        if (paste?.pasting === true) continued.pasted = true
         rl.setPrompt(continuationPrompt(continued.groupPrompt()))
         rl.prompt()
         return
       }
-      if (io.isTTY && parseInput(next.line).kind === 'text') eraseTypedRows(io, continued.rowsAbove + rows)
+      const text = continued.pasted ? pastedMessage(next.line) : next.line
+      if (io.isTTY && parseInput(text).kind === 'text') {
+        eraseTypedRows(io, rowsOf([...continued.typed, typed], columnsOf(io)))
+      }
       endContinuation()
       // one command at a time, in order
       queue = queue.then(async () => {
-        if ((await handleLine(next.line)) === 'quit') shutdown('quit')
+        if ((await handleLine(text)) === 'quit') shutdown('quit')
         else if (!closed) rl.prompt()
       })
     })
     /** Back to the group's prompt, with no continued lines pending. */
     const endContinuation = (): void => {
+      continued.pasted = false
       if (continued.lines.length === 0) return
       continued.lines = []
-      continued.rowsAbove = 0
+      continued.typed = []
       rl.setPrompt(continued.groupPrompt())
+    }
+    /**
+     * A pasted block that ended with a line break: its last line goes back on the prompt line, so it can
+     * be edited, and Enter sends the whole block.
+     */
+    const pullBackPastedLine = (): void => {
+      const last = continued.typed.at(-1)
+      if (rl.line !== '' || !continued.pasted || last === undefined || last.line !== continued.lines.at(-1)) {
+        return
+      }
+      continued.typed.pop()
+      continued.lines.pop()
+      eraseTypedRows(io, typedRows(last.prompt, last.line, columnsOf(io)))
+      if (continued.lines.length === 0) continued.pasted = false
+      rl.setPrompt(last.prompt)
+      rl.prompt(true)
+      rl.write(last.line)
     }
     rl.on('SIGINT', () => {
       // as in a shell: Ctrl-C drops what is typed (a continued message too), and quits only from an
@@ -196,6 +221,8 @@ function converse(
     rl.prompt()
     return async () => {
       removeStdoutError()
+      stopResizes()
+      paste?.stop()
       // a question nobody will answer now is a no, so the command waiting for it can finish
       questions.answer('')
       await queue
@@ -205,12 +232,19 @@ function converse(
   })
 }
 
-/** The lines of a message continued with `\` so far, and what the prompt goes back to after it. */
+/** The lines of a message continued with `\` (or pasted) so far, and what the prompt goes back to after it. */
 interface Continued {
   lines: string[]
-  /** Rows of those lines still directly above the prompt; 0 once something was printed under them. */
-  rowsAbove: number
+  /** Those lines as typed after their prompts, while directly above the prompt; none once something was printed under them. */
+  typed: Array<{ prompt: string; line: string }>
+  /** Some of the lines were pasted: the block is a message, whatever its first line starts with. */
+  pasted: boolean
   groupPrompt: () => string
+}
+
+/** The rows `typed` lines took, at the terminal's width now, and the row readline moved down to. */
+function rowsOf(typed: ReadonlyArray<{ prompt: string; line: string }>, columns: number): number {
+  return typed.reduce((sum, { prompt, line }) => sum + typedRows(prompt, line, columns), 0)
 }
 
 /** The terminal's width, 80 when it does not say. */

@@ -72,6 +72,11 @@ export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcM
     },
     peers: () => ({ peers: node.peers() }),
     connect: async (params) => ({ peer: await node.connect(stringParam(params, 'addr')) }),
+    relays: () => ({ relays: node.connections.relays() }),
+    forgetRelay: (params) => {
+      const forgotten = node.connections.forgetRelay(stringParam(params, 'relay'))
+      return { forgotten, relays: node.connections.relays() }
+    },
     quit: () => {
       // answer first, then exit
       setImmediate(quit)
@@ -82,7 +87,7 @@ export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcM
 
 /**
  * Sends the node's events as the JSON-RPC notifications of the API (`message`, `encrypted`,
- * `membership`, `joinRequest`, `inviteForged`, `badEpochKey`), for `--json` and the web interface alike.
+ * `membership`, `joinRequest`, `inviteForged`, `badEpochKey`, `reachability`), for `--json` and the web interface alike.
  */
 export function forwardNotifications(node: ChatNode, notify: (method: string, params: object) => void): void {
   node.addEventListener('message:receive', ({ detail }) => notify('message', detail))
@@ -94,6 +99,7 @@ export function forwardNotifications(node: ChatNode, notify: (method: string, pa
   node.addEventListener('join:request', ({ detail }) => notify('joinRequest', detail))
   node.addEventListener('invite:forged', ({ detail }) => notify('inviteForged', detail))
   node.addEventListener('epoch:bad-key', ({ detail }) => notify('badEpochKey', detail))
+  node.addEventListener('reachability:change', ({ detail }) => notify('reachability', detail))
 }
 
 /**

@@ -173,6 +173,7 @@ export async function openSession(
     name: command.name,
     ...(command.listen === undefined ? {} : { listen: command.listen }),
     bootstrap: command.bootstrap,
+    forgetRelays: command.forgetRelays,
     mdns: command.mdns,
   })
   const session = new ChatSession(node)

@@ -50,7 +50,11 @@ Options:
                           (default: <user data dir>/p2pchat/<name>, e.g.
                           ~/.local/share/p2pchat/<name> on Linux)
   --listen <multiaddr>    Address to listen on; repeatable (default: ${DEFAULT_LISTEN.join(', ')})
-  --bootstrap <multiaddr> Peer or relay to connect to at start; repeatable (default: none)
+  --bootstrap <multiaddr> Peer or relay to connect to at start; repeatable (default: none);
+                          remembered for later starts
+  --forget-relay <multiaddr-or-id>
+                          Forget a remembered --bootstrap relay before starting; repeatable
+                          (in the chat: /relays lists them, /forget-relay forgets one)
   --no-mdns               Do not discover peers on the local network
   --json                  Speak JSON-RPC 2.0 over stdin/stdout instead of the terminal UI
   --web [host:port]       Also open the chat in a browser: prints the address to open

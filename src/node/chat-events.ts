@@ -11,6 +11,8 @@ export interface ChatNodeInit {
   listen?: string[]
   /** Peers (multiaddrs with `/p2p/<id>`) to dial at start and keep connected to: other peers or relays. */
   bootstrap?: string[]
+  /** Remembered relays (multiaddrs or peer ids) to forget before this start; see `ChatNode.connections`. */
+  forgetRelays?: string[]
   /** Discover peers on the LAN with mDNS. Default true. */
   mdns?: boolean
   /** Reserve a slot on relays we connect to so peers behind NAT can reach us. Default: with a bootstrap list. */
@@ -21,6 +23,8 @@ export interface ChatNodeInit {
   rekeyDelayMs?: number
   /** Period of anti-entropy sync with a random connected peer, in ms. Default 30000. */
   syncIntervalMs?: number
+  /** How long no peer at all must be connected before `reachability:change` says so, in ms. Default 10000. */
+  reachabilityGraceMs?: number
   /** Limits on the sync streams this node serves and the time a sync may take (see `SyncLimits`). */
   syncLimits?: SyncLimits
 }
@@ -99,6 +103,18 @@ export interface InviteForgedNotice {
   actual: GroupOrigin
 }
 
+/**
+ * No peer at all is reachable any more (after a grace period, and not while starting), or one is again.
+ * Said once per change.
+ */
+export interface ReachabilityChange {
+  reachable: boolean
+  /** The peer that came back; null when none is reachable. */
+  peer: PeerRef | null
+  /** How many known peers and relays are dialled again while unreachable (0: none is known). */
+  retrying: number
+}
+
 /** Events of a {@link ChatNode}. */
 export interface ChatNodeEvents {
   'message:receive': CustomEvent<ChatMessage>
@@ -109,6 +125,7 @@ export interface ChatNodeEvents {
   'epoch:bad-key': CustomEvent<BadEpochKeyNotice>
   'peer:connect': CustomEvent<string>
   'peer:disconnect': CustomEvent<string>
+  'reachability:change': CustomEvent<ReachabilityChange>
   /** A message was rejected or could not be handled; for logs. */
   'message:reject': CustomEvent<{ group: string; reason: string; from: string }>
 }

@@ -1,5 +1,4 @@
 import type { AbortOptions, Logger } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
 import { type Group, PendingBudget } from '../membership/index.js'
@@ -15,7 +14,8 @@ import type {
 } from './chat-events.js'
 import type { ChatGroup } from './chat-group.js'
 import { ChatReplica } from './chat-replica.js'
-import { type ChatNodeComponents, dialSignal } from './components.js'
+import type { ChatNodeComponents } from './components.js'
+import { Connections } from './connections.js'
 import { NodeStoppedError } from './errors.js'
 import { GroupRegistry } from './group-registry.js'
 import { decodeInvite } from './invite.js'
@@ -23,14 +23,14 @@ import { Lifecycle, openNode } from './lifecycle.js'
 import type { DataDirLock } from './lock.js'
 import { wireNode } from './node-wiring.js'
 import {
-  dialAndRemember,
-  rememberAddrs,
+  isWorthKeeping,
   rememberListenPort,
   rememberRelays,
   stableListen,
   worthRedialling,
 } from './peer-addresses.js'
 import { PeerDirectory } from './peer-directory.js'
+import type { PeerKeeper } from './peer-keeper.js'
 import { type ChatStore, persist } from './store.js'
 import { handleSync } from './sync.js'
 import { bootstrapPeerIds } from './sync-access.js'
@@ -69,8 +69,11 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   readonly #replica: ChatReplica
   #libp2p: TransportNode | undefined
   #scheduler: SyncScheduler | undefined
+  #keeper: PeerKeeper | undefined
   /** `init.bootstrap` and the relays remembered from earlier runs' bootstrap lists. */
   readonly #bootstrap: string[]
+  /** Dialling by hand, and the relays remembered from `--bootstrap`. */
+  readonly connections: Connections
 
   /**
    * @param lock - the data directory lock taken by {@link createChatNode}; released by {@link ChatNode.stop}
@@ -83,7 +86,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     this.#components = components
     this.#log = components.logger.forComponent('p2pchat:node')
     this.#lock = lock
-    this.#bootstrap = rememberRelays(components.store, init.bootstrap ?? [])
+    this.#bootstrap = rememberRelays(components.store, init.bootstrap ?? [], init.forgetRelays)
     const self = { peerId: this.peerId, name: this.name }
     this.#directory = new PeerDirectory({
       self,
@@ -119,6 +122,14 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
       shutdown: this.#abort.signal,
     })
     this.#groups.load()
+    this.connections = new Connections({
+      store: components.store,
+      log: this.#log,
+      running: () => (this.#life.stopping ? undefined : this.#libp2p),
+      keeper: () => this.#keeper,
+      shutdown: this.#abort.signal,
+      ref: (peerId) => this.#directory.ref(peerId),
+    })
   }
 
   /** This peer's id. */
@@ -171,21 +182,27 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     )
     if (libp2p === undefined) return
     persist(this.#log, 'the listen port', () => rememberListenPort(store, this.addrs()))
-    const scheduler = wireNode(libp2p, {
+    const groups = this.#groups.byId
+    const { scheduler, keeper } = wireNode(libp2p, {
       ...this.#components,
       log: this.#log,
       events: this,
       replica: this.#replica,
       pendingBudget: this.#pendingBudget,
-      groups: () => this.#groups.byId.values(),
+      groups: () => groups.values(),
       bootstrap,
-      remembered: worthRedialling(store, this.#groups.byId.values(), this.peerId),
+      remembered: worthRedialling(store, groups.values(), this.peerId),
+      wanted: (peerId) => isWorthKeeping(groups.values(), this.peerId, peerId),
+      ref: (peerId) => this.#directory.ref(peerId),
       intervalMs: init.syncIntervalMs,
       limits: init.syncLimits,
+      reachabilityGraceMs: init.reachabilityGraceMs,
     })
     this.#scheduler = scheduler
-    for (const group of this.#groups.byId.values()) this.#subscribe(group)
+    this.#keeper = keeper
+    for (const group of groups.values()) this.#subscribe(group)
     scheduler.start()
+    keeper.start()
     for (const group of this.#groups.byId.values()) group.resume()
   }
 
@@ -201,6 +218,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   async #stop(): Promise<void> {
     await this.#life.stopNode(this.#abort, async () => {
       this.#scheduler?.stop()
+      this.#keeper?.stop()
       for (const group of this.#groups.byId.values()) group.stop()
       await this.#libp2p?.stop()
     }, [this.#components.store, this.#lock])
@@ -254,34 +272,17 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     options.signal?.throwIfAborted()
     const invite = decodeInvite(inviteText)
     const joined = this.#groups.join(invite, inviteText)
-    persist(this.#log, 'invite addresses', () =>
-      rememberAddrs(this.#components.store, invite.inviter.peerId, invite.addrs),
-    )
-    const libp2p = this.#libp2p
-    if (libp2p !== undefined) {
-      this.#subscribe(joined)
-      const signal = AbortSignal.any([this.#abort.signal, ...(options.signal ? [options.signal] : [])])
-      for (const addr of invite.addrs) {
-        libp2p.dial(multiaddr(addr), { signal: dialSignal(signal) }).catch((err: unknown) => {
-          this.#log('could not dial invite address %s: %s', addr, (err as Error).message)
-        })
-      }
-    }
+    this.#subscribe(joined)
+    this.connections.reachInviter(invite)
     return { id: invite.groupId, name: invite.groupName }
   }
 
   /**
-   * Dials `addr` (a multiaddr, `/p2p/<peer id>` optional) and remembers it for later starts.
-   *
-   * @throws {DialFailedError} the address is not a multiaddr, or the peer was not reached in time
-   * @throws {NodeStoppedError} the node is not running
+   * Dials `addr` (a multiaddr, `/p2p/<peer id>` optional) and remembers it for later starts; see
+   * {@link Connections.connect}.
    */
-  async connect(addr: string, options: AbortOptions = {}): Promise<PeerRef> {
-    const libp2p = this.#libp2p
-    if (libp2p === undefined || this.#life.stopping) throw new NodeStoppedError('the node is not running')
-    const signal = AbortSignal.any([this.#abort.signal, ...(options.signal ? [options.signal] : [])])
-    const peerId = await dialAndRemember(libp2p, addr, this.#components.store, this.#log, dialSignal(signal))
-    return this.#directory.ref(peerId)
+  connect(addr: string, options: AbortOptions = {}): Promise<PeerRef> {
+    return this.connections.connect(addr, options)
   }
 
   /**

@@ -17,6 +17,7 @@ export type {
   JoinRequestNotice,
   MembershipNotice,
   PeerRef,
+  ReachabilityChange,
   Removal,
   SendResult,
 } from './chat-events.js'

@@ -41,16 +41,47 @@ export function rememberedRelays(store: Pick<ChatStore, 'getMeta'>): string[] {
 }
 
 /**
- * The bootstrap list of this run: the relays remembered from earlier runs and `given`, which is
- * remembered from now on.
+ * The bootstrap list of this run: the relays remembered from earlier runs, less those `forget` names (by
+ * multiaddr or peer id; see {@link forgetRelays}), and `given`, which is remembered from now on.
  */
 export function rememberRelays(
   store: Pick<ChatStore, 'getMeta' | 'setMeta'>,
   given: readonly string[],
+  forget: readonly string[] = [],
 ): string[] {
+  for (const ref of forget) forgetRelays(store, ref)
   const relays = [...new Set([...rememberedRelays(store), ...given])]
   if (given.length > 0) store.setMeta(RELAYS_KEY, JSON.stringify(relays))
   return relays
+}
+
+/**
+ * Forgets the remembered relays `ref` names: by multiaddr or by peer id.
+ *
+ * @returns the multiaddrs forgotten, with their relays' peer ids
+ */
+export function forgetRelays(
+  store: Pick<ChatStore, 'getMeta' | 'setMeta'>,
+  ref: string,
+): Array<{ addr: string; peerId: string | undefined }> {
+  const relays = rememberedRelays(store).map((addr) => ({ addr, peerId: peerIdOf(addr) }))
+  const named = ref.trim()
+  const forgotten = relays.filter(({ addr, peerId }) => addr === named || peerId === named)
+  if (forgotten.length > 0) {
+    store.setMeta(RELAYS_KEY, JSON.stringify(relays.filter((r) => !forgotten.includes(r)).map((r) => r.addr)))
+  }
+  return forgotten
+}
+
+/** The peer id a multiaddr ends in (`/p2p/<id>`), if any. */
+function peerIdOf(addr: string): string | undefined {
+  try {
+    return multiaddr(addr)
+      .getComponents()
+      .findLast((c) => c.code === CODE_P2P)?.value
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -138,21 +169,31 @@ function isFree(port: number): Promise<boolean> {
   })
 }
 
+/** A group of this node, with the invite it joined by. */
+type KnownGroup = { group: Group; invite?: Invite | undefined }
+
+/**
+ * Whether `peerId` is worth reaching again: a member of one of `groups`, or a peer that invited this node
+ * to one (`self` is not).
+ */
+export function isWorthKeeping(groups: Iterable<KnownGroup>, self: string, peerId: string): boolean {
+  if (peerId === self) return false
+  for (const g of groups) if (g.invite?.inviter.peerId === peerId || g.group.isMember(peerId)) return true
+  return false
+}
+
 /**
  * Where the peers worth reaching again were last seen: members of `groups` and the peers that invited
  * this node (from the peers table), and the addresses of the invites it joined by.
  */
 export function worthRedialling(
   store: Pick<ChatStore, 'peers'>,
-  groups: Iterable<{ group: Group; invite?: Invite | undefined }>,
+  groups: Iterable<KnownGroup>,
   self: string,
 ): string[] {
   const list = [...groups]
-  const inviters = new Set(list.flatMap((g) => (g.invite === undefined ? [] : [g.invite.inviter.peerId])))
-  const wanted = (peerId: string): boolean =>
-    peerId !== self && (inviters.has(peerId) || list.some((g) => g.group.isMember(peerId)))
   const invited = list.flatMap((g) => g.invite?.addrs ?? [])
-  return [...redialAddrs(store, wanted), ...invited]
+  return [...redialAddrs(store, (peerId) => isWorthKeeping(list, self, peerId)), ...invited]
 }
 
 /**

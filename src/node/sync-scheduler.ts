@@ -1,9 +1,7 @@
-import { type ComponentLogger, KEEP_ALIVE, type Logger, type PeerId } from '@libp2p/interface'
+import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Queue, type RepeatingTask, repeatingTask } from '@libp2p/utils'
-import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { Group } from '../membership/index.js'
-import { dialSignal } from './components.js'
 import {
   MAX_SYNC_MESSAGES,
   MAX_SYNC_ROUNDS,
@@ -30,13 +28,6 @@ export interface SyncSchedulerComponents {
 export interface SyncSchedulerInit {
   /** The ids of the groups to sync in a round. */
   groups: () => Iterable<string>
-  /** Peers (multiaddrs with `/p2p/<id>`) to keep connected to: the relays and peers given at start. */
-  bootstrap: readonly string[]
-  /**
-   * Peers remembered from earlier runs (multiaddrs with `/p2p/<id>`): dialled at start, then kept
-   * connected as the bootstrap peers are.
-   */
-  remembered?: readonly string[]
   /** Period of the anti-entropy rounds, in ms. Default 30000. */
   intervalMs?: number
   /** Time limits of one sync. */
@@ -49,17 +40,13 @@ export interface SyncSchedulerInit {
  * When a node syncs, and with whom: on request (a connect, input it cannot judge yet, a new member), and
  * in anti-entropy rounds (`repeatingTask`) with a random connected peer. One sync per (peer, group) at a
  * time; one asked for while it runs runs once more after it. At most {@link SYNCS_PER_PEER} per peer.
- * Bootstrap peers are tagged `KEEP_ALIVE`, so libp2p's reconnect queue re-dials them with backoff, and
- * every round re-dials (and re-tags) those still unreachable after the queue gave up.
+ * Who to stay connected to is the `PeerKeeper`'s business; its re-dials run in `onRound`.
  */
 export class SyncScheduler {
   readonly #libp2p: TransportNode
   readonly #replica: SyncReplica
   readonly #log: Logger
   readonly #init: SyncSchedulerInit
-  /** The bootstrap peers, then the remembered ones, each with its addresses. */
-  readonly #keep: Array<{ addrs: Multiaddr[]; peer: PeerId }>
-  readonly #remembered: number
   readonly #syncing = new Set<string>()
   /** Keys of {@link #syncing} asked for again while running: they sync once more when done. */
   readonly #again = new Set<string>()
@@ -73,22 +60,15 @@ export class SyncScheduler {
     this.#replica = components.replica
     this.#log = components.logger.forComponent('p2pchat:sync-scheduler')
     this.#init = init
-    this.#keep = byPeer([...init.bootstrap, ...(init.remembered ?? [])])
-    this.#remembered = this.#keep.length - byPeer(init.bootstrap).length
     this.#task = repeatingTask(() => this.#round(), init.intervalMs ?? 30_000)
   }
 
-  /**
-   * Tags the bootstrap and remembered peers `KEEP_ALIVE`, dials the remembered ones (libp2p dials the
-   * bootstrap list itself) and starts the rounds.
-   */
+  /** Starts the rounds. */
   start(): void {
-    for (const { addrs, peer } of this.#keep) this.#keepAlive(addrs, peer)
-    for (const target of this.#keep.slice(this.#keep.length - this.#remembered)) this.#dial(target)
     this.#task.start()
   }
 
-  /** Stops the rounds and aborts every sync and dial in flight. */
+  /** Stops the rounds and aborts every sync in flight. */
   stop(): void {
     this.#task.stop()
     this.#abort.abort()
@@ -181,7 +161,6 @@ export class SyncScheduler {
   #round(): void {
     try {
       this.#init.onRound?.()
-      this.#redialBootstrap()
       const peers = this.#libp2p.getPeers()
       const peer = peers[Math.floor(Math.random() * peers.length)]
       if (peer !== undefined) this.syncAll(peer)
@@ -189,48 +168,4 @@ export class SyncScheduler {
       this.#log.error('anti-entropy round failed: %s', (err as Error).message)
     }
   }
-
-  /**
-   * Dials again the bootstrap and remembered peers we are not connected to. The reconnect queue gives up
-   * after a few tries and drops the tag, and libp2p announces the bootstrap list only once at start, so a
-   * relay that was down for long would otherwise never be reached again.
-   */
-  #redialBootstrap(): void {
-    const connected = new Set(this.#libp2p.getPeers().map(String))
-    for (const target of this.#keep) {
-      if (connected.has(target.peer.toString())) continue
-      this.#keepAlive(target.addrs, target.peer)
-      this.#dial(target)
-    }
-  }
-
-  #dial({ addrs, peer }: { addrs: Multiaddr[]; peer: PeerId }): void {
-    this.#libp2p.dial(addrs, { signal: dialSignal(this.#abort.signal) }).catch((err: unknown) => {
-      this.#log('peer %p still unreachable: %s', peer, (err as Error).message)
-    })
-  }
-
-  #keepAlive(addrs: Multiaddr[], peer: PeerId): void {
-    this.#libp2p.peerStore
-      .merge(peer, { multiaddrs: addrs, tags: { [KEEP_ALIVE]: {} } })
-      .catch((err: unknown) => this.#log('could not tag %p keep-alive: %s', peer, (err as Error).message))
-  }
-}
-
-/** Multiaddrs with `/p2p/<id>` grouped by that peer, in first-seen order; others are skipped. */
-function byPeer(texts: readonly string[]): Array<{ addrs: Multiaddr[]; peer: PeerId }> {
-  const out = new Map<string, { addrs: Multiaddr[]; peer: PeerId }>()
-  for (const text of texts) {
-    try {
-      const addr = multiaddr(text)
-      const id = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
-      if (id === undefined) continue
-      const entry = out.get(id) ?? { addrs: [], peer: peerIdFromString(id) }
-      if (!entry.addrs.some((a) => a.equals(addr))) entry.addrs.push(addr)
-      out.set(id, entry)
-    } catch {
-      // not a multiaddr, or no peer id in it: nothing to dial
-    }
-  }
-  return [...out.values()]
 }

@@ -30,6 +30,18 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
     })
   }
 
+  /** A relay on loopback, in a fresh temporary directory of the test's CLI group. */
+  async function withRelay(): Promise<{ cli: CliGroup; root: string; relayReady: Ready }> {
+    const group = cli ?? createCliGroup()
+    cli = group
+    const root = await group.tempDir()
+    const relay = group.spawn({
+      label: 'relay',
+      args: ['relay', '--json', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', join(root, 'relay')],
+    })
+    return { cli: group, root, relayReady: await started(relay, 'the relay to start') }
+  }
+
   it('a peer that joined across a relay reconnects and catches up after two restarts with no flags', async () => {
     cli = createCliGroup()
     const root = await cli.tempDir()
@@ -85,13 +97,7 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
   }, 120_000)
 
   it('JSON connect dials a multiaddr, and says Unreachable when nothing answers', async () => {
-    cli = cli ?? createCliGroup()
-    const root = await cli.tempDir()
-    const relay = cli.spawn({
-      label: 'relay',
-      args: ['relay', '--json', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', join(root, 'relay')],
-    })
-    const relayReady = await started(relay, 'the relay to start')
+    const { cli, root, relayReady } = await withRelay()
     const dave = cli.spawn({ args: loopbackStartArgs('dave', join(root, 'dave')) })
     await started(dave, 'dave to start')
     const { peer } = await dave.request<{ peer: { peerId: string } }>('connect', {
@@ -102,5 +108,83 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
     expect(refused.error?.data?.name).toBe('Unreachable')
     expect(refused.error?.message).toMatch(/^could not connect to \/ip4\/127\.0\.0\.1\/tcp\/1: /)
     await quit(dave)
+  }, 60_000)
+
+  it('a member met during the run is dialled again after a disconnect, with a line when none is reachable and when one is back', async () => {
+    cli = cli ?? createCliGroup()
+    const root = await cli.tempDir()
+    const aliceArgs = (listen: string) => [
+      'start',
+      '--json',
+      '--no-mdns',
+      '--listen',
+      listen,
+      '--name',
+      'alice',
+      '--data-dir',
+      join(root, 'alice'),
+    ]
+    let alice = cli.spawn({ args: [...aliceArgs('/ip4/127.0.0.1/tcp/0'), '--create', 'team'] })
+    const aliceReady = await started(alice, 'alice to start')
+    const { invite } = await alice.request<{ invite: string }>('invite')
+    // bob meets alice only during the run, through the invite: nothing is remembered from before
+    const bob = cli.spawn({ args: loopbackStartArgs('bob', join(root, 'bob'), ['--join', invite]) })
+    const bobId = (await started(bob, 'bob to start')).peerId
+    await alice.waitForNotification('joinRequest', (p) => p.peerId === bobId, {
+      message: "alice to see bob's join request",
+      timeout: 15_000,
+    })
+    // alice goes away; bob, connected to nobody else, says so once the grace period is over
+    await quit(alice)
+    const lost = await bob.waitForNotification('reachability', (p) => p.reachable === false, {
+      message: 'bob to say no peer is reachable after alice quit',
+      timeout: 20_000,
+    })
+    expect(lost.params).toEqual({ reachable: false, peer: null, retrying: 1 })
+    // she comes back on the same address; she does not dial bob (he is no member), so bob must redial her
+    alice = cli.spawn({ args: aliceArgs(aliceReady.addrs[0] as string) })
+    await started(alice, 'alice to start again')
+    const back = await bob.waitForNotification('reachability', (p) => p.reachable === true, {
+      message: 'bob to dial alice again in the same run, and say a peer is reachable',
+      timeout: 30_000,
+    })
+    expect(back.params).toEqual({
+      reachable: true,
+      // a joiner not added yet holds no log to name alice by
+      peer: { peerId: aliceReady.peerId, name: expect.any(String) },
+      retrying: 1,
+    })
+    // once per change: one line each way, none at start
+    expect(bob.received('reachability')).toHaveLength(2)
+    await quit(bob)
+    await quit(alice)
+  }, 90_000)
+
+  it('remembered relays are listed and forgotten over JSON-RPC, and stay forgotten after a restart', async () => {
+    const { cli, root, relayReady } = await withRelay()
+    const relayAddr = relayReady.addrs[0] as string
+    const erinDir = join(root, 'erin')
+    let erin = cli.spawn({ args: loopbackStartArgs('erin', erinDir, ['--bootstrap', relayAddr]) })
+    await started(erin, 'erin to start with --bootstrap')
+    await quit(erin)
+    erin = cli.spawn({ args: loopbackStartArgs('erin', erinDir) })
+    await started(erin, 'erin to start again with no flags')
+    expect(await erin.request('relays')).toEqual({ relays: [relayAddr] })
+    const unknown = await erin.request('forgetRelay', { relay: 'nobody' })
+    expect(unknown).toEqual({ forgotten: [], relays: [relayAddr] })
+    expect(await erin.request('forgetRelay', { relay: relayReady.peerId })).toEqual({
+      forgotten: [relayAddr],
+      relays: [],
+    })
+    await quit(erin)
+    erin = cli.spawn({ args: loopbackStartArgs('erin', erinDir, ['--bootstrap', relayAddr]) })
+    await started(erin, 'erin to start once more, with the relay again')
+    expect(await erin.request('relays')).toEqual({ relays: [relayAddr] })
+    await quit(erin)
+    // the flag forgets it before the start, so this run does not dial it
+    erin = cli.spawn({ args: loopbackStartArgs('erin', erinDir, ['--forget-relay', relayAddr]) })
+    await started(erin, 'erin to start with --forget-relay')
+    expect(await erin.request('relays')).toEqual({ relays: [] })
+    await quit(erin)
   }, 60_000)
 })

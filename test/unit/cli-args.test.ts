@@ -30,6 +30,7 @@ describe('parseArgs: start', () => {
       dataDir: undefined,
       listen: undefined,
       bootstrap: [],
+      forgetRelays: [],
       mdns: true,
       json: false,
     })
@@ -49,6 +50,9 @@ describe('parseArgs: start', () => {
         '--listen=/ip6/::1/tcp/0',
         '--bootstrap',
         `/dns4/relay.example.com/tcp/4001/p2p/${PEER}`,
+        '--forget-relay',
+        PEER,
+        '--forget-relay= /ip4/10.0.0.1/tcp/4001 ',
         '--no-mdns',
         '--json',
       ]),
@@ -59,6 +63,7 @@ describe('parseArgs: start', () => {
       dataDir: '/tmp/bob',
       listen: ['/ip4/127.0.0.1/tcp/0', '/ip6/::1/tcp/0'],
       bootstrap: [`/dns4/relay.example.com/tcp/4001/p2p/${PEER}`],
+      forgetRelays: [PEER, '/ip4/10.0.0.1/tcp/4001'],
       mdns: false,
       json: true,
     })

@@ -3,6 +3,7 @@ import {
   continuationPrompt,
   continueMessage,
   parseInput,
+  pastedMessage,
   typedRows,
   unknownCommand,
 } from '../../src/cli/interactive-input.js'
@@ -39,6 +40,18 @@ describe('typedRows', () => {
     expect(typedRows('team> ', 'x'.repeat(200), 80)).toBe(3)
     expect(typedRows('team> ', '😀'.repeat(74), 80)).toBe(2)
   })
+
+  it('counts double-width characters as two columns, and a wide one at the edge wraps whole', () => {
+    // 6 + 2×40 = 86 columns: two rows, where counting characters says one
+    expect(typedRows('team> ', '漢'.repeat(40), 80)).toBe(2)
+    expect(typedRows('team> ', '😀'.repeat(36), 80)).toBe(1)
+    expect(typedRows('team> ', '😀'.repeat(37), 80)).toBe(2)
+    // 79 columns used: the next wide character does not fit in the last one
+    expect(typedRows('team> ', `${'x'.repeat(73)}漢`, 80)).toBe(2)
+    // combining marks and joiners take no column
+    expect(typedRows('team> ', 'e\u0301'.repeat(74), 80)).toBe(2)
+    expect(typedRows('team> ', 'e\u0301'.repeat(73), 80)).toBe(1)
+  })
 })
 
 describe('continueMessage', () => {
@@ -67,5 +80,13 @@ describe('continuationPrompt', () => {
   it('is as wide as the prompt', () => {
     expect(continuationPrompt('team> ')).toBe('....> ')
     expect(continuationPrompt('> ')).toBe('> ')
+  })
+})
+
+describe('pastedMessage', () => {
+  it('keeps a pasted block a message even when it starts with /', () => {
+    expect(pastedMessage('hello\nworld')).toBe('hello\nworld')
+    expect(parseInput(pastedMessage('/help\nsee above'))).toEqual({ kind: 'text', text: '/help\nsee above' })
+    expect(parseInput(pastedMessage('  /x\ny'))).toEqual({ kind: 'text', text: '/x\ny' })
   })
 })

@@ -19,6 +19,7 @@ import {
   formatGroupList,
   formatInvitedBy,
   formatMembershipChange,
+  formatReachability,
   formatRemoval,
   formatUnreadNotice,
 } from '../../src/cli/format-notices.js'
@@ -467,5 +468,28 @@ describe('groups, removals and notices from other groups', () => {
         { noColour: true },
       ),
     ).toBe('* [club] new message from …CfXZ (1 unread: /switch club)')
+  })
+})
+
+describe('formatReachability', () => {
+  const bob = '12D3KooWGRUVh8Fm6vW1L6y4xT6s7m2p6cA1GmYbHqN5TmbbXzAa'
+  it('says when no peer is reachable, what is retried, and who is back', () => {
+    const o = { noColour: true }
+    expect(formatReachability({ reachable: false, peer: null, retrying: 2 }, o)).toBe(
+      '* no peer is reachable now; trying 2 known peers again. What you send waits here, and goes when one connects.',
+    )
+    expect(formatReachability({ reachable: false, peer: null, retrying: 0 }, o)).toBe(
+      '* no peer is reachable, and none is known to try again: /connect <multiaddr>, or give someone an /invite. What you send waits here.',
+    )
+    expect(formatReachability({ reachable: true, peer: { peerId: bob, name: 'bob' }, retrying: 1 }, o)).toBe(
+      '* connected again: bob is reachable',
+    )
+    // a relay has no name: its fingerprint; a name from the network is sanitised
+    expect(formatReachability({ reachable: true, peer: { peerId: bob, name: '' }, retrying: 1 }, o)).toBe(
+      '* connected again: …XzAa is reachable',
+    )
+    expect(
+      formatReachability({ reachable: true, peer: { peerId: bob, name: 'b\u001b[2Job' }, retrying: 1 }, o),
+    ).toBe('* connected again: bob is reachable')
   })
 })

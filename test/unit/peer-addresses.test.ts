@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ChatStore } from '../../src/node/index.js'
 import {
   dialableAddrs,
+  forgetRelays,
   MAX_ADDRS_PER_PEER,
   redialAddrs,
   rememberAddrs,
@@ -41,6 +42,23 @@ describe('peer addresses', () => {
     const second = `/ip4/127.0.0.2/tcp/4001/p2p/${ALICE}`
     expect(rememberRelays(store, [second, first])).toEqual([first, second])
     expect(rememberedRelays(store)).toEqual([first, second])
+  })
+
+  it('forgets a remembered relay by multiaddr or peer id, and keeps the others', () => {
+    const store = open()
+    const first = `/ip4/127.0.0.1/tcp/4001/p2p/${RELAY}`
+    const second = `/ip4/127.0.0.2/tcp/4001/p2p/${ALICE}`
+    rememberRelays(store, [first, second])
+    expect(forgetRelays(store, 'nobody')).toEqual([])
+    expect(forgetRelays(store, RELAY)).toEqual([{ addr: first, peerId: RELAY }])
+    expect(rememberedRelays(store)).toEqual([second])
+    expect(forgetRelays(store, ` ${second} `)).toEqual([{ addr: second, peerId: ALICE }])
+    // a later start without --bootstrap dials none of them
+    expect(rememberRelays(store, [])).toEqual([])
+    // --forget-relay: forgotten before the start's list is made
+    rememberRelays(store, [first, second])
+    expect(rememberRelays(store, [], [RELAY])).toEqual([second])
+    expect(rememberedRelays(store)).toEqual([second])
   })
 
   it('keeps only dialable addresses of the peer itself, each ending in its peer id', () => {
