@@ -1,5 +1,10 @@
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import {
+  generateKeyPair,
+  generateKeyPairFromSeed,
+  privateKeyFromProtobuf,
+  privateKeyToProtobuf,
+} from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import { peerIdFromMultihash, peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
@@ -19,6 +24,8 @@ export type SignatureDomain =
   | 'envelope'
   | 'join-request'
   | 'invite'
+  | 'invite-token'
+  | 'invite-proof'
 
 const SIGNATURE_VERSION = 'p2pchat/v1/'
 const encoder = new TextEncoder()
@@ -157,6 +164,11 @@ export class Identity {
   /** A fresh random identity. */
   static async generate(): Promise<Identity> {
     return new Identity(await generateKeyPair('Ed25519'))
+  }
+
+  /** The identity of a 32-byte Ed25519 seed: a one-time key an invite carries as its seed. */
+  static async fromSeed(seed: Uint8Array): Promise<Identity> {
+    return new Identity(await generateKeyPairFromSeed('Ed25519', seed))
   }
 
   /** Restores an identity from the libp2p protobuf encoding written by {@link Identity.toProtobuf}. */

@@ -154,3 +154,30 @@ export class InvalidArgumentError extends Error {
   static override readonly name = 'InvalidArgumentError'
   override readonly name = 'InvalidArgumentError'
 }
+
+/** An invite token, or its use, that does not check out: forged, for another group, or not proved. */
+export class InvalidInviteTokenError extends Error {
+  static override readonly name = 'InvalidInviteTokenError'
+  override readonly name = 'InvalidInviteTokenError'
+  constructor(message = 'the invite token is not valid') {
+    super(message)
+  }
+}
+
+/** An add with an invite token that an add in its causal past already used: a token admits once. */
+export class InviteTokenUsedError extends Error {
+  static override readonly name = 'InviteTokenUsedError'
+  override readonly name = 'InviteTokenUsedError'
+  constructor(message = 'the invite token was already used') {
+    super(message)
+  }
+}
+
+/** An add with an invite token whose inviter is not a member in the add's causal past (removed, say). */
+export class VoidInviteTokenError extends Error {
+  static override readonly name = 'VoidInviteTokenError'
+  override readonly name = 'VoidInviteTokenError'
+  constructor(message = 'the member who made the invite is no longer a member') {
+    super(message)
+  }
+}
