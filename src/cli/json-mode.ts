@@ -43,7 +43,19 @@ export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcM
       members: await node.remove(groupOf(params), stringParam(params, 'member')),
     }),
     members: (params) => ({ members: node.members(groupOf(params)) }),
-    invite: (params) => ({ invite: node.invite(groupOf(params)) }),
+    invite: (params) => {
+      // `ask: true`: a member approves the joiner by hand (`add`); else the invite admits on its own, once
+      const { ask, validForMs } = params
+      if (ask !== undefined && typeof ask !== 'boolean')
+        throw new InvalidParamsError('params.ask must be a boolean')
+      if (
+        validForMs !== undefined &&
+        (typeof validForMs !== 'number' || !Number.isSafeInteger(validForMs) || validForMs < 1)
+      )
+        throw new InvalidParamsError('params.validForMs must be a positive integer')
+      const options = { ask: ask === true, ...(validForMs === undefined ? {} : { validForMs }) }
+      return { invite: node.invite(groupOf(params), options) }
+    },
     history: (params) => {
       const limit = params.limit ?? 50
       if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) {

@@ -81,6 +81,7 @@ describe
       expect(expectInvalidParams(await alice.call('invite', { group: 'nowhere' }))).toContain('club')
       for (const group of [team, club]) {
         ;({ invite: (invites[group.name] as string) } = await alice.request<{ invite: string }>('invite', {
+          ask: true,
           group: group.name,
         }))
         expect((await alice.request<{ group: { id: string } }>('status', { group: group.id })).group.id).toBe(

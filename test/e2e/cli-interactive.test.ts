@@ -64,7 +64,7 @@ describe
       })
       aliceId = ready.params.peerId
       aliceAddr = ready.params.addrs[0]
-      ;({ invite } = await alice.request<{ invite: string }>('invite'))
+      ;({ invite } = await alice.request<{ invite: string }>('invite', { ask: true }))
       await term.start(join(root, 'tmux.conf'), [
         NODE_BIN,
         CLI_BIN,
@@ -110,10 +110,11 @@ describe
       await term.enter('/help')
       let lines = await term.waitFor((l) => count(l, /^Commands:$/) === 1 && l, '/help to print the commands')
       const help = lines.indexOf('Commands:')
-      expect(lines.slice(help + 1, help + 9).map((l) => l.trim().split(/\s+/)[0])).toEqual([
+      expect(lines.slice(help + 1, help + 10).map((l) => l.trim().split(/\s+/)[0])).toEqual([
         '/help',
         '/members',
         '/peers',
+        '/invite',
         '/invite',
         '/add',
         '/remove',

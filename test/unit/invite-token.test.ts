@@ -162,3 +162,10 @@ describe('adds by invite token', () => {
     )
   })
 })
+
+describe('one-time keys', () => {
+  it('an identity restored from its seed is the same identity', async () => {
+    const a = await Identity.generate()
+    expect(Identity.fromSeed(a.seed).memberId).toBe(a.memberId)
+  })
+})
