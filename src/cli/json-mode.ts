@@ -94,7 +94,7 @@ export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcM
 
 /**
  * Sends the node's events as the JSON-RPC notifications of the API (`message`, `encrypted`,
- * `membership`, `joinRequest`, `inviteForged`, `badEpochKey`), for `--json` and the web interface alike.
+ * `membership`, `joinRequest`, `inviteForged`, `inviteRefused`, `badEpochKey`), for `--json` and the web interface alike.
  */
 export function forwardNotifications(node: ChatNode, notify: (method: string, params: object) => void): void {
   node.addEventListener('message:receive', ({ detail }) => notify('message', detail))
@@ -105,6 +105,7 @@ export function forwardNotifications(node: ChatNode, notify: (method: string, pa
   node.addEventListener('membership:change', ({ detail }) => notify('membership', detail))
   node.addEventListener('join:request', ({ detail }) => notify('joinRequest', detail))
   node.addEventListener('invite:forged', ({ detail }) => notify('inviteForged', detail))
+  node.addEventListener('invite:refused', ({ detail }) => notify('inviteRefused', detail))
   node.addEventListener('epoch:bad-key', ({ detail }) => notify('badEpochKey', detail))
 }
 
