@@ -280,12 +280,11 @@ export class ChatGroup implements GroupTopicHooks {
       )
       return 'ignore'
     }
-    this.#admission.offer(request)
-    if (verdict === 'new') {
-      const { peerId, name } = request
-      persist(this.#log, 'a join request', () => this.#c.store.upsertPeer({ peerId, name }))
-      this.#c.events.safeDispatchEvent('join:request', { detail: { group: this.group.id, peerId, name } })
-    }
+    // a joiner with an invite this member admits by is no request for the user to answer
+    if (this.#admission.offer(request) || verdict !== 'new') return 'accept'
+    const { peerId, name } = request
+    persist(this.#log, 'a join request', () => this.#c.store.upsertPeer({ peerId, name }))
+    this.#c.events.safeDispatchEvent('join:request', { detail: { group: this.group.id, peerId, name } })
     return 'accept'
   }
 

@@ -73,30 +73,32 @@ export class InviteAdmission {
 
   /**
    * Takes a verified join request by a non-member: if it presents an invite this member can check and
-   * accept, schedules the joiner's admission; a refused one is logged and told (`invite:refused`) once.
+   * accept, schedules the joiner's admission and returns true; a refused one is logged and told
+   * (`invite:refused`) once.
    */
-  offer(request: JoinRequest): void {
+  offer(request: JoinRequest): boolean {
     const { group } = this.#c
-    if (request.invite === undefined || !group.isMember() || this.#c.stopping()) return
+    if (request.invite === undefined || !group.isMember() || this.#c.stopping()) return false
     let token: InviteToken
     try {
       token = decodeInviteUse(request.invite, { group: group.id, joiner: memberIdFromString(request.peerId) })
     } catch (err) {
       this.#refuse(request, 'forged', (err as Error).message)
-      return
+      return false
     }
     const reason = this.#refusal(request, token)
     if (reason !== undefined) {
       if (reason !== 'member') this.#refuse(request, reason, `invite token ${token.id}`)
-      return
+      return false
     }
-    if (this.#waiting.has(token.id)) return
+    if (this.#waiting.has(token.id)) return true
     const timer = setTimeout(() => {
       this.#waiting.delete(token.id)
       void this.#admit(request, token)
     }, this.#rank(token) * this.#admitDelayMs)
     timer.unref?.()
     this.#waiting.set(token.id, timer)
+    return true
   }
 
   /** Why `token` admits nobody now, if it does not. */

@@ -104,7 +104,7 @@ describe
           (l) =>
             l.includes(`Group ${group.name} (${group.id})`) &&
             l.includes(
-              `You are not a member of ${group.name} yet: a member must /add you. Until then you cannot read its messages.`,
+              `You are not a member of ${group.name} yet: a member online admits you if your invite allows it, else must /add you. Until then you cannot read its messages.`,
             ) &&
             last(l) === `${group.name}>`,
           `bob to show ${group.name} after /join`,

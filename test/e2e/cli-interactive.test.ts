@@ -94,7 +94,9 @@ describe
         15_000,
       )
       const lines = await term.waitFor((l) => l.at(-1) === PROMPT.trimEnd() && l, 'the prompt', 15_000)
-      expect(lines.join('\n')).toContain('You are not a member of team yet: a member must /add you.')
+      expect(lines.join('\n')).toContain(
+        'You are not a member of team yet: a member online admits you if your invite allows it, else must /add you.',
+      )
       // alice by name and fingerprint, so a look-alike "alice" would show as someone else
       const alice = `alice (…${aliceId.slice(-4)})`
       expect(lines).toContain(`Founded by ${alice}; invited by ${alice}`)
