@@ -383,8 +383,10 @@ export class MembershipLog {
     this.#members = isCut ? after : undefined
   }
 
-  /** An add by invite token is admitted only if the token's inviter is a member where it is made, and
-   * no add in its causal past used the token (concurrent uses are settled by resolution). */
+  /**
+   * An add by invite token is admitted only if the token's inviter is a member where it is made, and no
+   * add in its causal past used the token (concurrent uses are settled by resolution).
+   */
   #checkToken(event: SignedEvent, before: MemberMap, parents: readonly LogEntry[]): void {
     const token = inviteTokenOf(event)
     if (token === undefined) return

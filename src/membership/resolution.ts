@@ -62,6 +62,8 @@ export interface Resolution {
  * 5. A member m is in the group iff an add of m that counts (the genesis, for the founder) causally
  *    follows every removal of m. A re-add concurrent with a removal leaves m removed; one after it works.
  * 6. Timestamps play no part.
+ * 7–8. An add by invite token counts only if its inviter stands as its author must (3, 4) and no add
+ *    with the token and a lower id is concurrent with it (one use in its past refuses it): invite-token.ts.
  * Nothing un-voids: more events can only void more. So events by someone removed in parallel with them
  * (a back-dated event, say) only ever take members away.
  *
