@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+import { InvalidArgumentError } from '../membership/index.js'
 import { UnverifiedNameError } from '../node/index.js'
 import { sanitizeName, sanitizeText, shortId } from './format.js'
 import { formatGroupList } from './format-notices.js'
@@ -203,9 +204,17 @@ export function lineHandler(
       case 'forget-relay':
         print(relayCommand(name, arg))
         break
-      case 'invite':
-        print(node.invite(session.group()))
+      case 'invite': {
+        if (arg !== '' && arg !== '--ask') throw new InvalidArgumentError('/invite takes only --ask')
+        const ask = arg === '--ask'
+        print(node.invite(session.group(), { ask }))
+        print(
+          ask
+            ? 'They run: p2pchat start --name <them> --join <invite>; then a member adds them with /add.'
+            : 'They run: p2pchat start --name <them> --join <invite>. Any member online admits them, once, within 7 days.',
+        )
         break
+      }
       case 'add':
       case 'remove': {
         // the membership notice prints "* you added bob"

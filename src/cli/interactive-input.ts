@@ -13,7 +13,8 @@ export const INTERACTIVE_HELP = `Commands:
   /help              this help
   /members           who is in the group
   /peers             peers connected now
-  /invite            an invite to give to someone (they run: p2pchat start --name <them> --join <invite>)
+  /invite            a one-time invite: it admits one person within 7 days, even while you are offline
+  /invite --ask      an invite a member approves by hand, with /add
   /add <id|name>     add a member by peer id; a name only claimed in a join request asks you first
   /remove <name|id>  remove a member
   /history [n]       the last n messages (default 20)

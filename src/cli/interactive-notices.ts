@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 
-import type { MembershipNotice, PeerRef } from '../node/index.js'
+import type { InviteRefusedNotice, MembershipNotice, PeerRef } from '../node/index.js'
 import { formatEncryptedLine, sanitizeName, shortId } from './format.js'
 import {
   formatBadEpochKey,
@@ -17,6 +17,14 @@ import {
 } from './format-notices.js'
 import type { ChatSession } from './session.js'
 import type { TerminalView } from './terminal-view.js'
+
+/** Why an invite presented in a join request admitted nobody, as the terminal says it. */
+const INVITE_REFUSALS: Record<InviteRefusedNotice['reason'], string> = {
+  forged: 'presented an invite that does not check out (forged, or taken from someone else)',
+  expired: 'presented an expired invite: /add them by hand, or send a new invite',
+  used: 'presented an invite that already admitted someone: /add them by hand, or send a new invite',
+  void: 'presented an invite from someone no longer a member: /add them by hand, or send a new invite',
+}
 
 /** A line of output raised while the node starts: shown after the greeting, if still relevant. */
 export interface EarlyLine {
@@ -130,6 +138,12 @@ export function attachNotices(
   })
   node.addEventListener('reachability:change', ({ detail }) => {
     show({ render: () => formatReachability(detail, view.options()) })
+  })
+  node.addEventListener('invite:refused', ({ detail }) => {
+    const why = INVITE_REFUSALS[detail.reason]
+    show({
+      render: () => `${where(detail.group)}* ${sanitizeName(detail.name)} (${shortId(detail.peerId)}) ${why}`,
+    })
   })
   node.addEventListener('join:request', ({ detail }) => {
     show({

@@ -43,7 +43,19 @@ export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcM
       members: await node.remove(groupOf(params), stringParam(params, 'member')),
     }),
     members: (params) => ({ members: node.members(groupOf(params)) }),
-    invite: (params) => ({ invite: node.invite(groupOf(params)) }),
+    invite: (params) => {
+      // `ask: true`: a member approves the joiner by hand (`add`); else the invite admits on its own, once
+      const { ask, validForMs } = params
+      if (ask !== undefined && typeof ask !== 'boolean')
+        throw new InvalidParamsError('params.ask must be a boolean')
+      if (
+        validForMs !== undefined &&
+        (typeof validForMs !== 'number' || !Number.isSafeInteger(validForMs) || validForMs < 1)
+      )
+        throw new InvalidParamsError('params.validForMs must be a positive integer')
+      const options = { ask: ask === true, ...(validForMs === undefined ? {} : { validForMs }) }
+      return { invite: node.invite(groupOf(params), options) }
+    },
     history: (params) => {
       const limit = params.limit ?? 50
       if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) {
@@ -87,7 +99,7 @@ export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcM
 
 /**
  * Sends the node's events as the JSON-RPC notifications of the API (`message`, `encrypted`,
- * `membership`, `joinRequest`, `inviteForged`, `badEpochKey`, `reachability`), for `--json` and the web interface alike.
+ * `membership`, `joinRequest`, `inviteForged`, `inviteRefused`, `badEpochKey`, `reachability`), for `--json` and the web interface alike.
  */
 export function forwardNotifications(node: ChatNode, notify: (method: string, params: object) => void): void {
   node.addEventListener('message:receive', ({ detail }) => notify('message', detail))
@@ -98,6 +110,7 @@ export function forwardNotifications(node: ChatNode, notify: (method: string, pa
   node.addEventListener('membership:change', ({ detail }) => notify('membership', detail))
   node.addEventListener('join:request', ({ detail }) => notify('joinRequest', detail))
   node.addEventListener('invite:forged', ({ detail }) => notify('inviteForged', detail))
+  node.addEventListener('invite:refused', ({ detail }) => notify('inviteRefused', detail))
   node.addEventListener('epoch:bad-key', ({ detail }) => notify('badEpochKey', detail))
   node.addEventListener('reachability:change', ({ detail }) => notify('reachability', detail))
 }

@@ -130,7 +130,7 @@ export function showGroup(
     )
   } else {
     out(
-      `You are not a member of ${name} yet: a member must /add you. Until then you cannot read its messages.`,
+      `You are not a member of ${name} yet: a member online admits you if your invite allows it, else must /add you. Until then you cannot read its messages.`,
     )
   }
   for (const m of messages > 0 ? node.history(group.id, messages) : []) {

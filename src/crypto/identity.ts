@@ -1,9 +1,14 @@
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import {
+  generateKeyPair,
+  privateKeyFromProtobuf,
+  privateKeyFromRaw,
+  privateKeyToProtobuf,
+} from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import { peerIdFromMultihash, peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
-import { InvalidMemberIdError, InvalidSignatureError } from './errors.js'
+import { InvalidKeyError, InvalidMemberIdError, InvalidSignatureError } from './errors.js'
 import { perMember } from './member-cache.js'
 
 /**
@@ -19,6 +24,8 @@ export type SignatureDomain =
   | 'envelope'
   | 'join-request'
   | 'invite'
+  | 'invite-token'
+  | 'invite-proof'
 
 const SIGNATURE_VERSION = 'p2pchat/v1/'
 const encoder = new TextEncoder()
@@ -157,6 +164,19 @@ export class Identity {
   /** A fresh random identity. */
   static async generate(): Promise<Identity> {
     return new Identity(await generateKeyPair('Ed25519'))
+  }
+
+  /** The identity of a 32-byte Ed25519 seed: a one-time key an invite carries as its seed. */
+  static fromSeed(seed: Uint8Array): Identity {
+    if (seed.length !== 32) throw new InvalidKeyError('an Ed25519 seed is 32 bytes')
+    const key = createPrivateKey({
+      key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]),
+      format: 'der',
+      type: 'pkcs8',
+    })
+    const spki = createPublicKey(key).export({ format: 'der', type: 'spki' })
+    const raw = Buffer.concat([seed, spki.subarray(SPKI_ED25519_PREFIX.length)])
+    return new Identity(privateKeyFromRaw(raw) as Ed25519PrivateKey)
   }
 
   /** Restores an identity from the libp2p protobuf encoding written by {@link Identity.toProtobuf}. */

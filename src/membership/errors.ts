@@ -90,3 +90,21 @@ export class NoCurrentEpochError extends namedError(
 
 /** A member id or argument that cannot be used for the requested operation. */
 export class InvalidArgumentError extends namedError('InvalidArgumentError') {}
+
+/** An invite token, or its use, that does not check out: forged, for another group, or not proved. */
+export class InvalidInviteTokenError extends namedError(
+  'InvalidInviteTokenError',
+  'the invite token is not valid',
+) {}
+
+/** An add with an invite token that an add in its causal past already used: a token admits once. */
+export class InviteTokenUsedError extends namedError(
+  'InviteTokenUsedError',
+  'the invite token was already used',
+) {}
+
+/** An add with an invite token whose inviter is not a member in the add's causal past (removed, say). */
+export class VoidInviteTokenError extends namedError(
+  'VoidInviteTokenError',
+  'the member who made the invite is no longer a member',
+) {}

@@ -1,12 +1,9 @@
 import * as dagCbor from '@ipld/dag-cbor'
-import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
-import * as Digest from 'multiformats/hashes/digest'
 import {
   cidOf,
   ed25519KeyOfMemberId,
   type Identity,
-  InvalidMemberIdError,
   isEd25519MemberId,
   type SignatureDomain,
   verifySignature,
@@ -14,6 +11,10 @@ import {
 import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
 import { MalformedError, TooLargeError } from './errors.js'
 import { cidString, ed25519MemberIdString } from './id-strings.js'
+import { decodeInviteUse } from './invite-token.js'
+import { isValidName, memberIdToString } from './member-ids.js'
+
+export { isValidName, MAX_NAME_BYTES, memberIdFromString, memberIdToString } from './member-ids.js'
 
 /**
  * The kinds of membership event. Every event but a rename starts a new epoch and carries its sealed
@@ -29,8 +30,6 @@ export const MAX_EVENT_BYTES = 256 * 1024
 export const MAX_PARENTS = 64
 /** Upper bound on members of a group: the sealed keys of one event must fit {@link MAX_EVENT_BYTES}. */
 export const MAX_MEMBERS = 1000
-/** Upper bound on display names and group names, in UTF-8 bytes. */
-export const MAX_NAME_BYTES = 64
 /** Length of an epoch key commitment. */
 export const KEY_COMMITMENT_BYTES = 32
 
@@ -70,6 +69,8 @@ export interface EventPayload {
   keyCommitment?: Uint8Array
   /** The epoch's group key, sealed to each member of the epoch, sorted by recipient; empty in renames. */
   keys: EventKey[]
+  /** An add by invite only: the invite token and the joiner's proof (invite-token.ts). */
+  invite?: Uint8Array
 }
 
 /**
@@ -148,41 +149,9 @@ function domainOf(type: EventType): SignatureDomain {
   return `event:${type}`
 }
 
-const textEncoder = new TextEncoder()
-
 /** Compares byte strings lexicographically; the canonical order of parents and keys. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b)
-}
-
-/** Peer id string of member id bytes. */
-export function memberIdToString(bytes: Uint8Array): string {
-  // an Ed25519 peer id string is the base58btc of its multihash: no peer id parsing needed
-  if (isEd25519MemberId(bytes)) return ed25519MemberIdString(bytes)
-  return peerIdFromMultihash(Digest.decode(bytes)).toString()
-}
-
-/**
- * Member id bytes of a peer id string.
- *
- * @throws {InvalidMemberIdError} when it is not an Ed25519 peer id
- */
-export function memberIdFromString(id: string): Uint8Array {
-  try {
-    const peerId = peerIdFromString(id)
-    if (peerId.type !== 'Ed25519') throw new InvalidMemberIdError()
-    return peerId.toMultihash().bytes
-  } catch {
-    throw new InvalidMemberIdError(`not an Ed25519 peer id: ${id.slice(0, 80)}`)
-  }
-}
-
-/** True when `name` is a usable display or group name. */
-export function isValidName(name: unknown): name is string {
-  if (typeof name !== 'string' || name.trim().length === 0) return false
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  if (/[\u0000-\u001f\u007f]/.test(name)) return false
-  return textEncoder.encode(name).length <= MAX_NAME_BYTES
 }
 
 function isBytes(value: unknown, length?: number): value is Uint8Array {
@@ -209,7 +178,9 @@ function validatePayload(value: unknown): EventPayload {
   if (typeof type !== 'string' || !Object.hasOwn(FIELDS, type)) fail('unknown type')
   const allowed = FIELDS[type as EventType]
   const present = Object.keys(p)
-  for (const key of present) if (!allowed.includes(key)) fail(`unexpected field ${key}`)
+  // an add by invite token also carries the token's use
+  const optional = type === 'add' ? 'invite' : undefined
+  for (const key of present) if (!allowed.includes(key) && key !== optional) fail(`unexpected field ${key}`)
   for (const key of allowed) if (!present.includes(key)) fail(`missing field ${key}`)
   if (!isMemberId(p.author)) fail('author is not an Ed25519 peer id')
   if (!Array.isArray(p.parents) || p.parents.length > MAX_PARENTS) fail('bad parents')
@@ -235,6 +206,10 @@ function validatePayload(value: unknown): EventPayload {
   }
   if (type === 'add' || type === 'remove') {
     if (!isMemberId(p.subject)) fail('subject is not an Ed25519 peer id')
+  }
+  if (p.invite !== undefined) {
+    if (!isBytes(p.invite)) fail('bad invite')
+    decodeInviteUse(p.invite, { group: cidString(p.group as CID), joiner: p.subject as Uint8Array })
   }
   if (type === 'rename') {
     // a rename changes a name, not the key: it starts no epoch
@@ -410,7 +385,7 @@ export function readEventHead(bytes: Uint8Array, options: ReadEventOptions = {})
  * Second stage of decoding an event: strict canonical DAG-CBOR, the exact schema, and every member id in
  * it (author, subject, each key's recipient).
  *
- * @throws {MalformedError}
+ * @throws {MalformedError | InvalidInviteTokenError}
  */
 export function completeEvent(head: EventHead): SignedEvent {
   const payloadBytes = head.bytes.subarray(head.payloadStart)

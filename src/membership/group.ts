@@ -228,18 +228,24 @@ export class Group {
 
   /**
    * Adds `memberId` with display name `name`. Works while they are offline: the new epoch key is sealed
-   * to their identity key.
+   * to their identity key. `options.invite`: the invite token use (invite-token.ts) it is admitted by.
    *
    * @throws {AccessDeniedError} this identity is not a member
    * @throws {InvalidArgumentError} bad id or name, or already a member
    */
-  async add(memberId: string, name: string): Promise<SignedEvent> {
+  async add(memberId: string, name: string, options: { invite?: Uint8Array } = {}): Promise<SignedEvent> {
     this.#requireMember('add members')
     const subject = memberIdFromString(memberId)
     if (!isValidName(name)) throw new InvalidArgumentError('display name must be 1-64 printable characters')
     if (this.isMember(memberId)) throw new InvalidArgumentError(`${name} is already a member`)
     const after = [...this.#log.members().keys(), memberId]
-    return this.#author('add', after, { subject, subjectName: name })
+    const { invite } = options
+    return this.#author('add', after, { subject, subjectName: name, ...(invite ? { invite } : {}) })
+  }
+
+  /** Whether an add of this group's log used the invite token `tokenId` (invite-token.ts). */
+  inviteTokenUsed(tokenId: string): boolean {
+    return this.#log.inviteTokenUsed(tokenId)
   }
 
   /**
@@ -298,7 +304,7 @@ export class Group {
   async #author(
     type: Exclude<EventType, 'genesis'>,
     recipients: string[],
-    fields: Partial<Pick<EventPayload, 'subject' | 'subjectName'>>,
+    fields: Partial<Pick<EventPayload, 'subject' | 'subjectName' | 'invite'>>,
   ): Promise<SignedEvent> {
     const base = {
       v: EVENT_VERSION,

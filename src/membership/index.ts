@@ -40,6 +40,16 @@ export type {
   SealedMessage,
 } from './group.js'
 export { DEFAULT_GRACE_MS, Group } from './group.js'
+export type { InviteToken, InviteTokenInit } from './invite-token.js'
+export {
+  DEFAULT_INVITE_TTL_MS,
+  decodeInviteToken,
+  decodeInviteUse,
+  inviteTokenOf,
+  MAX_INVITE_USE_BYTES,
+  signInviteToken,
+  useInviteToken,
+} from './invite-token.js'
 export type { MemberInfo, MemberMap } from './log.js'
 export type { PendingBudgetInit, PendingClaim, PendingTicket, PendingUsage } from './pending.js'
 export { PendingBudget } from './pending.js'

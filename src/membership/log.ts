@@ -3,11 +3,14 @@ import { LogCuts } from './cuts.js'
 import {
   AlreadyMemberError,
   InvalidEpochError,
+  InviteTokenUsedError,
   NotAMemberError,
   ReplayError,
+  VoidInviteTokenError,
   WrongGroupError,
 } from './errors.js'
 import { completeEvent, type EventHead, releaseKeys, type SignedEvent } from './event.js'
+import { InviteTokenUses, inviteTokenOf } from './invite-token.js'
 import { type PendingBudget, sharedPendingBudget } from './pending.js'
 import {
   Ancestry,
@@ -76,6 +79,8 @@ export class MembershipLog {
   readonly #cuts = new LogCuts(this.#order, this.#ancestry)
   /** Removals by the member they remove. */
   readonly #removalsOf = new Map<string, LogEntry[]>()
+  /** Adds that used an invite token, by token. */
+  readonly #tokenUses = new InviteTokenUses()
   /** Peer id of every member id an add (or the genesis) names, keyed by {@link idKey} of its bytes. */
   readonly #idOfBytes = new Map<string, string>()
   /** Cached current epoch; `null` when it must be recomputed. */
@@ -330,6 +335,7 @@ export class MembershipLog {
         // a second add would silently rename a member; only the member itself renames, signed
         throw new AlreadyMemberError(`${subject} is already a member where add ${event.id} was made`)
       }
+      this.#checkToken(event, before, parents)
       const next = new Map(before)
       next.set(subject, { id: subject, name: event.payload.subjectName as string, addedBy: event.id })
       after = next
@@ -355,6 +361,7 @@ export class MembershipLog {
     }
     if (type === 'genesis') this.#everAdded.add(author)
     if (type === 'add' && subject !== undefined) this.#everAdded.add(subject)
+    this.#tokenUses.record(entry)
     if (type === 'remove' && subject !== undefined) {
       const removals = this.#removalsOf.get(subject)
       if (removals === undefined) this.#removalsOf.set(subject, [entry])
@@ -374,6 +381,24 @@ export class MembershipLog {
     this.#current = null
     // On top of all heads the new event follows everything, so it is the whole log's resolution.
     this.#members = isCut ? after : undefined
+  }
+
+  /**
+   * An add by invite token is admitted only if the token's inviter is a member where it is made, and no
+   * add in its causal past used the token (concurrent uses are settled by resolution).
+   */
+  #checkToken(event: SignedEvent, before: MemberMap, parents: readonly LogEntry[]): void {
+    const token = inviteTokenOf(event)
+    if (token === undefined) return
+    if (!before.has(token.inviter))
+      throw new VoidInviteTokenError(`add ${event.id}: the inviter ${token.inviter} is no member there`)
+    if (this.#tokenUses.usedBefore(token.id, parents, this.#ancestry))
+      throw new InviteTokenUsedError(`add ${event.id}: invite token ${token.id} was used before it`)
+  }
+
+  /** Whether an add of the log used the invite token `tokenId` (counted or not). */
+  inviteTokenUsed(tokenId: string): boolean {
+    return this.#tokenUses.used(tokenId)
   }
 
   /** Members over the causal closure of `parents` (the causal past of an event with these parents). */

@@ -7,6 +7,7 @@
 
 import type { SignedEvent } from './event.js'
 import type { Rename } from './group-types.js'
+import { inviteTokenOf, losesTokenRace } from './invite-token.js'
 
 /** A member of the resolved membership. */
 export interface MemberInfo {
@@ -61,6 +62,8 @@ export interface Resolution {
  * 5. A member m is in the group iff an add of m that counts (the genesis, for the founder) causally
  *    follows every removal of m. A re-add concurrent with a removal leaves m removed; one after it works.
  * 6. Timestamps play no part.
+ * 7–8. An add by invite token counts only if its inviter stands as its author must (3, 4) and no add
+ *    with the token and a lower id is concurrent with it (one use in its past refuses it): invite-token.ts.
  * Nothing un-voids: more events can only void more. So events by someone removed in parallel with them
  * (a back-dated event, say) only ever take members away.
  *
@@ -73,8 +76,11 @@ export interface Resolution {
  */
 export function resolve(entries: readonly LogEntry[], ancestry: Ancestry, base?: LogEntry): Resolution {
   const removalsOf = new Map<string, LogEntry[]>()
+  const tokenUses = new Map<string, LogEntry[]>()
   for (const entry of entries) {
     if (entry.event.payload.type === 'remove') push(removalsOf, entry.event.subject as string, entry)
+    const token = inviteTokenOf(entry.event)
+    if (token !== undefined) push(tokenUses, token.id, entry)
   }
   const before = base?.membersAfter
   const valid = new Set<LogEntry>()
@@ -95,22 +101,32 @@ export function resolve(entries: readonly LogEntry[], ancestry: Ancestry, base?:
       push(addsOf, author, entry)
       continue
     }
-    const removals = removalsOf.get(author) ?? []
-    // rule 3: its author is being removed in parallel with it
-    const removedMeanwhile = removals.some((r) => ancestry.concurrent(r, entry))
-    // rule 4: its author is a member in its past by an add that counts
-    const supported = addsOfMember(author).some(
-      (add) =>
-        (add === base || ancestry.precedes(add, entry)) &&
-        removals.every((r) => !ancestry.precedes(r, entry) || ancestry.precedes(r, add)),
-    )
+    // rule 3: `member` is being removed in parallel with it
+    const removedMeanwhile = (member: string): boolean =>
+      (removalsOf.get(member) ?? []).some((r) => ancestry.concurrent(r, entry))
+    // rule 4: `member` is a member in its past by an add that counts
+    const supported = (member: string): boolean =>
+      addsOfMember(member).some(
+        (add) =>
+          (add === base || ancestry.precedes(add, entry)) &&
+          (removalsOf.get(member) ?? []).every(
+            (r) => !ancestry.precedes(r, entry) || ancestry.precedes(r, add),
+          ),
+      )
     if (type === 'remove') {
       // rule 2: the removal stands; its key counts only if a member in good standing chose it
       valid.add(entry)
-      if (supported && !removedMeanwhile) validEpochs.add(entry)
+      if (supported(author) && !removedMeanwhile(author)) validEpochs.add(entry)
       continue
     }
-    if (removedMeanwhile || !supported) continue
+    if (removedMeanwhile(author) || !supported(author)) continue
+    // an add by invite token: its inviter stands as its author must (rules 3, 4), and of concurrent adds
+    // with one token only the lowest id counts (invite-token.ts)
+    const inviter = inviteTokenOf(event)?.inviter
+    if (inviter !== undefined) {
+      if (removedMeanwhile(inviter) || !supported(inviter)) continue
+      if (losesTokenRace(entry, tokenUses, ancestry)) continue
+    }
     valid.add(entry)
     if (type === 'add') {
       const subject = event.subject as string

@@ -115,6 +115,15 @@ export interface ReachabilityChange {
   retrying: number
 }
 
+/** A join request presented an invite this member did not admit with (the joiner waits for `/add`). */
+export interface InviteRefusedNotice {
+  group: string
+  peerId: string
+  name: string
+  /** forged (or proved for another identity), expired, used (admitted someone already), void (inviter removed) */
+  reason: 'forged' | 'expired' | 'used' | 'void'
+}
+
 /** Events of a {@link ChatNode}. */
 export interface ChatNodeEvents {
   'message:receive': CustomEvent<ChatMessage>
@@ -122,6 +131,7 @@ export interface ChatNodeEvents {
   'membership:change': CustomEvent<MembershipNotice>
   'join:request': CustomEvent<JoinRequestNotice>
   'invite:forged': CustomEvent<InviteForgedNotice>
+  'invite:refused': CustomEvent<InviteRefusedNotice>
   'epoch:bad-key': CustomEvent<BadEpochKeyNotice>
   'peer:connect': CustomEvent<string>
   'peer:disconnect': CustomEvent<string>

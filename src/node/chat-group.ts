@@ -22,7 +22,8 @@ import type { Clock } from './components.js'
 import { GroupTopic, type GroupTopicHooks, type Pubsub } from './group-topic.js'
 import { GroupUpkeep } from './group-upkeep.js'
 import type { Invite } from './invite.js'
-import { InviteCheck } from './invite-check.js'
+import { InviteAdmission, inviteUseFor } from './invite-admission.js'
+import { InviteCheck, type InviteOptions } from './invite-check.js'
 import { JoinAnnouncer, JoinInbox } from './join-requests.js'
 import type { PeerDirectory } from './peer-directory.js'
 import { SelfStanding } from './self-standing.js'
@@ -78,6 +79,7 @@ export class ChatGroup implements GroupTopicHooks {
   readonly #standing: SelfStanding
   readonly #upkeep: GroupUpkeep
   readonly #invites: InviteCheck
+  readonly #admission: InviteAdmission
   readonly #unreadable = new UnreadableMessages()
   /** Set once the node forgot the group: nothing more is stored for it. */
   #forgotten = false
@@ -89,8 +91,13 @@ export class ChatGroup implements GroupTopicHooks {
     this.invite = init.invite
     this.topic = new GroupTopic(components, { group: init.group, hooks: this })
     this.joins = new JoinInbox(components, { renewAfterMs: JOIN_NOTICE_REPEAT_MS, nameChangeIsNew: true })
-    this.#announcer = new JoinAnnouncer({ ...components, topic: this.topic }, { name: components.self.name })
+    const invite = () => inviteUseFor(components.identity, this.invite)
+    this.#announcer = new JoinAnnouncer(
+      { ...components, topic: this.topic },
+      { name: components.self.name, invite },
+    )
     const parts = { ...components, group: init.group, log: this.#log }
+    this.#admission = new InviteAdmission({ ...parts, topic: this.topic, commit: (e) => this.#commit(e) })
     this.#standing = new SelfStanding(parts)
     this.#invites = new InviteCheck(parts)
     this.#upkeep = new GroupUpkeep(
@@ -172,6 +179,7 @@ export class ChatGroup implements GroupTopicHooks {
   stop(options: { unsubscribe?: boolean } = {}): void {
     this.#upkeep.stop()
     this.#announcer.stop()
+    this.#admission.stop()
     this.topic.stop(options)
   }
 
@@ -272,11 +280,11 @@ export class ChatGroup implements GroupTopicHooks {
       )
       return 'ignore'
     }
-    if (verdict === 'new') {
-      const { peerId, name } = request
-      persist(this.#log, 'a join request', () => this.#c.store.upsertPeer({ peerId, name }))
-      this.#c.events.safeDispatchEvent('join:request', { detail: { group: this.group.id, peerId, name } })
-    }
+    // a joiner with an invite this member admits by is no request for the user to answer
+    if (this.#admission.offer(request) || verdict !== 'new') return 'accept'
+    const { peerId, name } = request
+    persist(this.#log, 'a join request', () => this.#c.store.upsertPeer({ peerId, name }))
+    this.#c.events.safeDispatchEvent('join:request', { detail: { group: this.group.id, peerId, name } })
     return 'accept'
   }
 
@@ -365,8 +373,8 @@ export class ChatGroup implements GroupTopicHooks {
   }
 
   /** @throws {GroupNotReadyError} the genesis has not arrived yet, so the founder is not known */
-  inviteText(addrs: string[]): string {
-    return this.#invites.inviteText(addrs)
+  inviteText(addrs: string[], options: InviteOptions = {}): string {
+    return this.#invites.inviteText(addrs, options)
   }
 
   /** The group as `status` shows it; `storedName` stands in for the name until the genesis is here. */

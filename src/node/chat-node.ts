@@ -19,6 +19,7 @@ import { Connections } from './connections.js'
 import { NodeStoppedError } from './errors.js'
 import { GroupRegistry } from './group-registry.js'
 import { decodeInvite } from './invite.js'
+import type { InviteOptions } from './invite-check.js'
 import { Lifecycle, openNode } from './lifecycle.js'
 import type { DataDirLock } from './lock.js'
 import { wireNode } from './node-wiring.js'
@@ -287,13 +288,13 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
 
   /**
    * An invite to the group, signed by this peer, naming the group's founder and carrying this peer's
-   * addresses.
+   * addresses. It admits on its own, once, within `validForMs` (7 days), unless `ask`: see InviteOptions.
    *
    * @throws {NotInGroupError}
    * @throws {GroupNotReadyError} the group's genesis has not arrived yet, so its founder is not known
    */
-  invite(groupId: string): string {
-    return this.#groups.require(groupId).inviteText(this.addrs())
+  invite(groupId: string, options: InviteOptions = {}): string {
+    return this.#groups.require(groupId).inviteText(this.addrs(), options)
   }
 
   /** Current members of the group. @throws {NotInGroupError} */

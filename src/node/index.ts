@@ -14,6 +14,7 @@ export type {
   GroupStatus,
   GroupSummary,
   InviteForgedNotice,
+  InviteRefusedNotice,
   JoinRequestNotice,
   MembershipNotice,
   PeerRef,
@@ -25,8 +26,9 @@ export { ChatNode, createChatNode } from './chat-node.js'
 export type { ChatNodeComponents, Clock, NodeComponents, TransportFactory } from './components.js'
 export { DIAL_TIMEOUT_MS, systemClock } from './components.js'
 export * from './errors.js'
-export type { GroupOrigin, Invite, InvitePeer } from './invite.js'
+export type { GroupOrigin, Invite, InviteAdmits, InvitePeer } from './invite.js'
 export { decodeInvite, encodeInvite, forgedClaim, INVITE_PREFIX, MAX_INVITE_ADDRS } from './invite.js'
+export type { InviteOptions } from './invite-check.js'
 export type { SeqRanges, StoredGroup, StoredMessage, StoredPeer } from './store.js'
 export { ChatStore, loadOrCreateIdentity } from './store.js'
 export { SYNC_PROTOCOL } from './sync.js'

@@ -1,9 +1,26 @@
+import { randomBytes } from 'node:crypto'
 import type { Logger } from '@libp2p/interface'
 import type { TypedEventEmitter } from 'main-event'
-import type { Group } from '../membership/index.js'
+import { Identity } from '../crypto/index.js'
+import {
+  DEFAULT_INVITE_TTL_MS,
+  decodeInviteToken,
+  type Group,
+  InvalidArgumentError,
+  signInviteToken,
+} from '../membership/index.js'
 import type { ChatNodeEvents, GroupStatus, PeerRef } from './chat-events.js'
+import type { Clock } from './components.js'
 import { GroupNotReadyError } from './errors.js'
-import { encodeInvite, forgedClaim, type GroupOrigin, type Invite } from './invite.js'
+import { encodeInvite, forgedClaim, type GroupOrigin, type Invite, type InviteAdmits } from './invite.js'
+
+/** Options of an invite ({@link InviteCheck.inviteText}). */
+export interface InviteOptions {
+  /** A member approves the joiner by hand (`/add`), as before: the invite carries no token. */
+  ask?: boolean
+  /** How long the invite admits, in ms. Default {@link DEFAULT_INVITE_TTL_MS} (7 days). */
+  validForMs?: number
+}
 
 /** What an {@link InviteCheck} works with: its chat group's parts. */
 export interface InviteCheckComponents {
@@ -11,6 +28,7 @@ export interface InviteCheckComponents {
   identity: Group['identity']
   group: Group
   events: Pick<TypedEventEmitter<ChatNodeEvents>, 'safeDispatchEvent'>
+  clock: Clock
   /** The chat group's logger. */
   log: Logger
 }
@@ -40,12 +58,33 @@ export class InviteCheck {
     return this.#origin
   }
 
-  /** @throws {GroupNotReadyError} the genesis has not arrived yet, so the founder is not known */
-  inviteText(addrs: string[]): string {
+  /**
+   * An invite to the group, signed by this member. Unless `options.ask`, it admits on its own: it carries
+   * a single-use token for the group, valid for `options.validForMs`, and its one-time key.
+   *
+   * @throws {GroupNotReadyError} the genesis has not arrived yet, so the founder is not known
+   * @throws {InvalidArgumentError} `validForMs` is not a positive number of ms
+   */
+  inviteText(addrs: string[], options: InviteOptions = {}): string {
     const origin = this.origin()
     if (origin === undefined) throw new GroupNotReadyError()
     const { identity, group, self } = this.#c
-    return encodeInvite(identity, { groupId: group.id, ...origin, inviter: self, addrs })
+    const invite = { groupId: group.id, ...origin, inviter: self, addrs }
+    return encodeInvite(identity, options.ask === true ? invite : { ...invite, admits: this.#token(options) })
+  }
+
+  #token(options: InviteOptions): InviteAdmits {
+    const validFor = options.validForMs ?? DEFAULT_INVITE_TTL_MS
+    if (!Number.isSafeInteger(validFor) || validFor <= 0)
+      throw new InvalidArgumentError('an invite is valid for a positive whole number of ms')
+    const seed = new Uint8Array(randomBytes(32))
+    const bytes = signInviteToken(this.#c.identity, {
+      group: this.#c.group.id,
+      key: Identity.fromSeed(seed).memberIdBytes,
+      expiresAt: this.#c.clock.now() + validFor,
+      nonce: new Uint8Array(randomBytes(16)),
+    })
+    return { token: decodeInviteToken(bytes), seed }
   }
 
   /** The founder, inviter and verdict on `invite` as `status` shows them. */

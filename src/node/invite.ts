@@ -13,9 +13,11 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { isLoopback } from '@libp2p/utils'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
-import { type Identity, publicKeyOfMember, verifySignature } from '../crypto/index.js'
+import { Identity, publicKeyOfMember, verifySignature } from '../crypto/index.js'
 import {
+  decodeInviteToken,
   InvalidArgumentError,
+  type InviteToken,
   isValidName,
   memberIdFromString,
   memberIdToString,
@@ -54,6 +56,19 @@ export interface Invite {
   inviter: InvitePeer
   /** Multiaddrs, each ending in `/p2p/<inviter>`, where the inviter listens; dialled on join. */
   addrs: string[]
+  /**
+   * An invite that admits on its own: the token (signed by the inviter) any member checks and admits
+   * with, and the seed of its one-time key, with which the joiner proves it holds the invite. Absent in
+   * an invite made with `--ask`, which a member approves by hand.
+   */
+  admits?: InviteAdmits
+}
+
+/** The capability part of an invite that admits on its own; see {@link Invite.admits}. */
+export interface InviteAdmits {
+  token: InviteToken
+  /** 32 bytes: the one-time key's seed (a secret: whoever holds the invite holds it). */
+  seed: Uint8Array
 }
 
 /** What a group's genesis fixes, and an invite claims: the group's name and its founder. */
@@ -98,7 +113,13 @@ export function encodeInvite(signer: Identity, invite: Invite): string {
     in: invite.inviter.name,
     a: inviteAddrs(invite.addrs, signer.memberId).map((a) => a.bytes),
   })
-  const bytes = dagCbor.encode({ p: payload, s: signer.sign('invite', payload) })
+  const signed = { p: payload, s: signer.sign('invite', payload) }
+  const { admits } = invite
+  if (admits !== undefined && admits.token.inviter !== signer.memberId)
+    throw new InvalidArgumentError('an invite carries only its own inviter’s token')
+  const bytes = dagCbor.encode(
+    admits === undefined ? signed : { ...signed, t: admits.token.bytes, k: admits.seed },
+  )
   return INVITE_PREFIX + Buffer.from(bytes).toString('base64url')
 }
 
@@ -205,16 +226,27 @@ export function decodeInvite(text: string): Invite {
   const bytes = Buffer.from(body, 'base64url')
   // Node's decoder skips what it cannot use; only an exact round trip shows nothing was lost or added
   if (bytes.toString('base64url') !== body) throw damaged('it is cut off, or has extra characters at its end')
-  const { payload, sig } = decodeOuter(new Uint8Array(bytes))
+  const { payload, sig, token: tokenBytes, seed } = decodeOuter(new Uint8Array(bytes))
   const invite = decodePayload(payload)
+  const altered = new InvalidInviteError(
+    'the invite does not match its signature: it was changed after it was made; do not use it, ask the inviter for a new one',
+  )
   try {
     verifySignature(memberIdFromString(invite.inviter.peerId), 'invite', payload, sig)
   } catch {
-    throw new InvalidInviteError(
-      'the invite does not match its signature: it was changed after it was made; do not use it, ask the inviter for a new one',
-    )
+    throw altered
   }
-  return invite
+  if (tokenBytes === undefined || seed === undefined) return invite
+  let admits: InviteAdmits
+  try {
+    admits = { token: decodeInviteToken(tokenBytes), seed }
+  } catch {
+    throw altered
+  }
+  const { group, inviter, key } = admits.token
+  if (group !== invite.groupId || inviter !== invite.inviter.peerId) throw altered
+  if (!sameBytes(Identity.fromSeed(seed).memberIdBytes, key)) throw altered
+  return { ...invite, admits }
 }
 
 /** A DAG-CBOR map, decoded strictly: anything after the value, or a non-canonical form, fails. */
@@ -230,18 +262,30 @@ function decodeMap(bytes: Uint8Array, what: string): Record<string, unknown> {
   return value as Record<string, unknown>
 }
 
-function decodeOuter(bytes: Uint8Array): { payload: Uint8Array; sig: Uint8Array } {
+/** The outer map: `{p, s}`, or `{k, p, s, t}` for an invite that admits on its own. */
+function decodeOuter(bytes: Uint8Array): {
+  payload: Uint8Array
+  sig: Uint8Array
+  token?: Uint8Array
+  seed?: Uint8Array
+} {
   const v = decodeMap(bytes, 'it')
+  const size = Object.keys(v).length
+  const admits = size === 4 && v.t instanceof Uint8Array && v.k instanceof Uint8Array && v.k.length === 32
   if (
-    Object.keys(v).length !== 2 ||
+    (size !== 2 && !admits) ||
     !(v.p instanceof Uint8Array) ||
     !(v.s instanceof Uint8Array) ||
     v.s.length !== 64
   ) {
     throw damaged('it is not a signed invite')
   }
-  if (!sameBytes(dagCbor.encode({ p: v.p, s: v.s }), bytes)) throw damaged('it is not encoded canonically')
-  return { payload: v.p, sig: v.s }
+  const signed = { p: v.p, s: v.s }
+  const parts = admits ? { ...signed, t: v.t as Uint8Array, k: v.k as Uint8Array } : signed
+  if (!sameBytes(dagCbor.encode(parts), bytes)) throw damaged('it is not encoded canonically')
+  return admits
+    ? { payload: v.p, sig: v.s, token: v.t as Uint8Array, seed: v.k as Uint8Array }
+    : { payload: v.p, sig: v.s }
 }
 
 function decodePayload(payload: Uint8Array): Invite {

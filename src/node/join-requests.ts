@@ -105,6 +105,8 @@ export class JoinInbox {
 export interface JoinAnnouncerInit {
   /** The name this peer asks to be added as. */
   name: string
+  /** The invite token use to present (see `inviteUseFor`), read at each announcement. */
+  invite?: () => Uint8Array | undefined
   /** Least time between announcements while no new subscriber appears. Default 10 s. */
   intervalMs?: number
   /** Retry delay for an announcement that reached nobody. Default 250 ms. */
@@ -123,6 +125,7 @@ export class JoinAnnouncer {
   readonly #clock: Clock
   readonly #log: Logger
   readonly #name: string
+  readonly #invite: () => Uint8Array | undefined
   readonly #intervalMs: number
   readonly #retryMs: number
   readonly #followUpMs: number
@@ -146,6 +149,7 @@ export class JoinAnnouncer {
     this.#clock = components.clock
     this.#log = components.logger.forComponent('p2pchat:join-requests')
     this.#name = init.name
+    this.#invite = init.invite ?? (() => undefined)
     this.#intervalMs = init.intervalMs ?? 10_000
     this.#retryMs = init.retryMs ?? 250
     this.#followUpMs = init.followUpMs ?? 2500
@@ -168,7 +172,7 @@ export class JoinAnnouncer {
     this.#announcedTo = new Set(subscribers)
     let recipients: number
     try {
-      const data = encodeJoinRequest(this.#identity, group.id, this.#name, now)
+      const data = encodeJoinRequest(this.#identity, group.id, this.#name, now, this.#invite())
       recipients = await this.#topic.publish({ kind: 'join', data })
     } catch (err) {
       this.#log.error('join announcement for %s failed: %s', group.id, (err as Error).message)

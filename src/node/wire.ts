@@ -1,7 +1,13 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { type Identity, InvalidSignatureError, publicKeyOfMember, verifySignature } from '../crypto/index.js'
-import { isValidName, MAX_ENVELOPE_BYTES, MAX_EVENT_BYTES, memberIdToString } from '../membership/index.js'
+import {
+  isValidName,
+  MAX_ENVELOPE_BYTES,
+  MAX_EVENT_BYTES,
+  MAX_INVITE_USE_BYTES,
+  memberIdToString,
+} from '../membership/index.js'
 import { MalformedFrameError } from './errors.js'
 
 /** What travels on a group's gossipsub topic. */
@@ -64,6 +70,11 @@ export interface JoinRequest {
   peerId: string
   name: string
   ts: number
+  /**
+   * The invite token this peer presents, with its proof (membership's `useInviteToken`): any member
+   * that checks it admits the peer. Absent when a member is to approve by hand.
+   */
+  invite?: Uint8Array
 }
 
 export function encodeJoinRequest(
@@ -71,8 +82,10 @@ export function encodeJoinRequest(
   group: string,
   name: string,
   ts = Date.now(),
+  invite?: Uint8Array,
 ): Uint8Array {
-  const payload = dagCbor.encode({ v: 1, group: CID.parse(group), peer: identity.memberIdBytes, name, ts })
+  const fields = { v: 1, group: CID.parse(group), peer: identity.memberIdBytes, name, ts }
+  const payload = dagCbor.encode(invite === undefined ? fields : { ...fields, invite })
   return dagCbor.encode({ payload, sig: identity.sign('join-request', payload) })
 }
 
@@ -88,9 +101,13 @@ export function decodeJoinRequest(bytes: Uint8Array): JoinRequest {
     if (p.v !== 1 || group === null || !(p.peer instanceof Uint8Array) || !isValidName(p.name))
       throw new Error('shape')
     if (typeof p.ts !== 'number') throw new Error('shape')
+    const { invite } = p
+    if (invite !== undefined && (!(invite instanceof Uint8Array) || invite.length > MAX_INVITE_USE_BYTES))
+      throw new Error('shape')
     publicKeyOfMember(p.peer)
     verifySignature(p.peer, 'join-request', outer.payload, outer.sig)
-    return { group: group.toString(), peerId: memberIdToString(p.peer), name: p.name, ts: p.ts }
+    const request = { group: group.toString(), peerId: memberIdToString(p.peer), name: p.name, ts: p.ts }
+    return invite === undefined ? request : { ...request, invite }
   } catch (err) {
     if ((err as Error).name === InvalidSignatureError.name) throw err
     throw new MalformedFrameError('malformed join request')

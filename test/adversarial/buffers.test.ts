@@ -369,7 +369,7 @@ describe('with real nodes', () => {
     const [alice, aliceRecord, aliceDir] = await startNode('alice')
     const [bob, bobRecord] = await startNode('bob', alice.addrs())
     const { id: groupId } = await alice.createGroup('team')
-    await bob.joinGroup(alice.invite(groupId))
+    await bob.joinGroup(alice.invite(groupId, { ask: true }))
     await alice.add(groupId, bob.peerId)
     await waitForMembers(bob, groupId, [alice.peerId, bob.peerId])
     const retainedBefore = retainedBytes()

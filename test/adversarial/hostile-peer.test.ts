@@ -149,7 +149,7 @@ describe('a hostile peer against a group and its relay (issue 8)', () => {
     // the attacker learns the group id (from its topic) and listens from before bob and carol are added
     const ear = await hostile.fresh('eavesdrop')
     const overheard = captureFrames(ear, groupId)
-    for (const i of [BOB, CAROL]) await net.node(i).joinGroup(alice.invite(groupId))
+    for (const i of [BOB, CAROL]) await net.node(i).joinGroup(alice.invite(groupId, { ask: true }))
     for (const i of [BOB, CAROL]) await alice.add(groupId, net.node(i).peerId)
     const everyone = [ALICE, BOB, CAROL].map((i) => net.node(i).peerId)
     for (const i of [BOB, CAROL]) await waitForMembers(net.node(i), groupId, everyone)

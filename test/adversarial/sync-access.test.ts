@@ -53,7 +53,7 @@ describe('what a sync partner is given', () => {
     const [alice, bob] = [net.node(ALICE), net.node(BOB)]
     groupId = (await alice.createGroup('team')).id
     await waitForSubscribers(alice, groupId, [relay.relay.peerId])
-    await bob.joinGroup(alice.invite(groupId))
+    await bob.joinGroup(alice.invite(groupId, { ask: true }))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see bob's join request",
@@ -97,7 +97,7 @@ describe('what a sync partner is given', () => {
 
   it('tells a joiner nothing of the group until it is added', async () => {
     const [alice, carol] = [net.node(ALICE), net.node(CAROL)]
-    await carol.joinGroup(alice.invite(groupId))
+    await carol.joinGroup(alice.invite(groupId, { ask: true }))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === carol.peerId), {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see carol's join request",

@@ -51,7 +51,7 @@ describe('sync streams that never read', () => {
     })
     const [alice, bob] = [net.node(ALICE), net.node(BOB)]
     groupId = (await alice.createGroup('big')).id
-    await bob.joinGroup(alice.invite(groupId))
+    await bob.joinGroup(alice.invite(groupId, { ask: true }))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see bob's join request",

@@ -81,6 +81,7 @@ describe
       expect(expectInvalidParams(await alice.call('invite', { group: 'nowhere' }))).toContain('club')
       for (const group of [team, club]) {
         ;({ invite: (invites[group.name] as string) } = await alice.request<{ invite: string }>('invite', {
+          ask: true,
           group: group.name,
         }))
         expect((await alice.request<{ group: { id: string } }>('status', { group: group.id })).group.id).toBe(
@@ -103,7 +104,7 @@ describe
           (l) =>
             l.includes(`Group ${group.name} (${group.id})`) &&
             l.includes(
-              `You are not a member of ${group.name} yet: a member must /add you. Until then you cannot read its messages.`,
+              `You are not a member of ${group.name} yet: a member online admits you if your invite allows it, else must /add you. Until then you cannot read its messages.`,
             ) &&
             last(l) === `${group.name}>`,
           `bob to show ${group.name} after /join`,

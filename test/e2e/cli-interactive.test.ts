@@ -64,7 +64,7 @@ describe
       })
       aliceId = ready.params.peerId
       aliceAddr = ready.params.addrs[0]
-      ;({ invite } = await alice.request<{ invite: string }>('invite'))
+      ;({ invite } = await alice.request<{ invite: string }>('invite', { ask: true }))
       await term.start(join(root, 'tmux.conf'), [
         NODE_BIN,
         CLI_BIN,
@@ -94,7 +94,9 @@ describe
         15_000,
       )
       const lines = await term.waitFor((l) => l.at(-1) === PROMPT.trimEnd() && l, 'the prompt', 15_000)
-      expect(lines.join('\n')).toContain('You are not a member of team yet: a member must /add you.')
+      expect(lines.join('\n')).toContain(
+        'You are not a member of team yet: a member online admits you if your invite allows it, else must /add you.',
+      )
       // alice by name and fingerprint, so a look-alike "alice" would show as someone else
       const alice = `alice (…${aliceId.slice(-4)})`
       expect(lines).toContain(`Founded by ${alice}; invited by ${alice}`)
@@ -110,10 +112,11 @@ describe
       await term.enter('/help')
       let lines = await term.waitFor((l) => count(l, /^Commands:$/) === 1 && l, '/help to print the commands')
       const help = lines.indexOf('Commands:')
-      expect(lines.slice(help + 1, help + 9).map((l) => l.trim().split(/\s+/)[0])).toEqual([
+      expect(lines.slice(help + 1, help + 10).map((l) => l.trim().split(/\s+/)[0])).toEqual([
         '/help',
         '/members',
         '/peers',
+        '/invite',
         '/invite',
         '/add',
         '/remove',

@@ -25,7 +25,7 @@ describe.sequential('p2pchat start --join: invites a user cannot trust', () => {
     ready = (
       await alice.waitForNotification('ready', () => true, { message: 'alice to start', timeout: 15_000 })
     ).params
-    invite = (await alice.request<{ invite: string }>('invite')).invite
+    invite = (await alice.request<{ invite: string }>('invite', { ask: true })).invite
   })
   afterAll(async () => {
     await cli?.teardown()

@@ -104,7 +104,7 @@ describe.sequential('p2pchat start --json: a group story with real processes', (
     for (const addr of aliceReady.addrs) {
       expect(addr).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/[1-9]\\d*/p2p/${aliceReady.peerId}$`))
     }
-    const result = await alice.request<{ invite: string }>('invite')
+    const result = await alice.request<{ invite: string }>('invite', { ask: true })
     expect(result.invite).toMatch(/^p2pchat2:[A-Za-z0-9_-]+$/)
     invite = result.invite
   })

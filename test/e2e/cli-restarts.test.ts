@@ -54,7 +54,7 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
       args: loopbackStartArgs('alice', join(root, 'alice'), ['--create', 'team', '--bootstrap', relayAddr]),
     })
     await started(alice, 'alice to start')
-    const { invite } = await alice.request<{ invite: string }>('invite')
+    const { invite } = await alice.request<{ invite: string }>('invite', { ask: true })
 
     // carol's first run: the invite and the relay, as a new user is told to start
     const carolDir = join(root, 'carol')

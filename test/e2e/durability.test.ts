@@ -189,7 +189,7 @@ describe('p2pchat survives kill -9 with everything it acknowledged', () => {
       const groupId = (await alice.createGroup('relayed')).id
       await waitForSubscribers(alice, groupId, [relayId])
       for (const peer of [bob, carol]) {
-        await peer.joinGroup(alice.invite(groupId))
+        await peer.joinGroup(alice.invite(groupId, { ask: true }))
         await alice.add(groupId, peer.peerId)
       }
       for (const peer of [bob, carol]) {

@@ -110,7 +110,7 @@ describe.sequential('p2pchat on namespaced networks', () => {
 
       const [alice, aliceReady] = await peer(a, 'alice', ['--create', 'team'])
       expect(aliceReady.addrs.some((addr) => addr.startsWith(`/ip4/${a.addrOn(lan)}/tcp/`))).toBe(true)
-      const { invite } = await alice.request<{ invite: string }>('invite')
+      const { invite } = await alice.request<{ invite: string }>('invite', { ask: true })
       expect(decodeInvite(invite).addrs.length).toBeGreaterThan(0)
       // without addresses, the only way to reach anyone is mDNS; alice's key (in her data directory)
       // signs the bare invite
@@ -185,7 +185,7 @@ describe.sequential('p2pchat on namespaced networks', () => {
           (await alice.request<{ addrs: string[] }>('status')).addrs.some((x) => x.includes('/p2p-circuit')),
         { message: 'alice to hold a reservation on the relay', timeout: 15_000, interval: 100 },
       )
-      const { invite } = await alice.request<{ invite: string }>('invite')
+      const { invite } = await alice.request<{ invite: string }>('invite', { ask: true })
       const [bob, bobReady] = await peer(b, 'bob', [
         '--join',
         invite,

@@ -133,8 +133,8 @@ describe('the web interface in a browser', () => {
     )
     await screenshot(alicePage, '1-alice-created')
 
-    // 2. bob opens with an invite that alice's page made
-    await alicePage.click('#invite')
+    // 2. bob opens with an invite that alice's page made, one she approves by hand
+    await alicePage.click('#invite-ask')
     await pageWaitFor(
       alicePage,
       'an invite',

@@ -64,7 +64,7 @@ describe('chat between five nodes on one host', () => {
    */
   async function formGroup(name: string, founder: number, members: number[], applicants: number[] = []) {
     const { id: groupId } = await node(founder).createGroup(name)
-    const invite = node(founder).invite(groupId)
+    const invite = node(founder).invite(groupId, { ask: true })
     for (const i of [...members, ...applicants]) await node(i).joinGroup(invite)
     for (const i of members) await node(founder).add(groupId, id(i))
     const everyone = [founder, ...members]
@@ -96,7 +96,7 @@ describe('chat between five nodes on one host', () => {
     const { id: groupId } = await alice.createGroup('team')
     await record(ALICE).waitForChange(groupId, { action: 'create', by: id(ALICE), member: id(ALICE) })
     expect(alice.members(groupId)).toEqual([{ peerId: id(ALICE), name: 'alice' }])
-    const invite = alice.invite(groupId)
+    const invite = alice.invite(groupId, { ask: true })
 
     // bob joins with the invite: alice sees his request, and he is not a member yet
     await bob.joinGroup(invite)

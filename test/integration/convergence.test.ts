@@ -109,7 +109,7 @@ describe('concurrent membership changes across a partition', () => {
 
   /** `by` adds `joiner`, who joins with `by`'s invite, by peer id once it has seen the join request. */
   async function admit(groupId: string, by: number, joiner: number): Promise<void> {
-    await node(joiner).joinGroup(node(by).invite(groupId))
+    await node(joiner).joinGroup(node(by).invite(groupId, { ask: true }))
     await waitFor(
       () => record(by).joinRequests.some((r) => r.detail.group === groupId && r.detail.peerId === id(joiner)),
       { timeout: NETWORK_TIMEOUT, message: `${NAMES[by]} to see ${NAMES[joiner]}'s join request` },
@@ -298,7 +298,7 @@ describe('concurrent membership changes across a partition', () => {
   it('both sides adding the same newcomer converge to one membership for them', async () => {
     const groupId = await formGroup('split-double-add', FAY, [AMY, BEN, CAL])
     // xan asks to join while everyone is still connected, so both sides add him under the name he asked with
-    await node(XAN).joinGroup(node(FAY).invite(groupId))
+    await node(XAN).joinGroup(node(FAY).invite(groupId, { ask: true }))
     for (const i of [AMY, BEN]) {
       await waitFor(
         () => record(i).joinRequests.some((r) => r.detail.group === groupId && r.detail.peerId === id(XAN)),

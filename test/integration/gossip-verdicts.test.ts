@@ -170,7 +170,7 @@ describe('what fails verification stops at the first member', () => {
     const attackerId = attacker.peerId.toString()
     // carol neither dials the attacker nor lets it in, even once alice's peer exchange names it
     const [carol, carolRecord] = await startNode('carol', { denyPeer: (peerId) => peerId === attackerId })
-    await carol.joinGroup(alice.invite(groupId))
+    await carol.joinGroup(alice.invite(groupId, { ask: true }))
     // add only once the two gossip with each other: an add published before then can miss carol, who
     // would then learn of it only at the next anti-entropy round, 30 s later
     await waitForGroupMesh([alice, carol], groupId)

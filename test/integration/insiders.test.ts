@@ -40,7 +40,7 @@ describe('insiders', () => {
     await net?.teardown()
     net = await createChatNodes(NAMES.length, { names: NAMES, init: { syncIntervalMs: 1000 } })
     ;({ id: groupId } = await net.node(ALICE).createGroup('team'))
-    const invite = net.node(ALICE).invite(groupId)
+    const invite = net.node(ALICE).invite(groupId, { ask: true })
     for (const i of [BOB, CAROL, MALLORY]) {
       await net.node(i).joinGroup(invite)
       await net.node(ALICE).add(groupId, id(i))

@@ -40,7 +40,7 @@ describe('invites between nodes on one host', () => {
 
   it('keeps loopback addresses in an invite when the node has no others', async () => {
     const { id } = await node(ALICE).createGroup('loopback')
-    const { addrs } = decodeInvite(node(ALICE).invite(id))
+    const { addrs } = decodeInvite(node(ALICE).invite(id, { ask: true }))
     expect(addrs.length).toBeGreaterThan(0)
     expect(addrs).toEqual(node(ALICE).addrs())
   })
@@ -49,7 +49,7 @@ describe('invites between nodes on one host', () => {
     const forged: InviteForgedNotice[] = []
     node(CAROL).addEventListener('invite:forged', ({ detail }) => forged.push(detail))
     const { id } = await node(ALICE).createGroup('team')
-    await node(BOB).joinGroup(node(ALICE).invite(id))
+    await node(BOB).joinGroup(node(ALICE).invite(id, { ask: true }))
     expect(node(BOB).status(id).group).toEqual({
       id,
       name: 'team',
@@ -61,7 +61,7 @@ describe('invites between nodes on one host', () => {
     // can pass the group on
     await node(ALICE).add(id, node(BOB).peerId)
     await genesisAt(BOB, id)
-    await node(CAROL).joinGroup(node(BOB).invite(id))
+    await node(CAROL).joinGroup(node(BOB).invite(id, { ask: true }))
     await node(BOB).add(id, node(CAROL).peerId)
     await genesisAt(CAROL, id)
     expect(node(CAROL).status(id).group).toEqual({

@@ -14,7 +14,7 @@ async function aliceAndBobInTeam() {
   cleanups.push(net.teardown)
   const [alice, bob] = [net.node(ALICE), net.node(BOB)]
   const { id } = await alice.createGroup('team')
-  await bob.joinGroup(alice.invite(id))
+  await bob.joinGroup(alice.invite(id, { ask: true }))
   await alice.add(id, bob.peerId)
   await waitForMembers(bob, id, [alice.peerId, bob.peerId])
   return { net, alice, bob, id }

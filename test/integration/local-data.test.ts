@@ -121,7 +121,7 @@ describe('history order and sender clocks', () => {
     const alice = net.node(0)
     const bob = net.node(1)
     const { id: groupId } = await alice.createGroup('clocks')
-    await bob.joinGroup(alice.invite(groupId))
+    await bob.joinGroup(alice.invite(groupId, { ask: true }))
     await alice.add(groupId, bob.peerId)
     await waitForMembers(bob, groupId, [alice.peerId, bob.peerId])
     await waitForGroupMesh([alice, bob], groupId)

@@ -270,7 +270,7 @@ describe('sync of a member added late', () => {
     const [alice, bob] = [net.node(0), net.node(1)]
     const { id: groupId } = await alice.createGroup('team')
     for (let k = 0; k < 3; k++) await alice.send(groupId, `before bob #${k}`)
-    await bob.joinGroup(alice.invite(groupId))
+    await bob.joinGroup(alice.invite(groupId, { ask: true }))
     await alice.add(groupId, bob.peerId)
     await waitForMembers(bob, groupId, [alice.peerId, bob.peerId])
     await waitForSubscribers(alice, groupId, [bob.peerId])

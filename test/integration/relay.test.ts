@@ -72,7 +72,7 @@ describe('relay between peers that can only reach the relay', () => {
     await waitForSubscribers(alice, groupId, [relay.relay.peerId])
 
     // the invite carries alice's own addresses; bob's node is not allowed to use them
-    await bob.joinGroup(alice.invite(groupId))
+    await bob.joinGroup(alice.invite(groupId, { ask: true }))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see bob's join request through the relay",
@@ -318,7 +318,7 @@ describe('relay limits', () => {
     // another group, other peers: the relay still stores and serves
     const other = (await cat.createGroup('other')).id
     await waitForSubscribers(cat, other, [relay.relay.peerId])
-    await dan.joinGroup(cat.invite(other))
+    await dan.joinGroup(cat.invite(other, { ask: true }))
     await cat.add(other, dan.peerId)
     await waitForMembers(dan, other, [cat.peerId, dan.peerId])
     await net.stop(DAN)
@@ -431,7 +431,7 @@ describe('peer exchange through the relay', () => {
       await waitForSubscribers(alice, groupId, [relay.relay.peerId])
       expect(bob.peers().map((p) => p.peerId)).not.toContain(alice.peerId)
       // an invite without addresses: bob can learn where alice is only from the relay
-      const invite = decodeInvite(alice.invite(groupId))
+      const invite = decodeInvite(alice.invite(groupId, { ask: true }))
       await bob.joinGroup(encodeInvite(alice.identity, { ...invite, addrs: [] }))
       // the relay names the group's members only to members: bob, once alice has added him
       await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {

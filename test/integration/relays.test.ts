@@ -129,7 +129,7 @@ describe('two relays', () => {
     const [alice, bob] = [node(ALICE), node(BOB)]
     groupId = (await alice.createGroup('two-relays')).id
     await waitForSubscribers(alice, groupId, [r1.relay.peerId, r2.relay.peerId])
-    await bob.joinGroup(alice.invite(groupId))
+    await bob.joinGroup(alice.invite(groupId, { ask: true }))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
       timeout: NETWORK_TIMEOUT,
       message: "alice to see bob's join request through a relay",

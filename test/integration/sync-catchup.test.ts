@@ -42,7 +42,7 @@ describe('catching up on more than one sync carries', () => {
     const [alice, bob] = [net.node(ALICE), net.node(BOB)]
     const { id: groupId } = await alice.createGroup('busy')
     await waitForSubscribers(alice, groupId, [relay.relay.peerId])
-    await bob.joinGroup(alice.invite(groupId))
+    await bob.joinGroup(alice.invite(groupId, { ask: true }))
     await waitFor(() => net.record(ALICE).joinRequests.some((r) => r.detail.peerId === bob.peerId), {
       timeout: 15_000,
       message: "alice to see bob's join request",

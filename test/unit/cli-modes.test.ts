@@ -78,7 +78,7 @@ class FakeNode extends TypedEventEmitter<ChatNodeEvents> {
   peers() {
     return []
   }
-  invite() {
+  invite(_group?: string, _options?: unknown) {
     return 'p2pchat2:invite'
   }
   history(limit: number) {
@@ -263,6 +263,22 @@ describe('--json error mapping', () => {
       message: 'bob is already a member',
       data: { name: 'InvalidParams' },
     })
+  })
+
+  it('invite passes ask and validForMs to the node (default: an invite that admits), and refuses other values', async () => {
+    const node = new FakeNode()
+    const asked: unknown[] = []
+    node.invite = (_group: string, options?: unknown) => {
+      asked.push(options)
+      return 'p2pchat2:invite'
+    }
+    await call(node, 'invite', {})
+    await call(node, 'invite', { ask: true, validForMs: 60_000 })
+    expect(asked).toEqual([{ ask: false }, { ask: true, validForMs: 60_000 }])
+    for (const params of [{ ask: 'yes' }, { validForMs: 0 }, { validForMs: 1.5 }]) {
+      expect((await call(node, 'invite', params)).error?.code, JSON.stringify(params)).toBe(-32602)
+    }
+    expect(asked).toHaveLength(2)
   })
 
   it('adding by a name only join requesters claimed adds nobody and lists them as candidates', async () => {

@@ -6,7 +6,8 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { multiaddr } from '@multiformats/multiaddr'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { cidOf, type Identity } from '../../src/crypto/index.js'
+import { cidOf, Identity } from '../../src/crypto/index.js'
+import { decodeInviteToken, signInviteToken } from '../../src/membership/index.js'
 import {
   decodeInvite,
   encodeInvite,
@@ -286,5 +287,50 @@ describe('invites: a lie about the founder', () => {
     expect(
       forgedClaim(bobsInvite(), { groupName: 'teams', founder: { peerId: alice.memberId, name: 'alice' } }),
     ).toBeDefined()
+  })
+})
+
+describe('invites that admit on their own', () => {
+  /** A token by `signer` for `group`, and the seed of its one-time key. */
+  function admits(signer: Identity, group = GROUP_ID, seed = new Uint8Array(32).fill(7)) {
+    const bytes = signInviteToken(signer, {
+      group,
+      key: Identity.fromSeed(seed).memberIdBytes,
+      expiresAt: 1_800_000_000_000,
+      nonce: new Uint8Array(16).fill(1),
+    })
+    return { token: decodeInviteToken(bytes), seed }
+  }
+  /** bob's invite with `parts` as its token and seed, his signature over the rest intact. */
+  function withParts(t: Uint8Array, k: Uint8Array): string {
+    const { p, s } = dagCbor.decode(bytesOf(encodeInvite(bob, bobsInvite()))) as {
+      p: Uint8Array
+      s: Uint8Array
+    }
+    return textOf(dagCbor.encode({ p, s, t, k }))
+  }
+
+  it('carries the token and the seed, and decodes them', () => {
+    const invite = decodeInvite(encodeInvite(bob, { ...bobsInvite(), admits: admits(bob) }))
+    expect(invite.admits?.token.inviter).toBe(bob.memberId)
+    expect(invite.admits?.token.group).toBe(GROUP_ID)
+    expect(invite.admits?.seed).toEqual(new Uint8Array(32).fill(7))
+  })
+
+  it("refuses a token for another group, another inviter's token, a seed not the token's, and a half", () => {
+    const otherGroup = cidOf(new TextEncoder().encode('another genesis')).toString()
+    const altered = /does not match its signature/
+    const mine = admits(bob)
+    expect(() => decodeInvite(withParts(admits(bob, otherGroup).token.bytes, mine.seed))).toThrow(altered)
+    expect(() => decodeInvite(withParts(admits(alice).token.bytes, mine.seed))).toThrow(altered)
+    expect(() => decodeInvite(withParts(mine.token.bytes, new Uint8Array(32).fill(8)))).toThrow(altered)
+    const { p, s } = dagCbor.decode(bytesOf(encodeInvite(bob, bobsInvite()))) as {
+      p: Uint8Array
+      s: Uint8Array
+    }
+    expect(() => decodeInvite(textOf(dagCbor.encode({ p, s, t: mine.token.bytes })))).toThrow(/damaged/)
+    expect(() =>
+      encodeInvite(alice, { ...bobsInvite(), inviter: { peerId: alice.memberId, name: 'a' }, admits: mine }),
+    ).toThrow(/own inviter/)
   })
 })

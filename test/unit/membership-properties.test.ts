@@ -9,10 +9,20 @@
  * prints fast-check's seed, path and shrunk counterexample; rerun it with MEMBERSHIP_SEED and
  * MEMBERSHIP_PATH, and keep it in EXAMPLES below.
  */
+import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { Identity } from '../../src/crypto/index.js'
-import { Group, type SignedEvent } from '../../src/membership/index.js'
+import { Identity } from '../../src/crypto/index.js'
+import {
+  decodeInviteToken,
+  Group,
+  type InviteToken,
+  InviteTokenUsedError,
+  type SignedEvent,
+  signInviteToken,
+  useInviteToken,
+  VoidInviteTokenError,
+} from '../../src/membership/index.js'
 import {
   createScenario,
   deliver,
@@ -21,7 +31,7 @@ import {
   seededRandom,
   shuffled,
 } from '../fixtures/membership.js'
-import { ReferenceResolver } from '../fixtures/reference-resolver.js'
+import { ReferenceResolver, tokenKey, tokenOf } from '../fixtures/reference-resolver.js'
 
 const RUNS = Number(process.env.MEMBERSHIP_RUNS ?? 100)
 /** Histories acted out through the Group API with real HPKE seals (slower). */
@@ -60,6 +70,8 @@ interface Backdate {
 
 type Op =
   | { kind: 'add' | 'remove' | 'leave' | 'rekey' | 'rename'; actor: number; target: number }
+  /** A member admits an outsider with one of the history's invite tokens (which any outsider holds). */
+  | { kind: 'invite'; actor: number; target: number; token: number }
   /** k members each remove the next one, none having seen the others' removals. */
   | { kind: 'cycle'; size: 2 | 3; start: number }
   | Backdate
@@ -112,6 +124,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant('cycle'), size: fc.constantFrom(2, 3), start: fc.nat() }),
   },
   { weight: 3, arbitrary: backdateArb },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('invite'),
+      actor: fc.nat(),
+      target: fc.nat(),
+      token: fc.nat(),
+    }),
+  },
 ) as fc.Arbitrary<Op>
 
 const historyArb: fc.Arbitrary<History> = fc.record({
@@ -203,6 +224,22 @@ const EXAMPLES: Array<[History]> = [
       seed: 0,
     },
   ],
+  // two members admit two outsiders with one invite token concurrently: both counted before the token
+  // rule (I4)
+  [
+    {
+      size: 5,
+      initial: 0,
+      steps: [
+        { deliveries: [], op: { kind: 'invite', actor: 0, target: 40774029, token: 0 } },
+        { deliveries: [], op: { kind: 'invite', actor: 775094053, target: 166477732, token: 0 } },
+        { deliveries: [], op: backdate('add', 0, 217688851) },
+        add(0, 537274767),
+      ],
+      finale: [],
+      seed: 0,
+    },
+  ],
 ]
 
 /** Everything a user could observe about a replica's membership state. */
@@ -249,6 +286,9 @@ function checkReplica(group: Group, label: string): ReferenceResolver {
       expect(readded, `${label}: I1, ${member.id} is a member after removal ${removal.id}`).toBe(true)
     }
   }
+  const admitted = tokenAdmissions(group)
+  for (const [token, who] of admitted)
+    expect(who, `${label}: I4, invite token ${token.slice(0, 16)}… admits one identity`).toHaveLength(1)
   if (seen.epoch !== undefined) {
     const members = new Set(seen.members.map((m) => m.id))
     const author = reference.event(seen.epoch.id).author
@@ -256,6 +296,17 @@ function checkReplica(group: Group, label: string): ReferenceResolver {
     for (const to of seen.epoch.members) expect(members.has(to), `${label}: I2, key reaches ${to}`).toBe(true)
   }
   return reference
+}
+
+/** Members whose membership rests on an add by invite token, by token (see {@link tokenOf}). */
+function tokenAdmissions(group: Group): Map<string, string[]> {
+  const byToken = new Map<string, string[]>()
+  for (const member of group.members()) {
+    const add = group.events().find((e) => e.id === member.addedBy)
+    const used = add === undefined ? undefined : tokenOf(add)
+    if (used !== undefined) byToken.set(used.token, [...(byToken.get(used.token) ?? []), member.id])
+  }
+  return byToken
 }
 
 /**
@@ -271,9 +322,11 @@ async function act(
   type: 'add' | 'remove' | 'rekey' | 'rename',
   subject?: Identity,
   name?: string,
+  invite?: Uint8Array,
 ): Promise<void> {
   if (authoring === 'api') {
-    if (type === 'add') await actor.add((subject as Identity).memberId, name as string)
+    const options = invite === undefined ? {} : { invite }
+    if (type === 'add') await actor.add((subject as Identity).memberId, name as string, options)
     else if (type === 'remove') await actor.remove((subject as Identity).memberId)
     else if (type === 'rename') await actor.rename(name as string)
     else await actor.rekey()
@@ -285,6 +338,7 @@ async function act(
     author: actor.identity,
     ...(subject === undefined ? {} : { subject }),
     ...(name === undefined ? {} : { subjectName: name }),
+    ...(invite === undefined ? {} : { invite }),
   })
   const applied = actor.receiveEvent(event.bytes).applied.map((e) => e.id)
   if (applied.length !== 1 || applied[0] !== event.id) throw new Error(`own event ${event.id} not applied`)
@@ -304,11 +358,19 @@ class Run {
   /** Back-dated events, delivered to everyone in the final exchange. */
   readonly backdated: SignedEvent[] = []
   readonly nameOf: (id: string) => string
+  /** Invite tokens of the history, each with its one-time key: by the founder, A and B in turn. */
+  readonly tokens: Array<{ token: InviteToken; key: Identity }>
 
-  constructor(replicas: Group[], pool: Identity[], nameOf: (id: string) => string) {
+  constructor(
+    replicas: Group[],
+    pool: Identity[],
+    nameOf: (id: string) => string,
+    tokens: Array<{ token: InviteToken; key: Identity }>,
+  ) {
     this.replicas = replicas
     this.pool = pool
     this.nameOf = nameOf
+    this.tokens = tokens
     this.snapshot()
   }
 
@@ -431,7 +493,10 @@ async function step(run: Run, s: Step, index: number, authoring: Authoring): Pro
   const self = actor.identity.memberId
   const others = members.filter((id) => id !== self)
   const outsiders = run.pool.slice(0, replicas.length).filter((i) => !members.includes(i.memberId))
-  if (op.kind === 'add' && outsiders.length > 0) {
+  if (op.kind === 'invite' && outsiders.length > 0) {
+    const who = outsiders[op.target % outsiders.length] as Identity
+    await admitByToken(run, actor, authoring, who, op.token, index)
+  } else if (op.kind === 'add' && outsiders.length > 0) {
     const who = outsiders[op.target % outsiders.length] as Identity
     await act(actor, authoring, 'add', who, `${run.nameOf(who.memberId)}${index}`)
   } else if (op.kind === 'remove' && others.length > 0) {
@@ -445,12 +510,59 @@ async function step(run: Run, s: Step, index: number, authoring: Authoring): Pro
   }
 }
 
+/**
+ * `actor` adds `who` with token `token` of the run. Its replica refuses a token used in the add's causal
+ * past, or whose inviter is no member there: checked here against the plain reading of the rules.
+ */
+async function admitByToken(
+  run: Run,
+  actor: Group,
+  authoring: Authoring,
+  who: Identity,
+  token: number,
+  index: number,
+): Promise<void> {
+  const { token: t, key } = run.tokens[token % run.tokens.length] as { token: InviteToken; key: Identity }
+  const use = useInviteToken(key, t, who.memberIdBytes)
+  try {
+    await act(actor, authoring, 'add', who, `${run.nameOf(who.memberId)}+${index}`, use)
+  } catch (err) {
+    const reference = new ReferenceResolver(actor.events())
+    const past = reference.resolve(new Set(actor.events().map((e) => e.id)))
+    const name = (err as Error).name
+    if (name === VoidInviteTokenError.name) {
+      expect(past.members.has(t.inviter), 'a token refused as void has an inviter who is a member').toBe(
+        false,
+      )
+    } else if (name === InviteTokenUsedError.name) {
+      const used = actor.events().some((e) => tokenOf(e)?.token === tokenKey(t.bytes))
+      expect(used, 'a token refused as used was used in the causal past').toBe(true)
+    } else throw err
+  }
+}
+
+/** Invite tokens for a history: by the first members of the pool in turn (some may never be members). */
+async function mintTokens(groupId: string, pool: readonly Identity[]): Promise<Run['tokens']> {
+  const tokens: Run['tokens'] = []
+  for (let i = 0; i < 3; i++) {
+    const key = await Identity.generate()
+    const bytes = signInviteToken(pool[i % 3] as Identity, {
+      group: groupId,
+      key: key.memberIdBytes,
+      expiresAt: Date.now() + 3_600_000,
+      nonce: randomBytes(16),
+    })
+    tokens.push({ token: decodeInviteToken(bytes), key })
+  }
+  return tokens
+}
+
 /** Acts out one history and checks every property; see the `it` titles. */
 async function checkHistory(history: History, authoring: Authoring, pool: Identity[]): Promise<void> {
   const names = NAMES.slice(0, history.size)
   const initial = names.slice(0, 2 + (history.initial % (history.size - 1)))
   const s = await createScenario({ names, members: initial })
-  const run = new Run(s.all, pool.slice(0, history.size + 1), s.nameOf)
+  const run = new Run(s.all, pool.slice(0, history.size + 1), s.nameOf, await mintTokens(s.groupId, pool))
   const random = seededRandom(history.seed)
 
   for (const [index, st] of history.steps.entries()) {
@@ -463,8 +575,10 @@ async function checkHistory(history: History, authoring: Authoring, pool: Identi
   run.exchange(random)
   const hub = run.replicas[0] as Group
   const expected = observe(hub)
+  const admissions = tokenAdmissions(hub)
   for (const r of run.replicas) {
     expect(observe(r), `replica ${s.nameOf(r.identity.memberId)} converges`).toEqual(expected)
+    expect(tokenAdmissions(r), 'I4: every replica admits the same identity by each token').toEqual(admissions)
     checkReplica(r, `after the exchange, replica ${s.nameOf(r.identity.memberId)}`)
   }
 

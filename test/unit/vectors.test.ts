@@ -56,6 +56,8 @@ const DOMAIN_SET: Record<SignatureDomain, true> = {
   envelope: true,
   'join-request': true,
   invite: true,
+  'invite-token': true,
+  'invite-proof': true,
 }
 const DOMAINS = Object.keys(DOMAIN_SET) as SignatureDomain[]
 

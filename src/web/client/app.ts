@@ -55,6 +55,7 @@ export function startPage(root: HTMLElement): void {
     remove: h('button', { id: 'remove', type: 'button' }, 'Remove'),
     requests: h('ul', { id: 'requests' }),
     invite: h('button', { id: 'invite', type: 'button' }, 'Create invite'),
+    inviteAsk: h('button', { id: 'invite-ask', type: 'button' }, 'Invite, approved by hand'),
     inviteText: h('textarea', { id: 'invite-text', readonly: '', rows: '3', hidden: '' }),
     copy: h('button', { id: 'copy', type: 'button', hidden: '' }, 'Copy'),
     peers: h('ul', { id: 'peers' }),
@@ -377,17 +378,16 @@ export function startPage(root: HTMLElement): void {
   on(ui.send, 'click', () => void sendComposed())
   on(ui.add, 'click', () => memberAction('add'))
   on(ui.remove, 'click', () => memberAction('remove'))
-  on(
-    ui.invite,
-    'click',
-    () =>
-      void act(async () => {
-        const { invite } = await rpc.call<{ invite: string }>('invite', inGroup())
-        ui.inviteText.value = invite
-        ui.inviteText.hidden = false
-        ui.copy.hidden = false
-      }),
-  )
+  // an invite admits one person on its own, unless `ask`: then a member admits from the join request
+  const makeInvite = (ask: boolean) => () =>
+    void act(async () => {
+      const { invite } = await rpc.call<{ invite: string }>('invite', inGroup({ ask }))
+      ui.inviteText.value = invite
+      ui.inviteText.hidden = false
+      ui.copy.hidden = false
+    })
+  on(ui.invite, 'click', makeInvite(false))
+  on(ui.inviteAsk, 'click', makeInvite(true))
   on(ui.copy, 'click', () => {
     ui.inviteText.select()
     void navigator.clipboard
@@ -436,7 +436,7 @@ export function startPage(root: HTMLElement): void {
         h('div', { class: 'row' }, ui.memberRef, ui.add, ui.remove),
       ),
       h('section', {}, h('h3', {}, 'Join requests'), ui.requests),
-      h('section', {}, h('h3', {}, 'Invite'), ui.invite, ui.inviteText, ui.copy),
+      h('section', {}, h('h3', {}, 'Invite'), ui.invite, ui.inviteAsk, ui.inviteText, ui.copy),
       h('section', {}, h('h3', {}, 'Peers'), ui.peers),
     ),
   )
