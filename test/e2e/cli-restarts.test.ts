@@ -126,7 +126,7 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
     ]
     let alice = cli.spawn({ args: [...aliceArgs('/ip4/127.0.0.1/tcp/0'), '--create', 'team'] })
     const aliceReady = await started(alice, 'alice to start')
-    const { invite } = await alice.request<{ invite: string }>('invite')
+    const { invite } = await alice.request<{ invite: string }>('invite', { ask: true })
     // bob meets alice only during the run, through the invite: nothing is remembered from before
     const bob = cli.spawn({ args: loopbackStartArgs('bob', join(root, 'bob'), ['--join', invite]) })
     const bobId = (await started(bob, 'bob to start')).peerId

@@ -29,7 +29,7 @@ describe
         timeout: 15_000,
       })
       aliceId = ready.params.peerId
-      const { invite } = await alice.request<{ invite: string }>('invite')
+      const { invite } = await alice.request<{ invite: string }>('invite', { ask: true })
       await term.start(
         join(root, 'tmux.conf'),
         interactiveStartCommand('bob', join(root, 'bob'), [
