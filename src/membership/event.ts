@@ -12,6 +12,7 @@ import {
   verifySignature,
 } from '../crypto/index.js'
 import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
+import { isDerivedAddShape, keyContext } from './epoch-derivation.js'
 import { MalformedError, TooLargeError } from './errors.js'
 import { cidString, ed25519MemberIdString } from './id-strings.js'
 
@@ -68,6 +69,8 @@ export interface EventPayload {
    * recipient can check that it opened the same key as everyone else; absent in renames.
    */
   keyCommitment?: Uint8Array
+  /** Derived adds only: the epoch its key is derived from; one seal, to the subject (epoch-derivation.ts). */
+  base?: CID
   /** The epoch's group key, sealed to each member of the epoch, sorted by recipient; empty in renames. */
   keys: EventKey[]
 }
@@ -209,7 +212,8 @@ function validatePayload(value: unknown): EventPayload {
   if (typeof type !== 'string' || !Object.hasOwn(FIELDS, type)) fail('unknown type')
   const allowed = FIELDS[type as EventType]
   const present = Object.keys(p)
-  for (const key of present) if (!allowed.includes(key)) fail(`unexpected field ${key}`)
+  for (const key of present)
+    if (!allowed.includes(key) && !(key === 'base' && type === 'add')) fail(`unexpected field ${key}`)
   for (const key of allowed) if (!present.includes(key)) fail(`missing field ${key}`)
   if (!isMemberId(p.author)) fail('author is not an Ed25519 peer id')
   if (!Array.isArray(p.parents) || p.parents.length > MAX_PARENTS) fail('bad parents')
@@ -253,6 +257,8 @@ function validatePayload(value: unknown): EventPayload {
     if (previous !== undefined && compareBytes(previous, k.to) >= 0) fail('keys not sorted/unique')
     previous = k.to
   }
+  if (p.base !== undefined && !isDerivedAddShape(p))
+    fail('a derived add names a CID base and seals to its subject only')
   return p as unknown as EventPayload
 }
 
@@ -261,15 +267,7 @@ export function encodePayload(payload: EventPayload): Uint8Array {
   return dagCbor.encode(payload)
 }
 
-/** The payload without its keys: what each sealed key is bound to (HPKE associated data). */
-export function keyContext(payload: Omit<EventPayload, 'keys'> | EventPayload): Uint8Array {
-  // copied field by field: reading `keys` of an event whose keys were released would decode them again
-  const rest: Record<string, unknown> = {}
-  for (const field of Object.keys(payload)) {
-    if (field !== 'keys') rest[field] = payload[field as keyof typeof payload]
-  }
-  return dagCbor.encode(rest)
-}
+export { keyContext }
 
 /**
  * Drops the decoded sealed keys of an event the log has checked: a 1,000-member epoch holds thousands of

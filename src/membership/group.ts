@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { type Identity, sha256 } from '../crypto/index.js'
-import { commitToKey, EpochKeyring, sealEpochKey } from './epoch-keys.js'
+import { commitToKey, EpochKeyring, sealDerivedAddKey, sealEpochKey } from './epoch-keys.js'
 import { AccessDeniedError, InvalidArgumentError } from './errors.js'
 import {
   compareBytes,
@@ -311,10 +311,24 @@ export class Group {
         .sort((a, b) => compareBytes(a.bytes, b.bytes)),
       ...fields,
     }
-    const sealed = type === 'rename' ? { keys: [] } : sealEpochKey(base, recipients.map(memberIdFromString))
+    const sealed = type === 'rename' ? { keys: [] } : this.#sealKey(base, recipients)
     const event = signEvent(this.identity, { ...base, ...sealed })
     this.receiveEvent(event.bytes)
     return event
+  }
+
+  /**
+   * A fresh key sealed to every recipient; for an add, when no rekey is due (exactly the members hold the
+   * current epoch's key) and this identity has that key, one derived from it, sealed to the newcomer only.
+   */
+  #sealKey(payload: Omit<EventPayload, 'keys' | 'keyCommitment'>, recipients: string[]) {
+    const current = this.#log.currentEpoch()
+    const key =
+      payload.type !== 'add' || current === undefined || this.#log.needsRekey()
+        ? null
+        : this.#keys.groupKey(current)
+    if (current !== undefined && key !== null) return sealDerivedAddKey(payload, current.event.cid, key)
+    return sealEpochKey(payload, recipients.map(memberIdFromString))
   }
 
   /**

@@ -1,5 +1,6 @@
 import { logger } from '@libp2p/logger'
 import { LogCuts } from './cuts.js'
+import { checkRecipients, idKey, keyBaseOf } from './epoch-derivation.js'
 import {
   AlreadyMemberError,
   InvalidEpochError,
@@ -346,12 +347,20 @@ export class MembershipLog {
     if (type === 'genesis' || type === 'add')
       this.#idOfBytes.set(idKey(event.payload.subject as Uint8Array), subject as string)
     checkRecipients(event, after, this.#idOfBytes)
+    const keyBase = keyBaseOf(
+      event,
+      parents,
+      before,
+      (id) => this.#entries.get(id),
+      (x, y) => this.#ancestry.precedes(x, y),
+    )
     const entry: LogEntry = {
       event,
       parents,
       depth: parents.reduce((d, p) => Math.max(d, p.depth + 1), 0),
       index: this.#order.length,
       membersAfter: after,
+      ...(keyBase === undefined ? {} : { keyBase }),
     }
     if (type === 'genesis') this.#everAdded.add(author)
     if (type === 'add' && subject !== undefined) this.#everAdded.add(subject)
@@ -391,33 +400,5 @@ export class MembershipLog {
    */
   precedesRemovalOf(epoch: LogEntry, member: string): boolean {
     return (this.#removalsOf.get(member) ?? []).some((removal) => this.#ancestry.precedes(epoch, removal))
-  }
-}
-
-/** A Map key for member id bytes: latin1 maps each byte to one character, with no encoding work. */
-function idKey(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
-}
-
-/**
- * Checks that the keys go to exactly `members`, comparing member id bytes: each recipient's id is looked
- * up among the ids adds have named (anyone else is no member), without converting it to a peer id.
- */
-function checkRecipients(
-  event: SignedEvent,
-  members: MemberMap,
-  idOfBytes: ReadonlyMap<string, string>,
-): void {
-  const keys = event.payload.keys
-  if (event.payload.type === 'rename') return // a rename carries no keys (checked by the decoder)
-  if (keys.length !== members.size) {
-    throw new InvalidEpochError(`epoch ${event.id} seals ${keys.length} keys for ${members.size} members`)
-  }
-  // keys are sorted and unique (checked by the decoder), so equal sizes plus inclusion means equality
-  for (const key of keys) {
-    const id = idOfBytes.get(idKey(key.to))
-    if (id === undefined || !members.has(id)) {
-      throw new InvalidEpochError(`epoch ${event.id} seals a key to a non-member`)
-    }
   }
 }

@@ -31,6 +31,8 @@ export interface LogEntry {
   readonly index: number
   /** Members resolved over this event's causal closure; the event's epoch keys go to exactly these. */
   readonly membersAfter: MemberMap
+  /** A derived add's base epoch, whose key its key is derived from (epoch-derivation.ts). */
+  readonly keyBase?: LogEntry
 }
 
 /** What {@link resolve} makes of a set of events. */
