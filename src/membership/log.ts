@@ -1,13 +1,7 @@
 import { logger } from '@libp2p/logger'
 import { LogCuts } from './cuts.js'
 import { checkRecipients, idKey, keyBaseOf } from './epoch-derivation.js'
-import {
-  AlreadyMemberError,
-  InvalidEpochError,
-  NotAMemberError,
-  ReplayError,
-  WrongGroupError,
-} from './errors.js'
+import { AlreadyMemberError, NotAMemberError, ReplayError, WrongGroupError } from './errors.js'
 import { completeEvent, type EventHead, releaseKeys, type SignedEvent } from './event.js'
 import { type PendingBudget, sharedPendingBudget } from './pending.js'
 import {
