@@ -122,28 +122,17 @@ describe('key schedule: adds derive, removals rekey', () => {
       genesis.id, // held by alice alone: bob would lack the key
       rename.id, // no epoch
     ]
+    const derivedAdd = (base: string, subject = s.ids.carol) =>
+      forgeEvent({ on: alice, type: 'add', author: s.ids.alice, subject, base })
     for (const base of bad) {
-      const add = await forgeEvent({
-        on: alice,
-        type: 'add',
-        author: s.ids.alice,
-        subject: s.ids.carol,
-        base,
-      })
+      const add = await derivedAdd(base)
       for (const r of s.all)
         expect((await thrown(() => r.receiveEvent(add.bytes))).name, base).toBe('InvalidEpochError')
     }
-    // an epoch outside the add's causal past: bob's rekey on a branch alice's add does not follow
+    // an epoch outside the add's causal past: bob's rekey on a branch alice's add does not follow; bob
+    // has that epoch and refuses the add all the same, alice does not even have it
     const { bob } = s.replicas
-    const aside = await bob.rekey()
-    const add = await forgeEvent({
-      on: alice,
-      type: 'add',
-      author: s.ids.alice,
-      subject: s.ids.dave,
-      base: aside.id,
-    })
-    // bob has that epoch, and refuses it all the same; alice does not even have it
+    const add = await derivedAdd((await bob.rekey()).id, s.ids.dave)
     for (const r of [bob, alice])
       expect((await thrown(() => r.receiveEvent(add.bytes))).name).toBe('InvalidEpochError')
   })
