@@ -73,6 +73,8 @@ export class MembershipLog {
   readonly #removalsOf = new Map<string, LogEntry[]>()
   /** Peer id of every member id an add (or the genesis) names, keyed by {@link idKey} of its bytes. */
   readonly #idOfBytes = new Map<string, string>()
+  /** The reverse: member id bytes of every peer id an add (or the genesis) names. */
+  readonly #bytesOfId = new Map<string, Uint8Array>()
   /** Cached current epoch; `null` when it must be recomputed. */
   #current: LogEntry | undefined | null = null
   /** Events waiting for parents. */
@@ -111,6 +113,11 @@ export class MembershipLog {
 
   hasPending(id: string): boolean {
     return this.#waiting.has(id)
+  }
+
+  /** The member id bytes of a peer id some event of the log adds, without parsing it again. */
+  memberIdBytes(memberId: string): Uint8Array | undefined {
+    return this.#bytesOfId.get(memberId)
   }
 
   /** Whether some event of the log adds `memberId` (or founds the group with it), valid or not. */
@@ -338,8 +345,10 @@ export class MembershipLog {
       next.set(author, { ...info, name: event.payload.subjectName as string })
       after = next
     }
-    if (type === 'genesis' || type === 'add')
+    if (type === 'genesis' || type === 'add') {
       this.#idOfBytes.set(idKey(event.payload.subject as Uint8Array), subject as string)
+      this.#bytesOfId.set(subject as string, event.payload.subject as Uint8Array)
+    }
     checkRecipients(event, after, this.#idOfBytes)
     const keyBase = keyBaseOf(
       event,
