@@ -104,7 +104,7 @@ export class Group {
       groupName: init.name,
       nonce: new Uint8Array(randomBytes(16)),
     }
-    const sealed = sealEpochKey(base, [init.identity.memberIdBytes])
+    const sealed = await sealEpochKey(base, [init.identity.memberIdBytes])
     const event = signEvent(init.identity, { ...base, ...sealed })
     const group = new Group({ ...init, groupId: event.id })
     group.receiveEvent(event.bytes)
@@ -311,10 +311,10 @@ export class Group {
         .sort((a, b) => compareBytes(a.bytes, b.bytes)),
       ...fields,
     }
-    const sealed = type === 'rename' ? { keys: [] } : this.#sealKey(base, recipients)
+    const sealed = type === 'rename' ? { keys: [] } : await this.#sealKey(base, recipients)
     const event = signEvent(this.identity, { ...base, ...sealed })
     // signed and encoded here just now: no signature or canonical-form check (a tenth of a removal)
-    this.receiveEvent(event.bytes, { stored: true })
+    this.receiveEvent(event.bytes, { stored: true, decoded: event })
     return event
   }
 
@@ -322,7 +322,7 @@ export class Group {
    * A fresh key sealed to every recipient; for an add, when no rekey is due (exactly the members hold the
    * current epoch's key) and this identity has that key, one derived from it, sealed to the newcomer only.
    */
-  #sealKey(payload: Omit<EventPayload, 'keys' | 'keyCommitment'>, recipients: string[]) {
+  async #sealKey(payload: Omit<EventPayload, 'keys' | 'keyCommitment'>, recipients: string[]) {
     const current = this.#log.needsRekey() ? undefined : this.#log.currentEpoch()
     const key = payload.type === 'add' && current !== undefined ? this.#keys.groupKey(current) : null
     if (current !== undefined && key !== null) return sealDerivedAddKey(payload, current.event.cid, key)

@@ -37,6 +37,8 @@ export interface InsertOptions {
    * event is local input (storage, the caller's own), trusted like a member's.
    */
   from?: string
+  /** The event as this replica just built it (its own): not parsed again from the head's bytes. */
+  decoded?: SignedEvent
 }
 
 /** What one call to {@link MembershipLog.insert} did. */
@@ -231,7 +233,7 @@ export class MembershipLog {
         // nobody ever added this author: reject before parsing (and paying for) the rest of the event
         throw new NotAMemberError(`${head.author} was never added to this group`)
       }
-      event = completeEvent(head)
+      event = options.decoded?.id === head.id ? options.decoded : completeEvent(head)
       this.#apply(event)
     } catch (err) {
       this.#markRejected(head.id)

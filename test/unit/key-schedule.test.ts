@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
+import { Identity } from '../../src/crypto/index.js'
 import { decodeEvent, encodePayload, signEvent } from '../../src/membership/event.js'
 import type { Group, SignedEvent } from '../../src/membership/index.js'
 import { createScenario, deliver, exchangeAll, forgeEvent, thrown } from '../fixtures/membership.js'
@@ -203,5 +204,35 @@ describe('key schedule: adds derive, removals rekey', () => {
     expect((await thrown(() => decodeEvent(resign(based)))).name).toBe('MalformedError')
     // and an honest derived add is canonical
     expect(encodePayload(decodeEvent(add.bytes).payload)).toEqual(encodePayload(payload))
+  })
+})
+
+describe('a large rekey shares the event loop', () => {
+  it('removing a member of a 200-member group lets the event loop turn while the keys are sealed (issue 11)', async () => {
+    const s = await createScenario({ names: ['alice', 'bob'] })
+    const { alice } = s.replicas
+    // 198 more members, added by forged adds with placeholder seals (the log checks who keys go to)
+    for (let i = 0; i < 198; i++) {
+      const add = await forgeEvent({
+        on: alice,
+        type: 'add',
+        author: s.ids.alice,
+        subject: await Identity.generate(),
+      })
+      alice.receiveEvent(add.bytes)
+    }
+    expect(alice.members()).toHaveLength(200)
+    let turns = 0
+    const tick = (): void => {
+      turns++
+      if (!done) setImmediate(tick)
+    }
+    let done = false
+    setImmediate(tick)
+    const removal = await alice.remove(s.ids.bob.memberId)
+    done = true
+    expect(removal.payload.keys).toHaveLength(199)
+    // a turn per 32 seals at least
+    expect(turns).toBeGreaterThanOrEqual(5)
   })
 })
