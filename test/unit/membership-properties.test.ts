@@ -214,6 +214,28 @@ const EXAMPLES: Array<[History]> = [
       seed: 0,
     },
   ],
+  // a back-dated add deriving its key from a self-removal: the member who left chose that key, so it
+  // could compute the newcomer's (caught a key-holder rule that forgot the author of a self-removal)
+  [
+    {
+      size: 3,
+      initial: 185820761,
+      steps: [
+        add(0),
+        { deliveries: [], op: { kind: 'leave', actor: 0, target: 0 } },
+        { deliveries: [], op: { kind: 'leave', actor: 0, target: 0 } },
+        { deliveries: [], op: { kind: 'remove', actor: 0, target: 1620145891 } },
+        {
+          deliveries: [],
+          op: { ...backdate('add', 1871802042, 165184003), derive: 'recent', pick: 0 },
+        },
+        add(0),
+        add(0),
+      ],
+      finale: [],
+      seed: 0,
+    },
+  ],
 ]
 
 /** Everything a user could observe about a replica's membership state. */
