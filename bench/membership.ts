@@ -20,6 +20,7 @@ import {
   x25519Recipients,
 } from './floors.js'
 import { type Figure, median, timeMs } from './measure.js'
+import { LoopBlockProbe } from './network.js'
 
 /** Size of the long log. */
 export interface LongLogInit {
@@ -302,14 +303,18 @@ export async function largeGroupFigures(init: LargeGroupInit): Promise<Figure[]>
   const floorCreate: number[] = []
   const floorApply: number[] = []
   const eventBytes: number[] = []
+  const blocks: number[] = []
+  const probe = new LoopBlockProbe()
   for (let i = 0; i < init.removals; i++) {
     const victim = others[others.length - 1 - i] as Identity
     let bytes: Uint8Array = new Uint8Array(0)
+    probe.start()
     create.push(
       await timeMs(async () => {
         bytes = (await founder.remove(victim.memberId)).bytes
       }),
     )
+    blocks.push(probe.stop())
     eventBytes.push(bytes.length)
     const message = new Uint8Array(randomBytes(bytes.length))
     floorCreate.push(
@@ -357,7 +362,7 @@ export async function largeGroupFigures(init: LargeGroupInit): Promise<Figure[]>
       floorName: 'X25519+HKDF+AES-GCM per recipient + one Ed25519 sign',
       floor: median(floorCreate),
       target: { kind: 'ratio-max', ratio: 1.5 },
-      note,
+      note: `${note}; longest event-loop block while creating: ${Math.max(...blocks).toFixed(0)} ms (monitorEventLoopDelay, 10 ms resolution)`,
     },
     {
       name: '…apply it at a member (receive, open the new key)',
