@@ -690,7 +690,7 @@ function parameters(runs: number): fc.Parameters<[History]> {
 
 describe('membership properties: random concurrent histories with insiders attacking', () => {
   it(
-    'replicas converge, agree with the rules, keep I1 and I2 at every step, and back-dating only takes away',
+    'replicas converge, agree with the rules, keep I1, I2 and I4 (who can derive each key) at every step, and back-dating only takes away',
     async () => {
       const pool = await identities(NAMES.length + 1)
       await fc.assert(
