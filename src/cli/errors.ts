@@ -7,6 +7,8 @@
  * @packageDocumentation
  */
 
+import { namedError } from '../named-error.js'
+
 /** The commands whose help text {@link UsageError} can point at. */
 export type UsageTopic = 'start' | 'relay'
 
@@ -29,9 +31,7 @@ export type UsageTopic = 'start' | 'relay'
  * }
  * ```
  */
-export class UsageError extends Error {
-  static override readonly name = 'UsageError'
-  override readonly name = 'UsageError'
+export class UsageError extends namedError('UsageError') {
   /** The command being parsed when the error happened, if any, so its usage can be shown. */
   readonly command: UsageTopic | undefined
 
@@ -52,20 +52,10 @@ export class UsageError extends Error {
  * if (typeof params.text !== 'string') throw new InvalidParamsError('params.text must be a string')
  * ```
  */
-export class InvalidParamsError extends Error {
-  static override readonly name = 'InvalidParamsError'
-  override readonly name = 'InvalidParamsError'
-
-  constructor(message = 'Invalid params') {
-    super(message)
-  }
-}
+export class InvalidParamsError extends namedError('InvalidParamsError', 'Invalid params') {}
 
 /**
  * A request named no group, or a group that is not there, while the node is in several: the message
  * names them. Reported to JSON-RPC clients as InvalidParams.
  */
-export class GroupChoiceError extends Error {
-  static override readonly name = 'GroupChoiceError'
-  override readonly name = 'GroupChoiceError'
-}
+export class GroupChoiceError extends namedError('GroupChoiceError') {}

@@ -2,11 +2,7 @@ import { CID } from 'multiformats/cid'
 import { MalformedError } from './errors.js'
 
 /** CBOR major types used here (RFC 8949 §3.1). */
-const BYTES = 2
-const TEXT = 3
-const ARRAY = 4
-const MAP = 5
-const TAG = 6
+const Major = { bytes: 2, text: 3, array: 4, map: 5, tag: 6 } as const
 /** DAG-CBOR's tag for a CID: a byte string of 0x00 then the CID bytes. */
 const CID_TAG = 42
 /** `null` (major 7, simple value 22). */
@@ -81,21 +77,21 @@ export class CborScanner {
   /** The entry count of a map; fails on anything else. */
   readMapHeader(): number {
     this.#head()
-    if (this.#major !== MAP) this.fail('expected a map')
+    if (this.#major !== Major.map) this.fail('expected a map')
     return this.#arg
   }
 
   /** A byte string, as a view into the input (no copy). */
   readBytes(): Uint8Array {
     this.#head()
-    if (this.#major !== BYTES) this.fail('expected bytes')
+    if (this.#major !== Major.bytes) this.fail('expected bytes')
     return this.#take(this.#arg)
   }
 
   /** A text string's raw UTF-8 bytes, as a view into the input (no copy, no decoding). */
   readTextBytes(): Uint8Array {
     this.#head()
-    if (this.#major !== TEXT) this.fail('expected a text string')
+    if (this.#major !== Major.text) this.fail('expected a text string')
     return this.#take(this.#arg)
   }
 
@@ -108,7 +104,7 @@ export class CborScanner {
       return null
     }
     this.#head()
-    if (this.#major !== TAG || this.#arg !== CID_TAG) this.fail('expected a CID')
+    if (this.#major !== Major.tag || this.#arg !== CID_TAG) this.fail('expected a CID')
     const bytes = this.readBytes()
     if (bytes[0] !== 0x00) this.fail('a CID lacks its 0x00 prefix')
     try {
@@ -121,7 +117,7 @@ export class CborScanner {
   /** An array of at most `max` CIDs. */
   readCids(max: number): CID[] {
     this.#head()
-    if (this.#major !== ARRAY) this.fail('expected an array')
+    if (this.#major !== Major.array) this.fail('expected an array')
     const count = this.#arg
     if (count > max) this.fail(`more than ${max} CIDs`)
     const out: CID[] = []
@@ -137,12 +133,12 @@ export class CborScanner {
       items--
       this.#head()
       const major = this.#major
-      if (major === BYTES || major === TEXT) {
+      if (major === Major.bytes || major === Major.text) {
         if (this.#arg > this.#end - this.#pos) this.fail('truncated')
         this.#pos += this.#arg
-      } else if (major === ARRAY) items += this.#arg
-      else if (major === MAP) items += 2 * this.#arg
-      else if (major === TAG) items += 1
+      } else if (major === Major.array) items += this.#arg
+      else if (major === Major.map) items += 2 * this.#arg
+      else if (major === Major.tag) items += 1
     }
   }
 }

@@ -15,7 +15,7 @@ import type {
 } from './chat-events.js'
 import type { ChatGroup } from './chat-group.js'
 import { ChatReplica } from './chat-replica.js'
-import { type ChatNodeComponents, dialSignal, nodeComponents } from './components.js'
+import { type ChatNodeComponents, dialSignal } from './components.js'
 import { NodeStoppedError } from './errors.js'
 import { GroupRegistry } from './group-registry.js'
 import { decodeInvite } from './invite.js'
@@ -440,7 +440,7 @@ export async function createChatNode(
 ): Promise<ChatNode> {
   return openNode(
     init.dataDir,
-    components.store,
-    (identity, store, lock) => new ChatNode(init, identity, { ...nodeComponents(components), store }, lock),
+    components,
+    (identity, parts, lock) => new ChatNode(init, identity, parts, lock),
   )
 }

@@ -5,37 +5,31 @@
  * @packageDocumentation
  */
 
+import { namedError } from '../named-error.js'
+
 /**
  * The options passed to `createTransport` are unusable (wrong key type, unparsable multiaddr, a bootstrap
  * address without a `/p2p/<peer-id>` part, ...). This is a user/config error, not a bug.
  */
-export class InvalidTransportInitError extends Error {
-  static override readonly name = 'InvalidTransportInitError'
-  override readonly name = 'InvalidTransportInitError'
-  constructor(message = 'Invalid transport options') {
-    super(message)
-  }
-}
+export class InvalidTransportInitError extends namedError(
+  'InvalidTransportInitError',
+  'Invalid transport options',
+) {}
 
 /**
  * The installed `@libp2p/gossipsub` no longer has the internals we rely on to filter topics by predicate.
  * Raised at node construction so an upgrade fails loudly instead of silently accepting every topic.
  */
-export class IncompatibleGossipsubError extends Error {
-  static override readonly name = 'IncompatibleGossipsubError'
-  override readonly name = 'IncompatibleGossipsubError'
-  constructor(message = 'The installed @libp2p/gossipsub does not support topic filtering as expected') {
-    super(message)
-  }
-}
+export class IncompatibleGossipsubError extends namedError(
+  'IncompatibleGossipsubError',
+  'The installed @libp2p/gossipsub does not support topic filtering as expected',
+) {}
 
 /**
  * A topic validator is already registered for this topic. Gossipsub keeps one validator per topic, so a
  * second registration would silently replace the first.
  */
-export class DuplicateTopicValidatorError extends Error {
-  static override readonly name = 'DuplicateTopicValidatorError'
-  override readonly name = 'DuplicateTopicValidatorError'
+export class DuplicateTopicValidatorError extends namedError('DuplicateTopicValidatorError') {
   readonly topic: string
   constructor(topic: string, message = `A validator is already registered for topic ${topic}`) {
     super(message)
@@ -47,9 +41,7 @@ export class DuplicateTopicValidatorError extends Error {
  * A frame's declared length is above the maximum frame length. On read this is raised as soon as the
  * length prefix is decoded, before the body is buffered.
  */
-export class FrameTooLargeError extends Error {
-  static override readonly name = 'FrameTooLargeError'
-  override readonly name = 'FrameTooLargeError'
+export class FrameTooLargeError extends namedError('FrameTooLargeError') {
   /** Declared (or actual, on write) length in bytes; `undefined` when the length prefix itself is too long. */
   readonly length: number | undefined
   /** The configured maximum frame length in bytes. */
@@ -69,9 +61,7 @@ export class FrameTooLargeError extends Error {
 /**
  * More frames were read from (or written to) one stream than the per-stream maximum allows.
  */
-export class TooManyFramesError extends Error {
-  static override readonly name = 'TooManyFramesError'
-  override readonly name = 'TooManyFramesError'
+export class TooManyFramesError extends namedError('TooManyFramesError') {
   /** The configured maximum number of frames per stream and direction. */
   readonly maxFrames: number
   constructor(maxFrames: number, message = `More than ${maxFrames} frames on one stream`) {
@@ -83,9 +73,7 @@ export class TooManyFramesError extends Error {
 /**
  * The remote closed its end of the stream in the middle of a frame.
  */
-export class TruncatedFrameError extends Error {
-  static override readonly name = 'TruncatedFrameError'
-  override readonly name = 'TruncatedFrameError'
+export class TruncatedFrameError extends namedError('TruncatedFrameError') {
   /** Bytes of the partial frame (prefix included) that were received before the stream ended. */
   readonly receivedBytes: number
   constructor(receivedBytes: number, message = `Stream ended inside a frame after ${receivedBytes} bytes`) {
@@ -95,63 +83,34 @@ export class TruncatedFrameError extends Error {
 }
 
 /** A gossip or sync frame that does not decode to what p2pchat sends. */
-export class MalformedFrameError extends Error {
-  static override readonly name = 'MalformedFrameError'
-  override readonly name = 'MalformedFrameError'
-  constructor(message = 'malformed frame') {
-    super(message)
-  }
-}
+export class MalformedFrameError extends namedError('MalformedFrameError', 'malformed frame') {}
 
 /**
  * A sync stream was refused because the node already serves as many sync streams as it may: to that
  * peer, to peers that are in none of its groups, or in all. The message says which.
  */
-export class SyncStreamLimitError extends Error {
-  static override readonly name = 'SyncStreamLimitError'
-  override readonly name = 'SyncStreamLimitError'
-  constructor(message = 'too many sync streams open') {
-    super(message)
-  }
-}
+export class SyncStreamLimitError extends namedError('SyncStreamLimitError', 'too many sync streams open') {}
 
 /** A peer opened more sync streams in a minute than one peer may; the stream was refused. */
-export class SyncRateLimitError extends Error {
-  static override readonly name = 'SyncRateLimitError'
-  override readonly name = 'SyncRateLimitError'
-  constructor(message = 'too many new sync streams from one peer') {
-    super(message)
-  }
-}
+export class SyncRateLimitError extends namedError(
+  'SyncRateLimitError',
+  'too many new sync streams from one peer',
+) {}
 
 /**
  * A sync stream waited longer than allowed for the peer to read what was written (backpressure) or to
  * send the next frame, so it was aborted: a reader that never reads holds nothing for long.
  */
-export class SyncStalledError extends Error {
-  static override readonly name = 'SyncStalledError'
-  override readonly name = 'SyncStalledError'
-  constructor(message = 'the sync stream stalled') {
-    super(message)
-  }
-}
+export class SyncStalledError extends namedError('SyncStalledError', 'the sync stream stalled') {}
 
 /** An invite token that cannot be used; the message says what to do. */
-export class InvalidInviteError extends Error {
-  static override readonly name = 'InvalidInviteError'
-  override readonly name = 'InvalidInviteError'
-  constructor(message = 'the invite is not valid') {
-    super(message)
-  }
-}
+export class InvalidInviteError extends namedError('InvalidInviteError', 'the invite is not valid') {}
 
 /**
  * The group's genesis has not arrived yet, so what it fixes (its founder) is not known: e.g. an invite
  * asked of a peer that joined and was not added yet (members send the log only to members).
  */
-export class GroupNotReadyError extends Error {
-  static override readonly name = 'GroupNotReadyError'
-  override readonly name = 'GroupNotReadyError'
+export class GroupNotReadyError extends namedError('GroupNotReadyError') {
   constructor(
     message = "the group's founding event has not arrived yet: it comes once a member has added you",
   ) {
@@ -160,9 +119,7 @@ export class GroupNotReadyError extends Error {
 }
 
 /** A peer `connect` was asked to dial could not be reached; the message says why. */
-export class DialFailedError extends Error {
-  static override readonly name = 'DialFailedError'
-  override readonly name = 'DialFailedError'
+export class DialFailedError extends namedError('DialFailedError') {
   /** The address that was dialled, as given. */
   readonly addr: string
   constructor(addr: string, reason: string, message = `could not connect to ${addr}: ${reason}`) {
@@ -172,19 +129,13 @@ export class DialFailedError extends Error {
 }
 
 /** The node has no group selected (none created or joined yet, or `--group` matched none). */
-export class NotInGroupError extends Error {
-  static override readonly name = 'NotInGroupError'
-  override readonly name = 'NotInGroupError'
-  constructor(message = 'You are not in a group yet: start with --create <name> or --join <invite>') {
-    super(message)
-  }
-}
+export class NotInGroupError extends namedError(
+  'NotInGroupError',
+  'You are not in a group yet: start with --create <name> or --join <invite>',
+) {}
 
 /** A member reference (name or peer id) matches no known peer. */
-export class UnknownMemberError extends Error {
-  static override readonly name = 'UnknownMemberError'
-  override readonly name = 'UnknownMemberError'
-}
+export class UnknownMemberError extends namedError('UnknownMemberError') {}
 
 /** A peer a name may refer to: its id and the name it is known by. */
 export interface NameCandidate {
@@ -193,9 +144,7 @@ export interface NameCandidate {
 }
 
 /** A display name matches more than one known peer; the peer id must be used. */
-export class AmbiguousMemberError extends Error {
-  static override readonly name = 'AmbiguousMemberError'
-  override readonly name = 'AmbiguousMemberError'
+export class AmbiguousMemberError extends namedError('AmbiguousMemberError') {
   /** The peers that carry the name. */
   readonly candidates: NameCandidate[]
   constructor(message: string, candidates: NameCandidate[]) {
@@ -221,9 +170,7 @@ export class AmbiguousMemberError extends Error {
  * }
  * ```
  */
-export class UnverifiedNameError extends Error {
-  static override readonly name = 'UnverifiedNameError'
-  override readonly name = 'UnverifiedNameError'
+export class UnverifiedNameError extends namedError('UnverifiedNameError') {
   /** The name that was asked for. */
   readonly displayName: string
   /** The peers that claimed the name, at least one. */
@@ -250,9 +197,7 @@ function unverifiedMessage(name: string, candidates: NameCandidate[]): string {
  * Another running p2pchat process holds the data directory. Two processes on one directory would share
  * one identity and reuse its message sequence numbers, so the second one refuses to open it.
  */
-export class DataDirLockedError extends Error {
-  static override readonly name = 'DataDirLockedError'
-  override readonly name = 'DataDirLockedError'
+export class DataDirLockedError extends namedError('DataDirLockedError') {
   /** The data directory. */
   readonly dataDir: string
   /** Process id of the holder. */
@@ -269,13 +214,10 @@ export class DataDirLockedError extends Error {
 }
 
 /** `start()` was called on a node that was stopped; open a new one on the data directory instead. */
-export class NodeStoppedError extends Error {
-  static override readonly name = 'NodeStoppedError'
-  override readonly name = 'NodeStoppedError'
-  constructor(message = 'this node was stopped and cannot be started again') {
-    super(message)
-  }
-}
+export class NodeStoppedError extends namedError(
+  'NodeStoppedError',
+  'this node was stopped and cannot be started again',
+) {}
 
 /**
  * `identity.key` can be read or written by users other than its owner. Whoever reads it can act as this
@@ -288,9 +230,7 @@ export class NodeStoppedError extends Error {
  * // → '/home/a/.local/share/p2pchat/alice/identity.key is readable by other users; run: chmod 600 /home/a/.local/share/p2pchat/alice/identity.key'
  * ```
  */
-export class InsecureIdentityKeyError extends Error {
-  static override readonly name = 'InsecureIdentityKeyError'
-  override readonly name = 'InsecureIdentityKeyError'
+export class InsecureIdentityKeyError extends namedError('InsecureIdentityKeyError') {
   /** Path of the key file. */
   readonly path: string
   /** Its permission bits, e.g. `0o644`. */

@@ -1,5 +1,6 @@
 import { logger } from '@libp2p/logger'
 import type { Identity } from '../crypto/index.js'
+import { type ChatNodeComponents, nodeComponents } from './components.js'
 import { type DataDirLock, lockDataDir } from './lock.js'
 import { ChatStore, loadOrCreateIdentity } from './store.js'
 
@@ -151,23 +152,23 @@ export async function stopAndRelease(
 
 /**
  * How a chat node and a relay are opened: locks `dataDir` for this process, opens (creating on first use)
- * the identity and, unless `store` is given, the database in it, and `build`s the node from them. If any
- * of it fails, the store is closed and the lock released.
+ * the identity and, unless `components.store` is given, the database in it, and `build`s the node from
+ * them with the other components defaulted. If any of it fails, the store is closed and the lock released.
  *
  * @throws {DataDirLockedError} another running p2pchat process uses the data directory
  * @throws {InsecureIdentityKeyError} `identity.key` is readable or writable by other users
  */
 export async function openNode<T>(
   dataDir: string,
-  store: ChatStore | undefined,
-  build: (identity: Identity, store: ChatStore, lock: DataDirLock) => T,
+  components: Partial<ChatNodeComponents>,
+  build: (identity: Identity, components: ChatNodeComponents, lock: DataDirLock) => T,
 ): Promise<T> {
   const lock = lockDataDir(dataDir)
   let opened: ChatStore | undefined
   try {
     const identity = await loadOrCreateIdentity(dataDir)
-    opened = store ?? ChatStore.open(dataDir)
-    return build(identity, opened, lock)
+    opened = components.store ?? ChatStore.open(dataDir)
+    return build(identity, { ...nodeComponents(components), store: opened }, lock)
   } catch (err) {
     opened?.close()
     lock.release()

@@ -2,7 +2,7 @@ import type { AbortOptions, Logger } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
 import { type Group, PendingBudget } from '../membership/index.js'
-import { type ChatNodeComponents, type NodeComponents, nodeComponents } from '../node/components.js'
+import type { ChatNodeComponents, NodeComponents } from '../node/components.js'
 import { NodeStoppedError } from '../node/errors.js'
 import { Lifecycle, openNode } from '../node/lifecycle.js'
 import type { DataDirLock } from '../node/lock.js'
@@ -371,9 +371,6 @@ export async function createRelayNode(
   init: RelayNodeInit,
   components: Partial<NodeComponents> = {},
 ): Promise<RelayNode> {
-  return openNode(
-    init.dataDir,
-    undefined,
-    (identity, store, lock) => new RelayNode(init, identity, { ...nodeComponents(components), store }, lock),
-  )
+  const own = { ...components, store: undefined } // a relay always opens the store in its data directory
+  return openNode(init.dataDir, own, (identity, parts, lock) => new RelayNode(init, identity, parts, lock))
 }

@@ -1,5 +1,4 @@
+import { namedError } from '../named-error.js'
+
 /** A `--web` value that is not a host:port the web interface can serve on. */
-export class InvalidWebAddressError extends Error {
-  static override readonly name = 'InvalidWebAddressError'
-  override readonly name = 'InvalidWebAddressError'
-}
+export class InvalidWebAddressError extends namedError('InvalidWebAddressError') {}
