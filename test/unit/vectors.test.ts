@@ -161,38 +161,27 @@ async function fixedEvents(ids: Record<Who, Identity>): Promise<{
     ...genesisBase,
     ...(await fixedKeys(genesisBase, GENESIS.groupKey, [alice])),
   })
-  const addBase = {
+  // every later event is alice's, on the one event before it
+  const after = <T extends 'add' | 'remove'>(type: T, parent: SignedEvent, fields: object) => ({
     v: EVENT_VERSION,
-    type: 'add' as const,
+    type,
     group: genesis.cid,
     author: alice.memberIdBytes,
-    parents: [genesis.cid],
-    subject: bob.memberIdBytes,
-    subjectName: ADD.subjectName,
-  }
+    parents: [parent.cid],
+    ...fields,
+  })
+  const addBase = after('add', genesis, { subject: bob.memberIdBytes, subjectName: ADD.subjectName })
   const add = signEvent(alice, { ...addBase, ...(await fixedKeys(addBase, ADD.groupKey, [alice, bob])) })
-  const removeBase = {
-    v: EVENT_VERSION,
-    type: 'remove' as const,
-    group: genesis.cid,
-    author: alice.memberIdBytes,
-    parents: [add.cid],
-    subject: bob.memberIdBytes,
-  }
+  const removeBase = after('remove', add, { subject: bob.memberIdBytes })
   const remove = signEvent(alice, {
     ...removeBase,
     ...(await fixedKeys(removeBase, REMOVE.groupKey, [alice])),
   })
-  const derivedBase = {
-    v: EVENT_VERSION,
-    type: 'add' as const,
-    group: genesis.cid,
-    author: alice.memberIdBytes,
-    parents: [remove.cid],
+  const derivedBase = after('add', remove, {
     subject: carol.memberIdBytes,
     subjectName: DERIVED_ADD.subjectName,
     base: remove.cid,
-  }
+  })
   const derivedKey = derivedKeyOf(REMOVE.groupKey, derivedBase)
   const derivedAdd = signEvent(alice, {
     ...derivedBase,
