@@ -19,7 +19,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { InvalidEpochError } from './errors.js'
-import type { EventPayload, SignedEvent } from './event.js'
+import { type EventPayload, MAX_MEMBERS, type SignedEvent } from './event.js'
 import { isEpoch, type LogEntry, type MemberMap } from './resolution.js'
 
 /** The payload without its keys: what each sealed key is bound to (HPKE associated data). */
@@ -102,14 +102,22 @@ export function idKey(bytes: Uint8Array): string {
 /**
  * Checks that a fresh key goes to exactly `members`, comparing member id bytes: each recipient's id is
  * looked up among the ids adds have named (anyone else is no member), without converting it to a peer id.
- * A derived add's one key goes to its subject (checked by the decoder), a member after it.
+ * A derived add's one key goes to its subject (checked by the decoder), a member after it; its members
+ * are counted here, as the decoder's bound on keys does not count them.
  */
 export function checkRecipients(
   event: SignedEvent,
   members: MemberMap,
   idOfBytes: ReadonlyMap<string, string>,
 ): void {
-  if (event.payload.type === 'rename' || event.payload.base !== undefined) return
+  if (event.payload.type === 'rename') return
+  if (members.size > MAX_MEMBERS) {
+    // the next removal would have to seal more keys than an event may hold
+    throw new InvalidEpochError(
+      `epoch ${event.id} would make ${members.size} members; the limit is ${MAX_MEMBERS}`,
+    )
+  }
+  if (event.payload.base !== undefined) return
   const keys = event.payload.keys
   if (keys.length !== members.size) {
     throw new InvalidEpochError(`epoch ${event.id} seals ${keys.length} keys for ${members.size} members`)

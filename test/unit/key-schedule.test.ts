@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
 import { Identity } from '../../src/crypto/index.js'
-import { decodeEvent, encodePayload, signEvent } from '../../src/membership/event.js'
+import { decodeEvent, encodePayload, MAX_MEMBERS, signEvent } from '../../src/membership/event.js'
 import type { Group, SignedEvent } from '../../src/membership/index.js'
 import { createScenario, deliver, exchangeAll, forgeEvent, thrown } from '../fixtures/membership.js'
 
@@ -235,4 +235,24 @@ describe('a large rekey shares the event loop', () => {
     // a turn per 32 seals at least
     expect(turns).toBeGreaterThanOrEqual(5)
   })
+})
+
+describe('derived adds and the size limit', () => {
+  it(`a derived add past ${MAX_MEMBERS} members is refused, as a fresh one is: the next removal could not seal to them all`, async () => {
+    const s = await createScenario({ names: ['alice'] })
+    const { alice } = s.replicas
+    const newcomers = await Promise.all(Array.from({ length: MAX_MEMBERS }, () => Identity.generate()))
+    const derivedAdd = (subject: Identity) =>
+      forgeEvent({
+        on: alice,
+        type: 'add',
+        author: s.ids.alice,
+        subject,
+        base: alice.currentEpoch()?.id as string,
+      })
+    for (const subject of newcomers.slice(1)) alice.receiveEvent((await derivedAdd(subject)).bytes)
+    expect(alice.members()).toHaveLength(MAX_MEMBERS)
+    const over = await derivedAdd(newcomers[0] as Identity)
+    expect((await thrown(() => alice.receiveEvent(over.bytes))).name).toBe('InvalidEpochError')
+  }, 60_000)
 })
