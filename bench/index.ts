@@ -46,10 +46,6 @@ const sections: Array<[string, () => Promise<Figure[]>]> = [
 /** Rows of issue 11's table that need a harness this bench does not have yet. */
 const notYet: Figure[] = [
   notMeasured(
-    'build a group to 1,000 members by adds',
-    'takes minutes at today’s per-add cost; the per-add row above stands for it',
-  ),
-  notMeasured(
     '50 peers in one group, 5 msg/s: share within 1 s vs raw gossipsub',
     'needs a 50-process harness (bench/cli-peers.ts drives 5); not built within this time box',
   ),

@@ -9,6 +9,7 @@ import {
   verifySignature,
 } from '../crypto/index.js'
 import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
+import { isDerivedAddShape, keyContext } from './epoch-derivation.js'
 import { MalformedError, TooLargeError } from './errors.js'
 import { cidString, ed25519MemberIdString } from './id-strings.js'
 import { decodeInviteUse } from './invite-token.js'
@@ -67,6 +68,8 @@ export interface EventPayload {
    * recipient can check that it opened the same key as everyone else; absent in renames.
    */
   keyCommitment?: Uint8Array
+  /** Derived adds only: the epoch its key is derived from; one seal, to the subject (epoch-derivation.ts). */
+  base?: CID
   /** The epoch's group key, sealed to each member of the epoch, sorted by recipient; empty in renames. */
   keys: EventKey[]
   /** An add by invite only: the invite token and the joiner's proof (invite-token.ts). */
@@ -145,6 +148,12 @@ const FIELDS: Record<EventType, readonly string[]> = {
   rename: ['v', 'type', 'group', 'author', 'parents', 'subjectName', 'keys'],
 }
 
+/** An add may also carry the invite token it admits by, and the epoch its key is derived from. */
+const ADD_OPTIONAL: readonly string[] = ['invite', 'base']
+
+/** The most fields any event has: what the first decoding stage lets through before the signature. */
+const MAX_FIELDS = Math.max(FIELDS.genesis.length, FIELDS.add.length + ADD_OPTIONAL.length)
+
 function domainOf(type: EventType): SignatureDomain {
   return `event:${type}`
 }
@@ -178,9 +187,9 @@ function validatePayload(value: unknown): EventPayload {
   if (typeof type !== 'string' || !Object.hasOwn(FIELDS, type)) fail('unknown type')
   const allowed = FIELDS[type as EventType]
   const present = Object.keys(p)
-  // an add by invite token also carries the token's use
-  const optional = type === 'add' ? 'invite' : undefined
-  for (const key of present) if (!allowed.includes(key) && key !== optional) fail(`unexpected field ${key}`)
+  const optional: readonly string[] = type === 'add' ? ADD_OPTIONAL : []
+  for (const key of present)
+    if (!allowed.includes(key) && !optional.includes(key)) fail(`unexpected field ${key}`)
   for (const key of allowed) if (!present.includes(key)) fail(`missing field ${key}`)
   if (!isMemberId(p.author)) fail('author is not an Ed25519 peer id')
   if (!Array.isArray(p.parents) || p.parents.length > MAX_PARENTS) fail('bad parents')
@@ -228,6 +237,8 @@ function validatePayload(value: unknown): EventPayload {
     if (previous !== undefined && compareBytes(previous, k.to) >= 0) fail('keys not sorted/unique')
     previous = k.to
   }
+  if (p.base !== undefined && !isDerivedAddShape(p))
+    fail('a derived add names a CID base and seals to its subject only')
   return p as unknown as EventPayload
 }
 
@@ -236,15 +247,7 @@ export function encodePayload(payload: EventPayload): Uint8Array {
   return dagCbor.encode(payload)
 }
 
-/** The payload without its keys: what each sealed key is bound to (HPKE associated data). */
-export function keyContext(payload: Omit<EventPayload, 'keys'> | EventPayload): Uint8Array {
-  // copied field by field: reading `keys` of an event whose keys were released would decode them again
-  const rest: Record<string, unknown> = {}
-  for (const field of Object.keys(payload)) {
-    if (field !== 'keys') rest[field] = payload[field as keyof typeof payload]
-  }
-  return dagCbor.encode(rest)
-}
+export { keyContext }
 
 /**
  * Drops the decoded sealed keys of an event the log has checked: a 1,000-member epoch holds thousands of
@@ -337,7 +340,7 @@ export function readEventHead(bytes: Uint8Array, options: ReadEventOptions = {})
   const payloadStart = payloadStartOf(bytes)
   const scan = new CborScanner(bytes, 'event', payloadStart)
   const entries = scan.readMapHeader()
-  if (entries > FIELDS.genesis.length) fail('unexpected fields')
+  if (entries > MAX_FIELDS) fail('unexpected fields')
   let type: EventType | undefined
   let author: Uint8Array | undefined
   let group: CID | null = null

@@ -100,6 +100,11 @@ export interface ReceiveEventOptions extends ReceiveOptions {
    * its cost). Never set it for input from the network or from another process.
    */
   stored?: boolean
+  /**
+   * With `stored`: the event as this replica just signed it, so it is not parsed again (a 1,000-key
+   * event's decode). Only for `Group`'s own events.
+   */
+  decoded?: SignedEvent
 }
 
 /** What receiving one event did. */

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
-import { type Identity, sha256 } from '../crypto/index.js'
-import { commitToKey, EpochKeyring, sealEpochKey } from './epoch-keys.js'
+import type { Identity } from '../crypto/index.js'
+import { dutyRank } from './duty.js'
+import { commitToKey, EpochKeyring, sealDerivedAddKey, sealEpochKey } from './epoch-keys.js'
 import { AccessDeniedError, InvalidArgumentError } from './errors.js'
 import {
   compareBytes,
@@ -27,9 +28,10 @@ import {
   type ReceiveOptions,
   type SealedMessage,
 } from './group-types.js'
+import { decodeInviteUse } from './invite-token.js'
 import { isEpoch, type LogEntry, type MemberInfo, type MemberMap, MembershipLog } from './log.js'
 import { sharedPendingBudget } from './pending.js'
-import { renamesBetween, sameMembers } from './resolution.js'
+import { describeChange, renamesBetween, sameMembers } from './resolution.js'
 
 export * from './group-types.js'
 /** Kept here, where tests and fixtures import it from. */
@@ -104,7 +106,7 @@ export class Group {
       groupName: init.name,
       nonce: new Uint8Array(randomBytes(16)),
     }
-    const sealed = sealEpochKey(base, [init.identity.memberIdBytes])
+    const sealed = await sealEpochKey(base, [init.identity.memberIdBytes])
     const event = signEvent(init.identity, { ...base, ...sealed })
     const group = new Group({ ...init, groupId: event.id })
     group.receiveEvent(event.bytes)
@@ -216,14 +218,7 @@ export class Group {
    * member id with the heads, so the duty rotates and all replicas agree on it.
    */
   rekeyRank(memberId: string = this.identity.memberId): number {
-    const members = [...this.#log.members().keys()]
-    if (!members.includes(memberId)) return -1
-    const salt = this.heads().join(',')
-    const score = (id: string): Buffer => Buffer.from(sha256(new TextEncoder().encode(`${salt}|${id}`)))
-    const ranked = members
-      .map((id) => ({ id, score: score(id) }))
-      .sort((a, b) => Buffer.compare(a.score, b.score))
-    return ranked.findIndex((r) => r.id === memberId)
+    return dutyRank(this.#log.members().keys(), this.heads().join(','), memberId)
   }
 
   /**
@@ -232,6 +227,7 @@ export class Group {
    *
    * @throws {AccessDeniedError} this identity is not a member
    * @throws {InvalidArgumentError} bad id or name, or already a member
+   * @throws {InvalidInviteTokenError} `options.invite` is not a token of this group proved for `memberId`
    */
   async add(memberId: string, name: string, options: { invite?: Uint8Array } = {}): Promise<SignedEvent> {
     this.#requireMember('add members')
@@ -240,6 +236,9 @@ export class Group {
     if (this.isMember(memberId)) throw new InvalidArgumentError(`${name} is already a member`)
     const after = [...this.#log.members().keys(), memberId]
     const { invite } = options
+    // checked here, as decoding checks it at every other replica: this node applies its own event as
+    // it made it, without decoding it again
+    if (invite !== undefined) decodeInviteUse(invite, { group: this.id, joiner: subject })
     return this.#author('add', after, { subject, subjectName: name, ...(invite ? { invite } : {}) })
   }
 
@@ -317,10 +316,24 @@ export class Group {
         .sort((a, b) => compareBytes(a.bytes, b.bytes)),
       ...fields,
     }
-    const sealed = type === 'rename' ? { keys: [] } : sealEpochKey(base, recipients.map(memberIdFromString))
+    const sealed = type === 'rename' ? { keys: [] } : await this.#sealKey(base, recipients)
     const event = signEvent(this.identity, { ...base, ...sealed })
-    this.receiveEvent(event.bytes)
+    // signed and encoded here just now: no signature or canonical-form check (a tenth of a removal)
+    this.receiveEvent(event.bytes, { stored: true, decoded: event })
     return event
+  }
+
+  /**
+   * A fresh key sealed to every recipient; for an add, when no rekey is due (exactly the members hold the
+   * current epoch's key) and this identity has that key, one derived from it, sealed to the newcomer only.
+   */
+  async #sealKey(payload: Omit<EventPayload, 'keys' | 'keyCommitment'>, recipients: string[]) {
+    const current = this.#log.needsRekey() ? undefined : this.#log.currentEpoch()
+    const key = payload.type === 'add' && current !== undefined ? this.#keys.groupKey(current) : null
+    if (current !== undefined && key !== null) return sealDerivedAddKey(payload, current.event.cid, key)
+    // the log has the members' id bytes: base58-decoding 1,000 peer ids cost as much as 250 seals
+    const to = recipients.map((id) => this.#log.memberIdBytes(id) ?? memberIdFromString(id))
+    return sealEpochKey(payload, to)
   }
 
   /**
@@ -348,16 +361,7 @@ export class Group {
    * `undefined` for rekeys.
    */
   describe(event: SignedEvent): MembershipChange | undefined {
-    const { type } = event.payload
-    if (type === 'rename')
-      return { action: 'rename', by: event.author, member: event.author, event: event.id }
-    if (type === 'rekey' || event.subject === undefined) return undefined
-    return {
-      action: type === 'genesis' ? 'create' : type,
-      by: event.author,
-      member: event.subject,
-      event: event.id,
-    }
+    return describeChange(event)
   }
 
   /**

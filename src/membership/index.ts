@@ -7,6 +7,8 @@
  *
  * @packageDocumentation
  */
+
+export { dutyRank } from './duty.js'
 export type { Envelope, EnvelopeHeader, MessageBody } from './envelope.js'
 export {
   ciphertextPreview,

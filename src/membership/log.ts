@@ -1,8 +1,8 @@
 import { logger } from '@libp2p/logger'
 import { LogCuts } from './cuts.js'
+import { checkRecipients, idKey, keyBaseOf } from './epoch-derivation.js'
 import {
   AlreadyMemberError,
-  InvalidEpochError,
   InviteTokenUsedError,
   NotAMemberError,
   ReplayError,
@@ -45,6 +45,8 @@ export interface InsertOptions {
    * event is local input (storage, the caller's own), trusted like a member's.
    */
   from?: string
+  /** The event as this replica just built it (its own): not parsed again from the head's bytes. */
+  decoded?: SignedEvent
 }
 
 /** What one call to {@link MembershipLog.insert} did. */
@@ -83,6 +85,8 @@ export class MembershipLog {
   readonly #tokenUses = new InviteTokenUses()
   /** Peer id of every member id an add (or the genesis) names, keyed by {@link idKey} of its bytes. */
   readonly #idOfBytes = new Map<string, string>()
+  /** The reverse: member id bytes of every peer id an add (or the genesis) names. */
+  readonly #bytesOfId = new Map<string, Uint8Array>()
   /** Cached current epoch; `null` when it must be recomputed. */
   #current: LogEntry | undefined | null = null
   /** Events waiting for parents. */
@@ -121,6 +125,11 @@ export class MembershipLog {
 
   hasPending(id: string): boolean {
     return this.#waiting.has(id)
+  }
+
+  /** The member id bytes of a peer id some event of the log adds, without parsing it again. */
+  memberIdBytes(memberId: string): Uint8Array | undefined {
+    return this.#bytesOfId.get(memberId)
   }
 
   /** Whether some event of the log adds `memberId` (or founds the group with it), valid or not. */
@@ -234,7 +243,7 @@ export class MembershipLog {
         // nobody ever added this author: reject before parsing (and paying for) the rest of the event
         throw new NotAMemberError(`${head.author} was never added to this group`)
       }
-      event = completeEvent(head)
+      event = options.decoded?.id === head.id ? options.decoded : completeEvent(head)
       this.#apply(event)
     } catch (err) {
       this.#markRejected(head.id)
@@ -349,15 +358,25 @@ export class MembershipLog {
       next.set(author, { ...info, name: event.payload.subjectName as string })
       after = next
     }
-    if (type === 'genesis' || type === 'add')
+    if (type === 'genesis' || type === 'add') {
       this.#idOfBytes.set(idKey(event.payload.subject as Uint8Array), subject as string)
+      this.#bytesOfId.set(subject as string, event.payload.subject as Uint8Array)
+    }
     checkRecipients(event, after, this.#idOfBytes)
+    const keyBase = keyBaseOf(
+      event,
+      parents,
+      before,
+      (id) => this.#entries.get(id),
+      (x, y) => this.#ancestry.precedes(x, y),
+    )
     const entry: LogEntry = {
       event,
       parents,
       depth: parents.reduce((d, p) => Math.max(d, p.depth + 1), 0),
       index: this.#order.length,
       membersAfter: after,
+      ...(keyBase === undefined ? {} : { keyBase }),
     }
     if (type === 'genesis') this.#everAdded.add(author)
     if (type === 'add' && subject !== undefined) this.#everAdded.add(subject)
@@ -416,33 +435,5 @@ export class MembershipLog {
    */
   precedesRemovalOf(epoch: LogEntry, member: string): boolean {
     return (this.#removalsOf.get(member) ?? []).some((removal) => this.#ancestry.precedes(epoch, removal))
-  }
-}
-
-/** A Map key for member id bytes: latin1 maps each byte to one character, with no encoding work. */
-function idKey(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
-}
-
-/**
- * Checks that the keys go to exactly `members`, comparing member id bytes: each recipient's id is looked
- * up among the ids adds have named (anyone else is no member), without converting it to a peer id.
- */
-function checkRecipients(
-  event: SignedEvent,
-  members: MemberMap,
-  idOfBytes: ReadonlyMap<string, string>,
-): void {
-  const keys = event.payload.keys
-  if (event.payload.type === 'rename') return // a rename carries no keys (checked by the decoder)
-  if (keys.length !== members.size) {
-    throw new InvalidEpochError(`epoch ${event.id} seals ${keys.length} keys for ${members.size} members`)
-  }
-  // keys are sorted and unique (checked by the decoder), so equal sizes plus inclusion means equality
-  for (const key of keys) {
-    const id = idOfBytes.get(idKey(key.to))
-    if (id === undefined || !members.has(id)) {
-      throw new InvalidEpochError(`epoch ${event.id} seals a key to a non-member`)
-    }
   }
 }

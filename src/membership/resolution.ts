@@ -6,7 +6,7 @@
  */
 
 import type { SignedEvent } from './event.js'
-import type { Rename } from './group-types.js'
+import type { MembershipChange, Rename } from './group-types.js'
 import { inviteTokenOf, losesTokenRace } from './invite-token.js'
 
 /** A member of the resolved membership. */
@@ -32,6 +32,8 @@ export interface LogEntry {
   readonly index: number
   /** Members resolved over this event's causal closure; the event's epoch keys go to exactly these. */
   readonly membersAfter: MemberMap
+  /** A derived add's base epoch, whose key its key is derived from (epoch-derivation.ts). */
+  readonly keyBase?: LogEntry
 }
 
 /** What {@link resolve} makes of a set of events. */
@@ -245,5 +247,21 @@ class Ancestry {
   /** Neither is in the causal past of the other. */
   concurrent(x: LogEntry, y: LogEntry): boolean {
     return x !== y && !this.precedes(x, y) && !this.precedes(y, x)
+  }
+}
+
+/**
+ * What a membership event changed, in words: who added or removed whom, who created the group or
+ * renamed itself. `undefined` for rekeys.
+ */
+export function describeChange(event: SignedEvent): MembershipChange | undefined {
+  const { type } = event.payload
+  if (type === 'rename') return { action: 'rename', by: event.author, member: event.author, event: event.id }
+  if (type === 'rekey' || event.subject === undefined) return undefined
+  return {
+    action: type === 'genesis' ? 'create' : type,
+    by: event.author,
+    member: event.subject,
+    event: event.id,
   }
 }

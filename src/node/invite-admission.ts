@@ -7,9 +7,10 @@
 import type { Logger } from '@libp2p/interface'
 import { LRUCache } from 'lru-cache'
 import type { TypedEventEmitter } from 'main-event'
-import { Identity, sha256 } from '../crypto/index.js'
+import { Identity } from '../crypto/index.js'
 import {
   decodeInviteUse,
+  dutyRank,
   type Group,
   type InviteToken,
   memberIdFromString,
@@ -115,10 +116,8 @@ export class InviteAdmission {
   #rank(token: InviteToken): number {
     const { group } = this.#c
     const self = group.identity.memberId
-    const online = new Set([self, ...this.#c.topic.subscribers().filter((p) => group.isMember(p))])
-    const score = (id: string): Buffer => Buffer.from(sha256(new TextEncoder().encode(`${token.id}|${id}`)))
-    const ranked = [...online].sort((a, b) => Buffer.compare(score(a), score(b)))
-    return ranked.indexOf(self)
+    const online = [self, ...this.#c.topic.subscribers().filter((p) => group.isMember(p))]
+    return dutyRank(online, token.id, self)
   }
 
   async #admit(request: JoinRequest, token: InviteToken): Promise<void> {

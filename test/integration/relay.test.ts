@@ -7,8 +7,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { hkdf, Identity, openKey } from '../../src/crypto/index.js'
-import { keyContext } from '../../src/membership/event.js'
+import { hkdf, Identity } from '../../src/crypto/index.js'
 import { Group } from '../../src/membership/index.js'
 import type { ChatNode } from '../../src/node/chat-node.js'
 import { decodeInvite, encodeInvite } from '../../src/node/invite.js'
@@ -22,6 +21,7 @@ import {
   waitForMembers,
   waitForSubscribers,
 } from '../fixtures/chat.js'
+import { groupKeyFor } from '../fixtures/membership.js'
 import { waitFor } from '../fixtures/wait-for.js'
 
 const ALICE = 0
@@ -365,18 +365,17 @@ interface Secret {
   bytes: Buffer
 }
 
-/** Every epoch's group key and derived message key that `identity` holds in `group`. */
+/** Every epoch's group key and message key that `identity` holds or derives in `group`. */
 async function epochKeys(group: Group, identity: Identity): Promise<Secret[]> {
   const out: Secret[] = []
   for (const event of group.events()) {
-    const mine = event.payload.keys.find((k) => Buffer.compare(k.to, identity.memberIdBytes) === 0)
-    if (mine === undefined) continue
-    const groupKey = await openKey(
-      identity,
-      mine,
-      new TextEncoder().encode('p2pchat/v1/epoch-key'),
-      keyContext(event.payload),
-    )
+    if (event.payload.type === 'rename') continue
+    let groupKey: Uint8Array
+    try {
+      groupKey = groupKeyFor(event, identity, group)
+    } catch {
+      continue // neither sealed to it nor derivable by it
+    }
     out.push({ what: `the group key of epoch ${event.id}`, bytes: Buffer.from(groupKey) })
     out.push({
       what: `the message key of epoch ${event.id}`,

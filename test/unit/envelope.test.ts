@@ -69,7 +69,7 @@ describe('envelope: encoding', () => {
   it('an envelope sealed by splicing into the header is the canonical encoding of its fields, and opens (issue 11)', async () => {
     const s = await createScenario({ names: ['F', 'A'] })
     const epoch = currentEpochEvent(s.replicas.F)
-    const key = messageKeyFor(epoch, s.ids.F)
+    const key = messageKeyFor(epoch, s.ids.F, s.replicas.F)
     // sequence numbers and texts across every CBOR length boundary
     for (const seq of [0, 23, 24, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
       for (const text of ['', 'x'.repeat(200), 'y'.repeat(70_000).slice(0, MAX_TEXT_BYTES)]) {
@@ -170,7 +170,7 @@ describe('envelope: tampering and replay', () => {
     const { B, F } = s.replicas
     const sealed = await F.seal('first')
     await B.open(sealed.bytes)
-    const key = await messageKeyFor(currentEpochEvent(F), s.ids.F)
+    const key = await messageKeyFor(currentEpochEvent(F), s.ids.F, F)
     const again = handSeal(s, {
       identity: s.ids.F,
       epoch: currentEpochEvent(F),
@@ -342,7 +342,7 @@ describe('envelope: senders and epochs', () => {
     s.clock.advance(DEFAULT_GRACE_MS + 1)
     expect((await thrown(() => B.open(late.bytes))).name).toBe('StaleEpochError')
     // and a fresh message sealed by hand with the old key fares no better
-    const key = await messageKeyFor(oldEpoch, s.ids.A)
+    const key = await messageKeyFor(oldEpoch, s.ids.A, A)
     const forged = handSeal(s, { identity: s.ids.A, epoch: oldEpoch, seq: 99, key, text: 'still here' })
     expect((await thrown(() => B.open(forged))).name).toBe('StaleEpochError')
   })
@@ -416,7 +416,7 @@ describe('envelope: size limits', () => {
     const { B, F } = s.replicas
     expect((await thrown(() => B.open(new Uint8Array(MAX_ENVELOPE_BYTES + 1)))).name).toBe('TooLargeError')
     const epoch = currentEpochEvent(F)
-    const key = await messageKeyFor(epoch, s.ids.F)
+    const key = await messageKeyFor(epoch, s.ids.F, F)
     const overLong = handSeal(s, {
       identity: s.ids.F,
       epoch,

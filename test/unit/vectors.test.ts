@@ -6,8 +6,9 @@
  * Regenerate (only for an intended format change) with:
  *   UPDATE_VECTORS=1 npx vitest run test/unit/vectors.test.ts
  */
-import { createPublicKey, verify } from 'node:crypto'
+import { createHash, createPublicKey, verify } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
+import * as dagCbor from '@ipld/dag-cbor'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
@@ -81,6 +82,8 @@ const GENESIS = {
 }
 const ADD = { subjectName: 'bob', groupKey: filled(32, 0x21) }
 const REMOVE = { groupKey: filled(32, 0x22) }
+/** After the removal alice adds carol; the add's key is derived from the removal's (no key of its own). */
+const DERIVED_ADD = { subjectName: 'carol', info: 'p2pchat/v1/add-epoch' }
 const ENVELOPE = { seq: 7, ts: 1_700_000_000_000, nonce: filled(12, 0x30), text: 'hello, vectors ✓' }
 /** bob's addresses as libp2p lists them: loopback (left out of the invite), two LAN ones, a circuit via carol. */
 const INVITE_ADDRS = (bob: Identity, carol: Identity): string[] => [
@@ -123,11 +126,28 @@ async function fixedKeys(
   return { keyCommitment, keys }
 }
 
-/** The fixed history: alice founds a group, adds bob, removes bob. */
-async function fixedEvents(
-  ids: Record<Who, Identity>,
-): Promise<{ genesis: SignedEvent; add: SignedEvent; remove: SignedEvent }> {
-  const { alice, bob } = ids
+/**
+ * A derived add's group key, written out from the spec: HKDF-SHA256(base key, no salt, info
+ * "p2pchat/v1/add-epoch" NUL hex(SHA-256(DAG-CBOR of the payload without keys and keyCommitment))).
+ */
+function derivedKeyOf(
+  baseKey: Uint8Array,
+  payload: Omit<EventPayload, 'keys' | 'keyCommitment'>,
+): Uint8Array {
+  const { keys: _keys, keyCommitment: _commitment, ...rest } = payload as EventPayload
+  const context = createHash('sha256').update(dagCbor.encode(rest)).digest('hex')
+  return hkdf(baseKey, `${DERIVED_ADD.info}\u0000${context}`)
+}
+
+/** The fixed history: alice founds a group, adds bob, removes bob, adds carol deriving the key. */
+async function fixedEvents(ids: Record<Who, Identity>): Promise<{
+  genesis: SignedEvent
+  add: SignedEvent
+  remove: SignedEvent
+  derivedAdd: SignedEvent
+  derivedKey: Uint8Array
+}> {
+  const { alice, bob, carol } = ids
   const genesisBase = {
     v: EVENT_VERSION,
     type: 'genesis' as const,
@@ -143,29 +163,33 @@ async function fixedEvents(
     ...genesisBase,
     ...(await fixedKeys(genesisBase, GENESIS.groupKey, [alice])),
   })
-  const addBase = {
+  // every later event is alice's, on the one event before it
+  const after = <T extends 'add' | 'remove'>(type: T, parent: SignedEvent, fields: object) => ({
     v: EVENT_VERSION,
-    type: 'add' as const,
+    type,
     group: genesis.cid,
     author: alice.memberIdBytes,
-    parents: [genesis.cid],
-    subject: bob.memberIdBytes,
-    subjectName: ADD.subjectName,
-  }
+    parents: [parent.cid],
+    ...fields,
+  })
+  const addBase = after('add', genesis, { subject: bob.memberIdBytes, subjectName: ADD.subjectName })
   const add = signEvent(alice, { ...addBase, ...(await fixedKeys(addBase, ADD.groupKey, [alice, bob])) })
-  const removeBase = {
-    v: EVENT_VERSION,
-    type: 'remove' as const,
-    group: genesis.cid,
-    author: alice.memberIdBytes,
-    parents: [add.cid],
-    subject: bob.memberIdBytes,
-  }
+  const removeBase = after('remove', add, { subject: bob.memberIdBytes })
   const remove = signEvent(alice, {
     ...removeBase,
     ...(await fixedKeys(removeBase, REMOVE.groupKey, [alice])),
   })
-  return { genesis, add, remove }
+  const derivedBase = after('add', remove, {
+    subject: carol.memberIdBytes,
+    subjectName: DERIVED_ADD.subjectName,
+    base: remove.cid,
+  })
+  const derivedKey = derivedKeyOf(REMOVE.groupKey, derivedBase)
+  const derivedAdd = signEvent(alice, {
+    ...derivedBase,
+    ...(await fixedKeys(derivedBase, derivedKey, [carol])),
+  })
+  return { genesis, add, remove, derivedAdd, derivedKey }
 }
 
 // ---- the vectors -------------------------------------------------------------------------------
@@ -174,7 +198,7 @@ type Vectors = Record<string, unknown>
 
 async function computeVectors(): Promise<Record<string, Vectors>> {
   const ids = await fixedIdentities()
-  const { genesis, add, remove } = await fixedEvents(ids)
+  const { genesis, add, remove, derivedAdd, derivedKey } = await fixedEvents(ids)
   const hpke = sealKey(ids.bob.memberIdBytes, HPKE.key, HPKE.info, HPKE.aad, {
     ephemeralSeedForTests: HPKE.ephemeralSeed,
   })
@@ -230,10 +254,11 @@ async function computeVectors(): Promise<Record<string, Vectors>> {
     },
     'events.json': {
       description:
-        'alice founds "vectors", adds bob, removes bob; each epoch key sealed with fixed ephemeral seeds, in recipient order',
+        'alice founds "vectors", adds bob, removes bob, then adds carol with a key derived from the removal\'s (derivedAdd: HKDF-SHA256(remove.groupKey, info "p2pchat/v1/add-epoch" NUL hex SHA-256 of its payload without keys and keyCommitment), sealed to carol only); each epoch key sealed with fixed ephemeral seeds, in recipient order',
       genesis: eventVector(genesis, GENESIS.groupKey),
       add: eventVector(add, ADD.groupKey),
       remove: eventVector(remove, REMOVE.groupKey),
+      derivedAdd: eventVector(derivedAdd, derivedKey),
     },
     'invite.json': {
       description:
@@ -268,6 +293,8 @@ async function computeVectors(): Promise<Record<string, Vectors>> {
 function readVectors(file: string): Vectors {
   return JSON.parse(readFileSync(new URL(file, VECTORS_DIR), 'utf8')) as Vectors
 }
+
+type EventName = 'genesis' | 'add' | 'remove' | 'derivedAdd'
 
 interface StoredEvent {
   id: string
@@ -355,11 +382,12 @@ describe('test vectors', () => {
 
   it('the committed events decode, verify, keep their ids, and hand each member its epoch key', async () => {
     const ids = await fixedIdentities()
-    const stored = readVectors('events.json') as Record<'genesis' | 'add' | 'remove', StoredEvent>
+    const stored = readVectors('events.json') as Record<EventName, StoredEvent>
     const decoded = {
       genesis: decodeEvent(fromHex(stored.genesis.bytes)),
       add: decodeEvent(fromHex(stored.add.bytes)),
       remove: decodeEvent(fromHex(stored.remove.bytes)),
+      derivedAdd: decodeEvent(fromHex(stored.derivedAdd.bytes)),
     }
     for (const [name, event] of Object.entries(decoded) as Array<[keyof typeof decoded, SignedEvent]>) {
       expect(event.id, name).toBe(stored[name].id)
@@ -378,6 +406,28 @@ describe('test vectors', () => {
     }
     expect(decoded.add.subject).toBe(ids.bob.memberId)
     expect(String(decoded.add.payload.group)).toBe(stored.genesis.id)
+    // the derived add's key: what alice computes from the removal's key, and carol opens
+    expect(String(decoded.derivedAdd.payload.base)).toBe(stored.remove.id)
+    expect(decoded.derivedAdd.payload.keys).toHaveLength(1)
+    expect(hex(derivedKeyOf(fromHex(stored.remove.groupKey), decoded.derivedAdd.payload))).toBe(
+      stored.derivedAdd.groupKey,
+    )
+  })
+
+  it('alice, replaying the committed history, derives the key carol opens', async () => {
+    const ids = await fixedIdentities()
+    const stored = readVectors('events.json') as Record<EventName, StoredEvent>
+    const [alice, carol] = [ids.alice, ids.carol].map((identity) => {
+      const group = new Group({ identity, groupId: stored.genesis.id })
+      for (const name of ['genesis', 'add', 'remove', 'derivedAdd'] as const)
+        group.receiveEvent(fromHex(stored[name].bytes))
+      return group
+    }) as [Group, Group]
+    expect(alice.currentEpoch()?.id).toBe(stored.derivedAdd.id)
+    expect(await alice.currentKeyProblem()).toBeUndefined()
+    expect(await carol.currentKeyProblem()).toBeUndefined()
+    const sealed = await alice.seal('derived')
+    expect(await carol.open(sealed.bytes)).toMatchObject({ kind: 'message', text: 'derived' })
   })
 
   it('a group replays the committed history and opens the committed envelope', async () => {
