@@ -4,8 +4,16 @@ import type { ChatGroup } from './chat-group.js'
 import { dialSignal } from './components.js'
 import { rememberAddrs } from './peer-addresses.js'
 import { type ChatStore, persist } from './store.js'
-import { dialHints, type PeerHint, type SyncAccess, type SyncReplica, subscriberHints } from './sync.js'
+import {
+  dialHints,
+  type PeerHint,
+  PendingAsks,
+  type SyncAccess,
+  type SyncReplica,
+  subscriberHints,
+} from './sync.js'
 import { accessOf, epochsSealedTo, isKnownPeer } from './sync-access.js'
+import { pace } from './sync-messages.js'
 import type { TransportNode } from './transport.js'
 import { canonicalGroupId } from './wire.js'
 
@@ -31,6 +39,7 @@ export interface ChatReplicaComponents {
 export class ChatReplica implements SyncReplica {
   readonly #c: ChatReplicaComponents
   readonly #log: Logger
+  readonly pendingAsks = new PendingAsks()
 
   constructor(components: ChatReplicaComponents) {
     this.#c = components
@@ -87,6 +96,15 @@ export class ChatReplica implements SyncReplica {
       this.#c.groups.get(group.id)?.topic.receiveEvent(bytes, remote)
     } catch (err) {
       this.#log.error('event of %s from %s failed: %s', group.id, remote, (err as Error).message)
+    }
+  }
+
+  /** Never rejects: a failure is logged. Stored with one commit, then shown (see {@link ChatGroup}). */
+  async acceptMessages(group: Group, items: Uint8Array[], remote: string): Promise<void> {
+    try {
+      await this.#c.groups.get(group.id)?.receiveMessages(items, remote, pace)
+    } catch (err) {
+      this.#log.error('messages of %s from %s failed: %s', group.id, remote, (err as Error).message)
     }
   }
 
