@@ -1,5 +1,4 @@
 import type { AbortOptions, Logger } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import type { Identity } from '../crypto/index.js'
 import { type Group, PendingBudget } from '../membership/index.js'
@@ -24,6 +23,7 @@ import type { DataDirLock } from './lock.js'
 import { wireNode } from './node-wiring.js'
 import {
   dialAndRemember,
+  dialInviteAddrs,
   rememberAddrs,
   rememberListenPort,
   rememberRelays,
@@ -31,6 +31,7 @@ import {
   worthRedialling,
 } from './peer-addresses.js'
 import { PeerDirectory } from './peer-directory.js'
+import { groupStatus, saveStatusSnapshots } from './status-snapshot.js'
 import { type ChatStore, persist } from './store.js'
 import { handleSync } from './sync.js'
 import { bootstrapPeerIds } from './sync-access.js'
@@ -113,7 +114,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     this.#replica = new ChatReplica({
       ...components,
       peerId: this.peerId,
-      groups: this.#groups.byId,
+      groups: () => this.#groups.byId,
       libp2p: () => this.#libp2p,
       configured: bootstrapPeerIds(this.#bootstrap),
       shutdown: this.#abort.signal,
@@ -179,14 +180,23 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
       pendingBudget: this.#pendingBudget,
       groups: () => this.#groups.byId.values(),
       bootstrap,
-      remembered: worthRedialling(store, this.#groups.byId.values(), this.peerId),
+      remembered: () => worthRedialling(store, this.#groups.byId.values(), this.peerId),
       intervalMs: init.syncIntervalMs,
       limits: init.syncLimits,
     })
     this.#scheduler = scheduler
-    for (const group of this.#groups.byId.values()) this.#subscribe(group)
+    // stored logs replay after start resolves, for `ready` not to wait (see GroupRegistry.restore)
+    if (this.#groups.restored) this.#resume(scheduler)
+    else setImmediate(() => this.#resume(scheduler))
+  }
+
+  /** Subscribes to every group's topic (the logs replayed first) and starts the sync rounds. */
+  #resume(scheduler: SyncScheduler): void {
+    if (this.#life.stopping) return
+    const groups = [...this.#groups.byId.values()]
+    for (const group of groups) this.#subscribe(group)
     scheduler.start()
-    for (const group of this.#groups.byId.values()) group.resume()
+    for (const group of groups) group.resume()
   }
 
   /**
@@ -199,9 +209,10 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   }
 
   async #stop(): Promise<void> {
+    saveStatusSnapshots(this.#groups, this.store, this.#log)
     await this.#life.stopNode(this.#abort, async () => {
       this.#scheduler?.stop()
-      for (const group of this.#groups.byId.values()) group.stop()
+      for (const group of this.#groups.opened()) group.stop()
       await this.#libp2p?.stop()
     }, [this.#components.store, this.#lock])
   }
@@ -261,11 +272,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     if (libp2p !== undefined) {
       this.#subscribe(joined)
       const signal = AbortSignal.any([this.#abort.signal, ...(options.signal ? [options.signal] : [])])
-      for (const addr of invite.addrs) {
-        libp2p.dial(multiaddr(addr), { signal: dialSignal(signal) }).catch((err: unknown) => {
-          this.#log('could not dial invite address %s: %s', addr, (err as Error).message)
-        })
-      }
+      dialInviteAddrs(libp2p, invite.addrs, dialSignal(signal), this.#log)
     }
     return { id: invite.groupId, name: invite.groupName }
   }
@@ -302,13 +309,10 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
 
   /** Status for the JSON interface and `/status`, with the group `groupId` (none if undefined). */
   status(groupId?: string): ChatStatus {
-    const chatGroup = groupId === undefined ? undefined : this.#groups.byId.get(groupId)
     return {
       peerId: this.peerId,
       name: this.name,
-      group: chatGroup === undefined ? null : chatGroup.status(this.#groups.nameOf(chatGroup.group)),
-      member: chatGroup?.group.isMember() ?? false,
-      removed: chatGroup?.standing().removed ?? null,
+      ...groupStatus(this.#groups, this.store, groupId),
       addrs: this.addrs(),
       peers: this.#libp2p?.getPeers().length ?? 0,
     }

@@ -27,9 +27,12 @@ export interface NodeWiring {
   replica: SyncReplica
   pendingBudget: PendingBudget
   groups(): Iterable<ChatGroup>
-  /** The bootstrap list of this run, and the peers remembered from earlier runs (see `peer-addresses.ts`). */
+  /**
+   * The bootstrap list of this run, and the peers remembered from earlier runs (see `peer-addresses.ts`),
+   * asked for when the scheduler starts.
+   */
   bootstrap: readonly string[]
-  remembered: readonly string[]
+  remembered: () => readonly string[]
   intervalMs?: number | undefined
   limits?: SyncLimits | undefined
 }

@@ -176,3 +176,17 @@ export async function dialAndRemember(
   persist(log, 'a dialled address', () => rememberAddrs(store, peerId, [addr]))
   return peerId
 }
+
+/** Dials each address of an invite in the background; a failure is only logged. */
+export function dialInviteAddrs(
+  libp2p: Pick<TransportNode, 'dial'>,
+  addrs: readonly string[],
+  signal: AbortSignal,
+  log: Logger,
+): void {
+  for (const addr of addrs) {
+    libp2p.dial(multiaddr(addr), { signal }).catch((err: unknown) => {
+      log('could not dial invite address %s: %s', addr, (err as Error).message)
+    })
+  }
+}

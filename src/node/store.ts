@@ -13,6 +13,7 @@ import {
   type StoredMessage,
   type StoredPeer,
   toMessage,
+  toPeer,
 } from './store-schema.js'
 
 export { loadOrCreateIdentity } from './data-dir.js'
@@ -226,10 +227,13 @@ export class ChatStore {
     onError: (message: StoredMessage, err: Error) => void,
   ): boolean[] {
     if (messages.length === 0 || !this.#writable('messages')) return messages.map(() => false)
-    try {
-      return this.#transaction(() => messages.map((message) => this.addMessage(message)))
-    } catch {
-      // which one failed, and why, is told below: each is tried alone
+    // one alone (gossip) needs no transaction of its own around it
+    if (messages.length > 1) {
+      try {
+        return this.#transaction(() => messages.map((message) => this.addMessage(message)))
+      } catch {
+        // which one failed, and why, is told below: each is tried alone
+      }
     }
     return messages.map((message) => {
       try {
@@ -427,15 +431,6 @@ export class ChatStore {
   peerName(peerId: string): string | undefined {
     const row = this.#statement('SELECT name FROM peers WHERE peer_id = ?').get(peerId) as Row | undefined
     return (row?.name as string | null | undefined) ?? undefined
-  }
-}
-
-function toPeer(row: Row): StoredPeer {
-  return {
-    peerId: row.peer_id as string,
-    name: (row.name as string | null) ?? null,
-    addrs: JSON.parse(row.addrs as string) as string[],
-    lastSeen: Number(row.last_seen),
   }
 }
 

@@ -33,10 +33,11 @@ export interface SyncSchedulerInit {
   /** Peers (multiaddrs with `/p2p/<id>`) to keep connected to: the relays and peers given at start. */
   bootstrap: readonly string[]
   /**
-   * Peers remembered from earlier runs (multiaddrs with `/p2p/<id>`): dialled at start, then kept
+   * Peers remembered from earlier runs (multiaddrs with `/p2p/<id>`), asked for at start (when the
+   * groups' logs are replayed): dialled then, and kept
    * connected as the bootstrap peers are.
    */
-  remembered?: readonly string[]
+  remembered?: () => readonly string[]
   /** Period of the anti-entropy rounds, in ms. Default 30000. */
   intervalMs?: number
   /** Time limits of one sync. */
@@ -58,8 +59,7 @@ export class SyncScheduler {
   readonly #log: Logger
   readonly #init: SyncSchedulerInit
   /** The bootstrap peers, then the remembered ones, each with its addresses. */
-  readonly #keep: Array<{ addrs: Multiaddr[]; peer: PeerId }>
-  readonly #remembered: number
+  #keep: Array<{ addrs: Multiaddr[]; peer: PeerId }>
   readonly #syncing = new Set<string>()
   /** Keys of {@link #syncing} asked for again while running: they sync once more when done. */
   readonly #again = new Set<string>()
@@ -73,8 +73,7 @@ export class SyncScheduler {
     this.#replica = components.replica
     this.#log = components.logger.forComponent('p2pchat:sync-scheduler')
     this.#init = init
-    this.#keep = byPeer([...init.bootstrap, ...(init.remembered ?? [])])
-    this.#remembered = this.#keep.length - byPeer(init.bootstrap).length
+    this.#keep = byPeer(init.bootstrap)
     this.#task = repeatingTask(() => this.#round(), init.intervalMs ?? 30_000)
   }
 
@@ -83,8 +82,10 @@ export class SyncScheduler {
    * bootstrap list itself) and starts the rounds.
    */
   start(): void {
+    const bootstrap = this.#keep.length
+    this.#keep = byPeer([...this.#init.bootstrap, ...(this.#init.remembered?.() ?? [])])
     for (const { addrs, peer } of this.#keep) this.#keepAlive(addrs, peer)
-    for (const target of this.#keep.slice(this.#keep.length - this.#remembered)) this.#dial(target)
+    for (const target of this.#keep.slice(bootstrap)) this.#dial(target)
     this.#task.start()
   }
 
