@@ -275,24 +275,26 @@ export class SyncSession {
   }
 }
 
-/** When the current run of sync work began, and whether the event loop has turned since. */
+/** When the current run of sync work began, and whether timers have run since. */
 let runStart = 0
 let turned = true
 
 /**
  * A pause to call between steps of sync work: once work has run {@link MAX_ACCEPT_RUN_MS} without the
- * event loop turning, it lets timers and I/O in. The run is counted over every sync session of the
- * process, since awaiting a step that needs no I/O, or a frame already buffered, only runs microtasks:
- * sessions served and received at once take turns without the loop turning.
+ * event loop's timers running, it lets timers and I/O in. The run is counted over every sync session of
+ * the process, since awaiting a step that needs no I/O, or a frame already buffered, only runs
+ * microtasks: sessions served and received at once take turns without the loop turning. A run ends
+ * when a timer set at its start has fired: a pause taken from an I/O callback reaches the same turn's
+ * immediates before any timer, so until then each step pauses again.
  */
 export async function pace(): Promise<void> {
   const now = performance.now()
   if (turned) {
     turned = false
     runStart = now
-    setImmediate(() => {
+    setTimeout(() => {
       turned = true
-    })
+    }, 0)
     return
   }
   if (now - runStart >= MAX_ACCEPT_RUN_MS) await nextTurn()
