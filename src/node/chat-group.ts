@@ -25,6 +25,7 @@ import type { Invite } from './invite.js'
 import { InviteAdmission, inviteUseFor } from './invite-admission.js'
 import { InviteCheck, type InviteOptions } from './invite-check.js'
 import { JoinAnnouncer, JoinInbox } from './join-requests.js'
+import { MessageInbox, type OpenedEnvelope } from './message-inbox.js'
 import type { PeerDirectory } from './peer-directory.js'
 import { SelfStanding } from './self-standing.js'
 import { shownTime } from './sender-time.js'
@@ -81,6 +82,7 @@ export class ChatGroup implements GroupTopicHooks {
   readonly #invites: InviteCheck
   readonly #admission: InviteAdmission
   readonly #unreadable = new UnreadableMessages()
+  readonly #inbox: MessageInbox
   /** Set once the node forgot the group: nothing more is stored for it. */
   #forgotten = false
 
@@ -99,6 +101,7 @@ export class ChatGroup implements GroupTopicHooks {
     const parts = { ...components, group: init.group, log: this.#log }
     this.#admission = new InviteAdmission({ ...parts, topic: this.topic, commit: (e) => this.#commit(e) })
     this.#standing = new SelfStanding(parts)
+    this.#inbox = new MessageInbox(parts)
     this.#invites = new InviteCheck(parts)
     this.#upkeep = new GroupUpkeep(
       { ...parts, commit: (event, renamed) => this.#commit(event, renamed) },
@@ -208,58 +211,29 @@ export class ChatGroup implements GroupTopicHooks {
     }
   }
 
-  /** @internal Stores an opened message (its time clamped, see `sender-time.ts`), then shows it. */
+  /** @internal Stores an opened message, then shows it (see {@link MessageInbox}). */
   messageOpened(opened: OpenedMessage, bytes: Uint8Array, _from: string): TopicValidationResult {
     if (this.#forgotten) return 'ignore'
-    const { group } = this
-    const name = this.#c.directory.nameOf(opened.sender, group) ?? ''
-    const receivedAt = this.#c.clock.now()
-    let ts: number | null = null
-    if (opened.kind === 'message') {
-      // stored as shown, so history later shows the time this notification does
-      ts = shownTime(opened.ts, receivedAt)
-      if (ts !== opened.ts) {
-        this.#log(
-          'clamped the time of message %s of %s from %s: %d ms ahead of ours, shown at its arrival instead',
-          opened.id,
-          group.id,
-          opened.sender,
-          opened.ts - receivedAt,
-        )
-      }
+    return this.#inbox.keep([{ opened, bytes }])[0] === true ? 'accept' : 'ignore'
+  }
+
+  /**
+   * Envelopes sync brought in one frame: each judged as gossip's are, then those opened stored with one
+   * commit and only then shown. A bad one is refused alone; the others are kept. `pace` is awaited
+   * between envelopes (sync's, which lets the event loop turn).
+   */
+  async receiveMessages(
+    items: readonly Uint8Array[],
+    from: string,
+    pace: () => Promise<void> = async () => {},
+  ): Promise<void> {
+    const opened: OpenedEnvelope[] = []
+    for (const bytes of items) {
+      const result = await this.topic.openMessage(bytes, from)
+      if (typeof result !== 'string') opened.push({ opened: result, bytes })
+      await pace()
     }
-    const { id, sender, seq, epoch } = opened
-    const text = opened.kind === 'message' ? opened.text : null
-    let added: boolean
-    try {
-      added = this.#c.store.addMessage({
-        groupId: group.id,
-        id,
-        sender,
-        seq,
-        epoch,
-        receivedAt,
-        bytes,
-        text,
-        ts,
-      })
-    } catch (err) {
-      // not stored, so not shown; it counts as seen until a restart, when sync brings it again
-      this.#log.error('could not store message %s of %s: %s', id, group.id, (err as Error).message)
-      return 'ignore'
-    }
-    if (!added) return 'ignore'
-    const base = { group: group.id, id, from: sender, name }
-    if (opened.kind === 'message') {
-      this.#c.events.safeDispatchEvent('message:receive', {
-        detail: { ...base, text: opened.text, ts: ts ?? receivedAt },
-      })
-    } else {
-      this.#c.events.safeDispatchEvent('message:encrypted', {
-        detail: { ...base, bytes: opened.bytes, preview: opened.preview },
-      })
-    }
-    return 'accept'
+    if (!this.#forgotten) this.#inbox.keep(opened)
   }
 
   /** @internal Ciphertext of the group while this peer holds no log of it: shown, once, as such. */

@@ -22,7 +22,7 @@ import { decodeInvite } from './invite.js'
 import type { InviteOptions } from './invite-check.js'
 import { Lifecycle, openNode } from './lifecycle.js'
 import type { DataDirLock } from './lock.js'
-import { wireNode } from './node-wiring.js'
+import { type WiredNode, wireNode } from './node-wiring.js'
 import {
   isWorthKeeping,
   rememberListenPort,
@@ -31,11 +31,10 @@ import {
   worthRedialling,
 } from './peer-addresses.js'
 import { PeerDirectory } from './peer-directory.js'
-import type { PeerKeeper } from './peer-keeper.js'
+import { groupStatus, saveStatusSnapshots } from './status-snapshot.js'
 import { type ChatStore, persist } from './store.js'
 import { handleSync } from './sync.js'
 import { bootstrapPeerIds } from './sync-access.js'
-import type { SyncScheduler } from './sync-scheduler.js'
 import type { TransportNode } from './transport.js'
 
 /**
@@ -69,8 +68,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   readonly #pendingBudget = new PendingBudget()
   readonly #replica: ChatReplica
   #libp2p: TransportNode | undefined
-  #scheduler: SyncScheduler | undefined
-  #keeper: PeerKeeper | undefined
+  #wired: WiredNode | undefined
   /** `init.bootstrap` and the relays remembered from earlier runs' bootstrap lists. */
   readonly #bootstrap: string[]
   /** Dialling by hand, and the relays remembered from `--bootstrap`. */
@@ -108,8 +106,9 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
           directory: this.#directory,
           events: this,
           stopping: () => this.#life.stopping,
-          sync: (peerId, groupId, connectedOnly) => this.#scheduler?.syncWith(peerId, groupId, connectedOnly),
-          syncConnected: (groupId) => this.#scheduler?.syncConnected(groupId),
+          sync: (peerId, groupId, connectedOnly) =>
+            this.#wired?.scheduler.syncWith(peerId, groupId, connectedOnly),
+          syncConnected: (groupId) => this.#wired?.scheduler.syncConnected(groupId),
         },
       },
       { graceMs: init.graceMs, rekeyDelayMs: init.rekeyDelayMs },
@@ -117,7 +116,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     this.#replica = new ChatReplica({
       ...components,
       peerId: this.peerId,
-      groups: this.#groups.byId,
+      groups: () => this.#groups.byId,
       libp2p: () => this.#libp2p,
       configured: bootstrapPeerIds(this.#bootstrap),
       shutdown: this.#abort.signal,
@@ -127,7 +126,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
       store: components.store,
       log: this.#log,
       running: () => (this.#life.stopping ? undefined : this.#libp2p),
-      keeper: () => this.#keeper,
+      keeper: () => this.#wired?.keeper,
       shutdown: this.#abort.signal,
       ref: (peerId) => this.#directory.ref(peerId),
     })
@@ -164,18 +163,15 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     const store = this.#components.store
     // without --listen, the port of the last run, so invites given out before this restart still work
     const listen = init.listen ?? (await stableListen(store))
+    const transportInit = {
+      privateKey: this.identity.privateKey,
+      listen,
+      bootstrap,
+      mdns: init.mdns ?? true,
+      listenViaRelay: init.listenViaRelay ?? bootstrap.length > 0,
+    }
     const libp2p = await this.#life.startNode(
-      () =>
-        this.#components.transport(
-          {
-            privateKey: this.identity.privateKey,
-            listen,
-            bootstrap,
-            mdns: init.mdns ?? true,
-            listenViaRelay: init.listenViaRelay ?? bootstrap.length > 0,
-          },
-          options,
-        ),
+      () => this.#components.transport(transportInit, options),
       (created) => {
         this.#libp2p = created
       },
@@ -183,28 +179,36 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     )
     if (libp2p === undefined) return
     persist(this.#log, 'the listen port', () => rememberListenPort(store, this.addrs()))
-    const groups = this.#groups.byId
-    const { scheduler, keeper } = wireNode(libp2p, {
+    // the groups are looked up when used: the first look replays the stored logs (after start resolves)
+    const wired = wireNode(libp2p, {
       ...this.#components,
       log: this.#log,
       events: this,
       replica: this.#replica,
       pendingBudget: this.#pendingBudget,
-      groups: () => groups.values(),
+      groups: () => this.#groups.byId.values(),
       bootstrap,
-      remembered: worthRedialling(store, groups.values(), this.peerId),
-      wanted: (peerId) => isWorthKeeping(groups.values(), this.peerId, peerId),
+      remembered: () => worthRedialling(store, this.#groups.byId.values(), this.peerId),
+      wanted: (peerId) => isWorthKeeping(this.#groups.byId.values(), this.peerId, peerId),
       ref: (peerId) => this.#directory.ref(peerId),
       intervalMs: init.syncIntervalMs,
       limits: init.syncLimits,
       reachabilityGraceMs: init.reachabilityGraceMs,
     })
-    this.#scheduler = scheduler
-    this.#keeper = keeper
-    for (const group of groups.values()) this.#subscribe(group)
+    this.#wired = wired
+    // stored logs replay after start resolves, for `ready` not to wait (see GroupRegistry.restore)
+    if (this.#groups.restored) this.#resume(wired)
+    else setImmediate(() => this.#resume(wired))
+  }
+
+  /** Subscribes to every group's topic (the logs replayed first), starts the sync rounds and the keeper. */
+  #resume({ scheduler, keeper }: WiredNode): void {
+    if (this.#life.stopping) return
+    const groups = [...this.#groups.byId.values()]
+    for (const group of groups) this.#subscribe(group)
     scheduler.start()
     keeper.start()
-    for (const group of this.#groups.byId.values()) group.resume()
+    for (const group of groups) group.resume()
   }
 
   /**
@@ -217,10 +221,11 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
   }
 
   async #stop(): Promise<void> {
+    saveStatusSnapshots(this.#groups, this.store, this.#log)
     await this.#life.stopNode(this.#abort, async () => {
-      this.#scheduler?.stop()
-      this.#keeper?.stop()
-      for (const group of this.#groups.byId.values()) group.stop()
+      this.#wired?.scheduler.stop()
+      this.#wired?.keeper.stop()
+      for (const group of this.#groups.opened()) group.stop()
       await this.#libp2p?.stop()
     }, [this.#components.store, this.#lock])
   }
@@ -304,13 +309,10 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
 
   /** Status for the JSON interface and `/status`, with the group `groupId` (none if undefined). */
   status(groupId?: string): ChatStatus {
-    const chatGroup = groupId === undefined ? undefined : this.#groups.byId.get(groupId)
     return {
       peerId: this.peerId,
       name: this.name,
-      group: chatGroup === undefined ? null : chatGroup.status(this.#groups.nameOf(chatGroup.group)),
-      member: chatGroup?.group.isMember() ?? false,
-      removed: chatGroup?.standing().removed ?? null,
+      ...groupStatus(this.#groups, this.store, groupId),
       addrs: this.addrs(),
       peers: this.#libp2p?.getPeers().length ?? 0,
     }
@@ -412,7 +414,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     const libp2p = this.#libp2p
     if (libp2p === undefined || chatGroup.topic.subscribed) return
     // peers we are already connected to (a relay, say) learn of the group now, not at the next round
-    for (const peer of libp2p.getPeers()) this.#scheduler?.sync(peer, chatGroup.group.id)
+    for (const peer of libp2p.getPeers()) this.#wired?.scheduler.sync(peer, chatGroup.group.id)
     chatGroup.subscribe(libp2p.services.pubsub)
   }
 

@@ -4,8 +4,16 @@ import type { ChatGroup } from './chat-group.js'
 import { dialSignal } from './components.js'
 import { rememberAddrs } from './peer-addresses.js'
 import { type ChatStore, persist } from './store.js'
-import { dialHints, type PeerHint, type SyncAccess, type SyncReplica, subscriberHints } from './sync.js'
+import {
+  dialHints,
+  type PeerHint,
+  PendingAsks,
+  type SyncAccess,
+  type SyncReplica,
+  subscriberHints,
+} from './sync.js'
 import { accessOf, epochsSealedTo, isKnownPeer } from './sync-access.js'
+import { pace } from './sync-messages.js'
 import type { TransportNode } from './transport.js'
 import { canonicalGroupId } from './wire.js'
 
@@ -14,8 +22,8 @@ export interface ChatReplicaComponents {
   peerId: string
   store: ChatStore
   logger: { forComponent(name: string): Logger }
-  /** The node's groups by id. */
-  groups: ReadonlyMap<string, ChatGroup>
+  /** The node's groups by id (their stored logs replayed first, see `GroupRegistry.restore`). */
+  groups(): ReadonlyMap<string, ChatGroup>
   /** The libp2p node, once started. */
   libp2p: () => TransportNode | undefined
   /** Peer ids of the bootstrap list: the relays among them get ciphertext by sync. */
@@ -31,6 +39,7 @@ export interface ChatReplicaComponents {
 export class ChatReplica implements SyncReplica {
   readonly #c: ChatReplicaComponents
   readonly #log: Logger
+  readonly pendingAsks = new PendingAsks()
 
   constructor(components: ChatReplicaComponents) {
     this.#c = components
@@ -38,7 +47,7 @@ export class ChatReplica implements SyncReplica {
   }
 
   group(groupId: string): Group | undefined {
-    const { groups } = this.#c
+    const groups = this.#c.groups()
     return (groups.get(groupId) ?? groups.get(canonicalGroupId(groupId) ?? ''))?.group
   }
 
@@ -49,7 +58,7 @@ export class ChatReplica implements SyncReplica {
 
   /** A member of one of this node's groups, or a bootstrap peer. */
   isKnownPeer(remote: string): boolean {
-    const groups = [...this.#c.groups.values()].map(({ group }) => group)
+    const groups = [...this.#c.groups().values()].map(({ group }) => group)
     return isKnownPeer(groups, this.#c.configured, remote)
   }
 
@@ -65,7 +74,7 @@ export class ChatReplica implements SyncReplica {
   /** Peer exchange: the group's other subscribers this node knows that are members. */
   async peersOf(group: Group, remote: string): Promise<PeerHint[]> {
     const libp2p = this.#c.libp2p()
-    const topic = this.#c.groups.get(group.id)?.topic.topic
+    const topic = this.#c.groups().get(group.id)?.topic.topic
     if (libp2p === undefined || topic === undefined) return []
     return subscriberHints(libp2p, topic, remote, (id) => group.isMember(id))
   }
@@ -84,16 +93,25 @@ export class ChatReplica implements SyncReplica {
   /** Never throws: a failure is logged. */
   acceptEvent(group: Group, bytes: Uint8Array, remote: string): void {
     try {
-      this.#c.groups.get(group.id)?.topic.receiveEvent(bytes, remote)
+      this.#c.groups().get(group.id)?.topic.receiveEvent(bytes, remote)
     } catch (err) {
       this.#log.error('event of %s from %s failed: %s', group.id, remote, (err as Error).message)
+    }
+  }
+
+  /** Never rejects: a failure is logged. Stored with one commit, then shown (see {@link ChatGroup}). */
+  async acceptMessages(group: Group, items: Uint8Array[], remote: string): Promise<void> {
+    try {
+      await this.#c.groups().get(group.id)?.receiveMessages(items, remote, pace)
+    } catch (err) {
+      this.#log.error('messages of %s from %s failed: %s', group.id, remote, (err as Error).message)
     }
   }
 
   /** Never rejects: a failure is logged. */
   async acceptMessage(group: Group, bytes: Uint8Array, remote: string): Promise<void> {
     try {
-      await this.#c.groups.get(group.id)?.topic.receiveMessage(bytes, remote)
+      await this.#c.groups().get(group.id)?.topic.receiveMessage(bytes, remote)
     } catch (err) {
       this.#log.error('message of %s from %s failed: %s', group.id, remote, (err as Error).message)
     }

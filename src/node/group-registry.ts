@@ -12,7 +12,8 @@ import { ChatGroup, type ChatGroupComponents } from './chat-group.js'
 import type { Clock } from './components.js'
 import { NotInGroupError } from './errors.js'
 import { decodeInvite, type Invite } from './invite.js'
-import type { ChatStore } from './store.js'
+import { dropStatusSnapshots } from './status-snapshot.js'
+import type { ChatStore, StoredGroup } from './store.js'
 
 /** What a {@link GroupRegistry} is built from: its node's parts. */
 export interface GroupRegistryComponents {
@@ -41,15 +42,28 @@ export class GroupRegistry {
   readonly #c: GroupRegistryComponents
   readonly #init: GroupRegistryInit
   readonly #groups = new Map<string, ChatGroup>()
+  /** The stored groups whose logs are not replayed yet (see {@link GroupRegistry.restore}). */
+  #unrestored: StoredGroup[] = []
 
   constructor(components: GroupRegistryComponents, init: GroupRegistryInit = {}) {
     this.#c = components
     this.#init = init
   }
 
-  /** The groups by id. */
+  /** The groups by id, their stored logs replayed first if they were not yet. */
   get byId(): ReadonlyMap<string, ChatGroup> {
+    this.restore()
     return this.#groups
+  }
+
+  /** The groups opened so far, without replaying stored logs (a stop has no use for them). */
+  opened(): IterableIterator<ChatGroup> {
+    return this.#groups.values()
+  }
+
+  /** Whether every stored log has been replayed. */
+  get restored(): boolean {
+    return this.#unrestored.length === 0
   }
 
   /** Takes `group` in, as a {@link ChatGroup}, joined by `invite` if by one. */
@@ -94,6 +108,7 @@ export class GroupRegistry {
 
   /** Founds a group with this peer as its only member, named `memberName` in it, and stores it. */
   async create(name: string, memberName: string): Promise<{ created: ChatGroup; event: SignedEvent }> {
+    this.restore()
     const { group, event } = await Group.create({
       identity: this.#c.identity,
       name,
@@ -112,7 +127,7 @@ export class GroupRegistry {
    * against the genesis if that is here already.
    */
   join(invite: Invite, inviteText: string): ChatGroup {
-    const joined = this.#groups.get(invite.groupId) ?? this.add(this.open(invite.groupId))
+    const joined = this.byId.get(invite.groupId) ?? this.add(this.open(invite.groupId))
     joined.invite = invite
     this.#c.store.saveGroup({ id: invite.groupId, name: invite.groupName, invite: inviteText.trim() })
     // joining again a group whose genesis is here already: the new invite is checked now
@@ -120,32 +135,53 @@ export class GroupRegistry {
     return joined
   }
 
-  /** Opens every group of the store, replaying its events; one that cannot open is skipped, and logged. */
+  /**
+   * Takes in the groups of the store, to be opened by {@link GroupRegistry.restore}: the first use of
+   * them (or the node, once it started) replays their logs, so a start need not wait for that.
+   */
   load(): void {
+    this.#unrestored = this.#c.store.groups()
+  }
+
+  /**
+   * Opens every group {@link GroupRegistry.load} took in, replaying its events, at once (a synchronous
+   * run, so nothing sees a log half replayed); one that cannot open is skipped, and logged. Idempotent.
+   */
+  restore(): void {
     const { store, log } = this.#c
-    for (const stored of store.groups()) {
+    const stored = this.#unrestored
+    if (stored.length === 0) return
+    this.#unrestored = []
+    // from now on the live state answers, and it may change before the next clean stop
+    dropStatusSnapshots(
+      store,
+      stored.map((row) => row.id),
+    )
+    for (const row of stored) {
       // one unusable stored group must not keep the node from opening
       try {
-        const group = this.open(stored.id)
+        const group = this.open(row.id)
         if (this.#groups.has(group.id)) continue
         store.restoreGroup(group, (err) =>
-          log.error('stored event of %s does not apply: %s', stored.id, err.message),
+          log.error('stored event of %s does not apply: %s', row.id, err.message),
         )
         let invite: ReturnType<typeof decodeInvite> | undefined
         try {
-          if (stored.invite !== null) invite = decodeInvite(stored.invite)
+          if (row.invite !== null) invite = decodeInvite(row.invite)
         } catch {
           // an invite of an older format: the group still opens, only its inviter is not shown
         }
         this.add(group, invite)
       } catch (err) {
-        log.error('skipping stored group %s: %s', stored.id.slice(0, 80), (err as Error).message)
+        log.error('skipping stored group %s: %s', row.id.slice(0, 80), (err as Error).message)
       }
     }
   }
 
   /** Groups this node takes part in, oldest first. */
   summaries(): GroupSummary[] {
+    // before the replay, the names stored: a genesis, once applied, stored its name there
+    if (!this.restored) return this.#unrestored.map((g) => ({ id: g.id, name: g.name ?? g.id.slice(-8) }))
     return [...this.#groups.values()].map(({ group }) => ({ id: group.id, name: this.nameOf(group) }))
   }
 
@@ -174,7 +210,7 @@ export class GroupRegistry {
 
   /** @throws {NotInGroupError} */
   require(groupId: string): ChatGroup {
-    const group = this.#groups.get(groupId)
+    const group = this.byId.get(groupId)
     if (group === undefined) throw new NotInGroupError(`no group "${groupId}" here`)
     return group
   }

@@ -221,12 +221,20 @@ export class GroupTopic {
 
   /** A message from gossip or sync: the core opens it, then {@link GroupTopicHooks.messageOpened}. */
   async receiveMessage(bytes: Uint8Array, from: string): Promise<TopicValidationResult> {
+    const opened = await this.openMessage(bytes, from)
+    return typeof opened === 'string' ? opened : this.#hooks.messageOpened(opened, bytes, from)
+  }
+
+  /**
+   * The judging half of {@link receiveMessage}: the core's verdict on a message, with refusals told to
+   * the hooks; the opened message is the caller's to keep and show (sync keeps a frame's worth at once).
+   */
+  async openMessage(bytes: Uint8Array, from: string): Promise<OpenedMessage | TopicValidationResult> {
     const hooks = this.#hooks
     if (hooks.admit?.({ kind: 'message', bytes }, from) === false) return 'ignore'
-    let opened: OpenedMessage
     try {
       // checks the signature, the sender's membership in the epoch (against the signed log), replays
-      opened = await this.group.open(bytes, { from })
+      return await this.group.open(bytes, { from })
     } catch (err) {
       const error = err as Error
       switch (error.name) {
@@ -251,6 +259,5 @@ export class GroupTopic {
           return 'reject'
       }
     }
-    return hooks.messageOpened(opened, bytes, from)
   }
 }

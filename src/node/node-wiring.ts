@@ -28,9 +28,12 @@ export interface NodeWiring {
   replica: SyncReplica
   pendingBudget: PendingBudget
   groups(): Iterable<ChatGroup>
-  /** The bootstrap list of this run, and the peers remembered from earlier runs (see `peer-addresses.ts`). */
+  /**
+   * The bootstrap list of this run, and the peers remembered from earlier runs (see `peer-addresses.ts`),
+   * asked for when the scheduler starts.
+   */
   bootstrap: readonly string[]
-  remembered: readonly string[]
+  remembered: () => readonly string[]
   /** Whether a peer is worth reaching again (a member, an inviter): kept connected once met. */
   wanted: (peerId: string) => boolean
   /** A peer as the chat shows it. */
@@ -41,14 +44,17 @@ export interface NodeWiring {
   reachabilityGraceMs?: number | undefined
 }
 
+/** The sync scheduler and peer keeper of a started node. */
+export interface WiredNode {
+  scheduler: SyncScheduler
+  keeper: PeerKeeper
+}
+
 /**
  * Builds the node's sync scheduler and peer keeper and adds their listeners to `libp2p`'s events (they go
  * with the libp2p node when it stops). The caller starts both once its groups are subscribed.
  */
-export function wireNode(
-  libp2p: TransportNode,
-  wiring: NodeWiring,
-): { scheduler: SyncScheduler; keeper: PeerKeeper } {
+export function wireNode(libp2p: TransportNode, wiring: NodeWiring): WiredNode {
   const { store, log, events } = wiring
   const keeper = new PeerKeeper(
     { libp2p, logger: wiring.logger },

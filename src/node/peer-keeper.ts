@@ -24,8 +24,11 @@ export interface PeerKeeperComponents {
 export interface PeerKeeperInit extends Omit<ReachabilityInit, 'peers' | 'retrying'> {
   /** Peers (multiaddrs with `/p2p/<id>`) to keep connected to: the relays and peers given at start. */
   bootstrap: readonly string[]
-  /** Peers remembered from earlier runs (multiaddrs with `/p2p/<id>`): dialled at start, then kept. */
-  remembered?: readonly string[]
+  /**
+   * Peers remembered from earlier runs (multiaddrs with `/p2p/<id>`), asked for at {@link PeerKeeper.start}
+   * (once the groups' logs are replayed: who is worth it depends on them): dialled then, and kept.
+   */
+  remembered?: () => readonly string[]
   /** Whether a peer met during the run is worth reaching again: a member of a group, an inviter. */
   wanted?: (peerId: string) => boolean
 }
@@ -49,7 +52,7 @@ export class PeerKeeper {
   readonly #init: PeerKeeperInit
   /** The bootstrap peers, then the remembered ones, then those met during the run. */
   readonly #kept = new Map<string, Kept>()
-  readonly #remembered: Kept[]
+  #remembered: Kept[] = []
   #met = 0
   readonly #reachability: Reachability
   readonly #abort = new AbortController()
@@ -64,8 +67,6 @@ export class PeerKeeper {
     this.#log = components.logger.forComponent('p2pchat:peer-keeper')
     this.#init = init
     for (const kept of byPeer(init.bootstrap)) this.#kept.set(kept.peer.toString(), kept)
-    this.#remembered = byPeer(init.remembered ?? []).filter((k) => !this.#kept.has(k.peer.toString()))
-    for (const kept of this.#remembered) this.#kept.set(kept.peer.toString(), kept)
     this.#reachability = new Reachability({
       ...init,
       peers: () => this.#libp2p.getPeers().length,
@@ -78,6 +79,9 @@ export class PeerKeeper {
    * and starts watching whether any peer is reachable.
    */
   start(): void {
+    const remembered = byPeer(this.#init.remembered?.() ?? [])
+    this.#remembered = remembered.filter((k) => !this.#kept.has(k.peer.toString()))
+    for (const kept of this.#remembered) this.#kept.set(kept.peer.toString(), kept)
     for (const kept of this.#kept.values()) this.#keepAlive(kept)
     for (const kept of this.#remembered) this.#dial(kept)
     this.#libp2p.addEventListener('peer:connect', this.#onConnect)

@@ -93,3 +93,13 @@ export function toMessage(row: Row): StoredMessage {
     ts: row.ts === null || row.ts === undefined ? null : Number(row.ts),
   }
 }
+
+/** A `peers` row as a {@link StoredPeer}. */
+export function toPeer(row: Row): StoredPeer {
+  return {
+    peerId: row.peer_id as string,
+    name: (row.name as string | null) ?? null,
+    addrs: JSON.parse(row.addrs as string) as string[],
+    lastSeen: Number(row.last_seen),
+  }
+}

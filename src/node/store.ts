@@ -13,6 +13,7 @@ import {
   type StoredMessage,
   type StoredPeer,
   toMessage,
+  toPeer,
 } from './store-schema.js'
 
 export { loadOrCreateIdentity } from './data-dir.js'
@@ -31,9 +32,9 @@ export const MAX_RANGES_PER_SENDER = 256
 const ENVELOPE_PAGE_ROWS = 256
 
 /**
- * The node's database: one SQLite file per data directory, in WAL mode. Every write is its own
- * transaction and is committed before the caller acknowledges anything to the user, so it survives
- * the process being killed.
+ * The node's database: one SQLite file per data directory, in WAL mode. Every write is committed
+ * before the caller acknowledges anything to the user, so it survives the process being killed; a
+ * write is its own transaction, except the few that belong together ({@link ChatStore.addMessages}).
  */
 export class ChatStore {
   readonly #db: DatabaseSync
@@ -144,14 +145,22 @@ export class ChatStore {
   /** Forgets a group with everything stored for it: its row, events and messages, in one transaction. */
   purgeGroup(groupId: string): void {
     if (!this.#writable('a group purge')) return
-    this.#db.exec('BEGIN')
-    try {
+    this.#transaction(() => {
       for (const table of ['groups WHERE id', 'events WHERE group_id', 'messages WHERE group_id']) {
         this.#statement(`DELETE FROM ${table} = ?`).run(groupId)
       }
+    })
+  }
+
+  /** Runs `writes` in one transaction: all of them are committed, or (it throws) none. */
+  #transaction<T>(writes: () => T): T {
+    this.#db.exec('BEGIN')
+    try {
+      const result = writes()
       this.#db.exec('COMMIT')
+      return result
     } catch (err) {
-      this.#db.exec('ROLLBACK')
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK')
       throw err
     }
   }
@@ -205,6 +214,35 @@ export class ChatStore {
       message.ts,
     )
     return Number(result.changes) > 0
+  }
+
+  /**
+   * Stores messages with one commit (a sync frame's worth costs one transaction, not one each). When one
+   * of them fails, the transaction is rolled back and each is stored on its own, so a bad one loses only
+   * itself: `onError` is told of each that failed. Returns per message whether it was stored now (false:
+   * stored already, failed, or the store is closed).
+   */
+  addMessages(
+    messages: readonly StoredMessage[],
+    onError: (message: StoredMessage, err: Error) => void,
+  ): boolean[] {
+    if (messages.length === 0 || !this.#writable('messages')) return messages.map(() => false)
+    // one alone (gossip) needs no transaction of its own around it
+    if (messages.length > 1) {
+      try {
+        return this.#transaction(() => messages.map((message) => this.addMessage(message)))
+      } catch {
+        // which one failed, and why, is told below: each is tried alone
+      }
+    }
+    return messages.map((message) => {
+      try {
+        return this.addMessage(message)
+      } catch (err) {
+        onError(message, err as Error)
+        return false
+      }
+    })
   }
 
   /** Every message of a group, in the order this peer accepted them. */
@@ -393,15 +431,6 @@ export class ChatStore {
   peerName(peerId: string): string | undefined {
     const row = this.#statement('SELECT name FROM peers WHERE peer_id = ?').get(peerId) as Row | undefined
     return (row?.name as string | null | undefined) ?? undefined
-  }
-}
-
-function toPeer(row: Row): StoredPeer {
-  return {
-    peerId: row.peer_id as string,
-    name: (row.name as string | null) ?? null,
-    addrs: JSON.parse(row.addrs as string) as string[],
-    lastSeen: Number(row.last_seen),
   }
 }
 

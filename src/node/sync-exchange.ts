@@ -80,6 +80,13 @@ export interface SyncReplica {
   acceptEvent(group: Group, bytes: Uint8Array, remote: string): void
   /** Applies an envelope received by sync. Never throws. */
   acceptMessage(group: Group, bytes: Uint8Array, remote: string): Promise<void>
+  /**
+   * Applies the envelopes of one frame together (a chat node stores them with one commit, then shows
+   * them). Never throws. Without it each goes to {@link SyncReplica.acceptMessage}.
+   */
+  acceptMessages?(group: Group, items: Uint8Array[], remote: string): Promise<void>
+  /** The syncs this replica started that have yet to ask for messages (see {@link PendingAsks}). */
+  readonly pendingAsks?: PendingAsks
   /** Other peers of the group that `remote` may dial (answering a sync). */
   peersOf?(group: Group, remote: string): Promise<PeerHint[]>
   /**
@@ -87,6 +94,35 @@ export interface SyncReplica {
    * relay `remote`; a chat node dials those it is not connected to.
    */
   acceptPeers?(group: Group, peers: PeerHint[], remote: string): void
+}
+
+/**
+ * The (group, peer) pairs this replica is syncing with as initiator whose ask for messages is still to
+ * come or under way. When the peer opens a sync of its own meanwhile (both sides sync on connect), the
+ * session it opened does not ask too: it would be served the same envelopes a second time, each read,
+ * sent, verified and refused as a replay (a third of the work of a long catch-up).
+ */
+export class PendingAsks {
+  readonly #count = new Map<string, number>()
+
+  /** Marks the pair; the returned function (idempotent) unmarks it once the ask is done or failed. */
+  begin(groupId: string, remote: string): () => void {
+    const key = `${remote}|${groupId}`
+    this.#count.set(key, (this.#count.get(key) ?? 0) + 1)
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      const left = (this.#count.get(key) ?? 1) - 1
+      if (left > 0) this.#count.set(key, left)
+      else this.#count.delete(key)
+    }
+  }
+
+  /** Whether a sync this replica started with `remote` will still ask for the messages of `groupId`. */
+  has(groupId: string, remote: string): boolean {
+    return this.#count.has(`${remote}|${groupId}`)
+  }
 }
 
 /** Encoded bytes a 'want' may spend on watermarks and ranges, well under the frame size limit. */
@@ -161,6 +197,7 @@ async function exchangeMessages(
   remote: string,
   first: 'send' | 'receive',
   access: SyncAccess,
+  asked?: () => void,
 ): Promise<{ received: number; more: boolean }> {
   let result = { count: 0, more: false }
   const serve = async (): Promise<void> => {
@@ -173,17 +210,26 @@ async function exchangeMessages(
     await session.sendBatches('msgs', envelopes, { count: MAX_SYNC_MESSAGES, bytes: MAX_SYNC_BYTES })
   }
   const ask = async (): Promise<void> => {
+    // as responder, not when this replica's own sync with the peer asks (or will) for the same
+    const asks = isTrusted(access) && !(first === 'send' && replica.pendingAsks?.has(group.id, remote))
     await session.send(
-      isTrusted(access)
+      asks
         ? { t: 'want', ep: replica.wantedEpochs(group), ...haveOf(replica.messageSource, group.id) }
         : { t: 'want', ep: [], m: {} },
     )
-    result = await session.receiveBatches('msgs', MAX_SYNC_MESSAGES, (bytes) =>
-      replica.acceptMessage(group, bytes, remote),
-    )
+    const { acceptMessages } = replica
+    result =
+      acceptMessages === undefined
+        ? await session.receiveBatches('msgs', MAX_SYNC_MESSAGES, (bytes) =>
+            replica.acceptMessage(group, bytes, remote),
+          )
+        : await session.receiveFrames('msgs', MAX_SYNC_MESSAGES, (items) =>
+            acceptMessages.call(replica, group, items, remote),
+          )
   }
   if (first === 'receive') {
     await ask()
+    asked?.()
     await serve()
   } else {
     await serve()
@@ -215,7 +261,21 @@ export async function syncAsInitiator(
   group: Group,
   remote: string,
 ): Promise<SyncResult> {
-  const session = new SyncSession(channel)
+  const asked = replica.pendingAsks?.begin(group.id, remote)
+  try {
+    return await initiate(new SyncSession(channel), replica, group, remote, asked)
+  } finally {
+    asked?.()
+  }
+}
+
+async function initiate(
+  session: SyncSession,
+  replica: SyncReplica,
+  group: Group,
+  remote: string,
+  asked: (() => void) | undefined,
+): Promise<SyncResult> {
   let access = await replica.access(group, remote)
   await session.send({ t: 'hello', g: group.id, h: getsLog(access) ? group.heads() : [] })
   const reply = await session.expect('heads', 'unknown')
@@ -230,8 +290,8 @@ export async function syncAsInitiator(
     if (hints.length > 0) replica.acceptPeers?.(group, hints, remote)
   }
   await session.sendBatches('events', getsLog(access) ? eventsMissingFrom(group, reply.h) : [])
-  const { received, more } = await exchangeMessages(session, replica, group, remote, 'receive', access)
-  return { known: true, messagesReceived: received, more }
+  const exchanged = await exchangeMessages(session, replica, group, remote, 'receive', access, asked)
+  return { known: true, messagesReceived: exchanged.received, more: exchanged.more }
 }
 
 /**

@@ -24,9 +24,9 @@ const MAX_HEADS = 256
 /** Payload bytes per frame: under the 1 MiB frame limit with room for encoding overhead. */
 const FRAME_BUDGET = 768 * 1024
 /**
- * Longest run of received items handled back to back before sync lets the event loop turn: a batch of
- * large epochs, or of messages arriving faster than the stream can be read, must not block gossip,
- * timers and the user for seconds.
+ * Longest run of items received, or read and framed to send, back to back before sync lets the event
+ * loop turn: a batch of large epochs, or of messages arriving (or taken) faster than they are handled,
+ * must not block gossip, timers and the user for seconds.
  */
 export const MAX_ACCEPT_RUN_MS = 20
 
@@ -196,7 +196,9 @@ export class SyncSession {
   /**
    * Sends `items` in frames, then `end`. Stops before `budget.count` items or `budget.bytes` bytes
    * (always sending at least one), and then says `more`. Each frame waits until the stream takes it, so
-   * what is held is one frame, however many items `items` would yield.
+   * what is held is one frame, however many items `items` would yield. Reading the items and framing them
+   * lets the event loop turn every {@link MAX_ACCEPT_RUN_MS}: a stream that takes frames as fast as they
+   * come (a local peer) would otherwise hold it for a whole batch.
    */
   async sendBatches(
     kind: 'events' | 'msgs',
@@ -217,6 +219,7 @@ export class SyncSession {
       batch = []
       bytes = 0
       await this.send(kind === 'events' ? { t: 'events', e: frame } : { t: 'msgs', m: frame })
+      await pace()
     }
     for (const item of items) {
       if (count >= budget.count || (count > 0 && total + item.length > budget.bytes)) {
@@ -237,27 +240,62 @@ export class SyncSession {
    * Reads batches until `end`, handing each item to `accept`; stops counting at `max`. Returns how many
    * came and whether the sender said it has more.
    */
-  async receiveBatches(
+  receiveBatches(
     kind: 'events' | 'msgs',
     max: number,
     accept: (item: Uint8Array) => Promise<void> | void,
   ): Promise<{ count: number; more: boolean }> {
+    return this.receiveFrames(kind, max, async (items) => {
+      for (const item of items) {
+        await accept(item)
+        await pace()
+      }
+    })
+  }
+
+  /**
+   * {@link SyncSession.receiveBatches}, a frame's items at a time: `accept` takes them together (the
+   * store commits them at once). The event loop may turn between frames.
+   */
+  async receiveFrames(
+    kind: 'events' | 'msgs',
+    max: number,
+    accept: (items: Uint8Array[]) => Promise<void> | void,
+  ): Promise<{ count: number; more: boolean }> {
     let count = 0
-    let runStart = performance.now()
     for (;;) {
       const message = await this.expect(kind, 'end')
       if (message.t === 'end') return { count, more: message.more === true }
       const items = message.t === 'events' ? message.e : (message as { m: Uint8Array[] }).m
       count += items.length
       if (count > max) throw new MalformedFrameError(`peer sent more than ${max} ${kind}`)
-      for (const item of items) {
-        await accept(item)
-        // awaiting `accept` and buffered frames only runs microtasks: let timers and I/O in
-        if (performance.now() - runStart >= MAX_ACCEPT_RUN_MS) {
-          await nextTurn()
-          runStart = performance.now()
-        }
-      }
+      await accept(items)
+      await pace()
     }
   }
+}
+
+/** When the current run of sync work began, and whether timers have run since. */
+let runStart = 0
+let turned = true
+
+/**
+ * A pause to call between steps of sync work: once work has run {@link MAX_ACCEPT_RUN_MS} without the
+ * event loop's timers running, it lets timers and I/O in. The run is counted over every sync session of
+ * the process, since awaiting a step that needs no I/O, or a frame already buffered, only runs
+ * microtasks: sessions served and received at once take turns without the loop turning. A run ends
+ * when a timer set at its start has fired: a pause taken from an I/O callback reaches the same turn's
+ * immediates before any timer, so until then each step pauses again.
+ */
+export async function pace(): Promise<void> {
+  const now = performance.now()
+  if (turned) {
+    turned = false
+    runStart = now
+    setTimeout(() => {
+      turned = true
+    }, 0)
+    return
+  }
+  if (now - runStart >= MAX_ACCEPT_RUN_MS) await nextTurn()
 }

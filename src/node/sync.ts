@@ -24,6 +24,7 @@ export {
   MAX_SYNC_MESSAGES,
   MAX_SYNC_ROUNDS,
   type MessageSource,
+  PendingAsks,
   type SyncReplica,
   type SyncResult,
   syncAsInitiator,

@@ -141,7 +141,7 @@ describe('wireNode', () => {
       pendingBudget: {} as never,
       groups: () => [],
       bootstrap: [],
-      remembered: [],
+      remembered: () => [],
       wanted,
       ref: (peerId) => ({ peerId, name: '' }),
     })

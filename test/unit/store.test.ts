@@ -135,3 +135,25 @@ describe('ChatStore after close', () => {
     expect(store.isOpen).toBe(false)
   })
 })
+
+describe('ChatStore.addMessages: a sync frame in one commit', () => {
+  it('keeps the good messages when one of them cannot be stored, and says which', () => {
+    const store = storeWith([message('alice', 0)])
+    // a row SQLite cannot take (a value it cannot bind) among new ones and one stored already
+    const bad = { ...message('mallory', 0), bytes: {} as Uint8Array }
+    const failed: string[] = []
+    const added = store.addMessages(
+      [message('alice', 1), bad, message('alice', 0), message('bob', 0)],
+      (m, err) => failed.push(`${m.id}: ${err.message}`),
+    )
+    expect(added).toEqual([true, false, false, true])
+    expect(failed).toEqual([expect.stringMatching(/^mallory\/0: Provided value cannot be bound/)])
+    expect(seqs(store.messages(GROUP))).toEqual(['alice/0', 'alice/1', 'bob/0'])
+  })
+
+  it('stores nothing, and throws nothing, once closed', () => {
+    const store = storeWith([])
+    store.close()
+    expect(store.addMessages([message('alice', 0)], () => {})).toEqual([false])
+  })
+})
