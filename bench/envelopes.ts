@@ -8,7 +8,14 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { Identity, verifySignature } from '../src/crypto/index.js'
 import { Group } from '../src/membership/index.js'
-import { chachaDecrypt, chachaEncrypt, ed25519KeyPair, ed25519Sign, ed25519Verify } from './floors.js'
+import {
+  chachaDecrypt,
+  chachaEncrypt,
+  chachaKey,
+  ed25519KeyPair,
+  ed25519Sign,
+  ed25519Verify,
+} from './floors.js'
 import { type Figure, opsPerSecond, timeMs } from './measure.js'
 
 /** How long each rate is measured. */
@@ -84,7 +91,7 @@ export async function envelopeFigures(init: EnvelopeBenchInit): Promise<Figure[]
   const sample = (await writer.seal(TEXT)).bytes
   // floors over the same sizes: decrypt + verify, encrypt + sign
   const parts = envelopeParts(sample)
-  const key = new Uint8Array(randomBytes(32))
+  const key = chachaKey()
   const nonce = new Uint8Array(randomBytes(12))
   const plaintext = new Uint8Array(parts.ct.length - 16)
   const ct = chachaEncrypt(key, nonce, plaintext, parts.aad)
@@ -182,7 +189,7 @@ export async function catchUpFigures(init: CatchUpInit): Promise<Figure[]> {
  */
 export function verifyDecryptFloor(sample: Uint8Array, count: number): number {
   const parts = envelopeParts(sample)
-  const key = new Uint8Array(randomBytes(32))
+  const key = chachaKey()
   const nonce = new Uint8Array(randomBytes(12))
   const ct = chachaEncrypt(key, nonce, new Uint8Array(parts.ct.length - 16), parts.aad)
   const signer = ed25519KeyPair()

@@ -1,4 +1,13 @@
-import { type CipherGCMTypes, createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import {
+  type CipherGCMTypes,
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+  randomFillSync,
+} from 'node:crypto'
 import { DecryptionError } from './errors.js'
 
 /** Length in bytes of a group key, of an AEAD key and of an AEAD nonce. */
@@ -12,10 +21,34 @@ export function randomKey(): Uint8Array {
   return new Uint8Array(randomBytes(KEY_LENGTH))
 }
 
+/**
+ * Random bytes drawn from the CSPRNG in blocks: one `randomBytes` call per nonce cost a third of
+ * sealing a message once the rest was fast. Each byte is handed out once.
+ */
+const noncePool = new Uint8Array(NONCE_LENGTH * 256)
+let noncePoolAt = noncePool.length
+
 /** A fresh random 96-bit nonce. */
 export function randomNonce(): Uint8Array {
-  return new Uint8Array(randomBytes(NONCE_LENGTH))
+  if (noncePoolAt === noncePool.length) {
+    randomFillSync(noncePool)
+    noncePoolAt = 0
+  }
+  noncePoolAt += NONCE_LENGTH
+  return noncePool.slice(noncePoolAt - NONCE_LENGTH, noncePoolAt)
 }
+
+/**
+ * A key as node:crypto holds it. Made once per key and passed to {@link aeadEncrypt} and
+ * {@link aeadDecrypt}, it saves the key import that raw bytes cost on every call (two thirds of a
+ * 200-byte message's encryption).
+ */
+export function aeadKey(key: Uint8Array): KeyObject {
+  return createSecretKey(key)
+}
+
+/** An AEAD key: raw bytes, or made once with {@link aeadKey}. */
+export type AeadKey = Uint8Array | KeyObject
 
 /** HKDF-SHA256 (RFC 5869), for deriving single-purpose keys from a group key. */
 export function hkdf(ikm: Uint8Array, info: string, length = KEY_LENGTH): Uint8Array {
@@ -28,7 +61,7 @@ export type AeadAlgorithm = 'chacha20-poly1305' | 'aes-256-gcm'
 /** Encryption with `algorithm`; the 16-byte tag is appended to the ciphertext. */
 export function aeadSeal(
   algorithm: AeadAlgorithm,
-  key: Uint8Array,
+  key: AeadKey,
   nonce: Uint8Array,
   plaintext: Uint8Array,
   aad: Uint8Array,
@@ -38,7 +71,10 @@ export function aeadSeal(
   cipher.setAAD(aad, { plaintextLength: plaintext.length })
   const body = cipher.update(plaintext)
   cipher.final()
-  return new Uint8Array(Buffer.concat([body, cipher.getAuthTag()]))
+  const out = new Uint8Array(body.length + TAG_LENGTH)
+  out.set(body)
+  out.set(cipher.getAuthTag(), body.length)
+  return out
 }
 
 /**
@@ -48,7 +84,7 @@ export function aeadSeal(
  */
 export function aeadOpen(
   algorithm: AeadAlgorithm,
-  key: Uint8Array,
+  key: AeadKey,
   nonce: Uint8Array,
   ciphertext: Uint8Array,
   aad: Uint8Array,
@@ -68,7 +104,7 @@ export function aeadOpen(
 
 /** ChaCha20-Poly1305 (RFC 8439) encryption; the 16-byte tag is appended to the ciphertext. */
 export function aeadEncrypt(
-  key: Uint8Array,
+  key: AeadKey,
   nonce: Uint8Array,
   plaintext: Uint8Array,
   aad: Uint8Array,
@@ -82,7 +118,7 @@ export function aeadEncrypt(
  * @throws {DecryptionError} when the key is wrong or any byte of ciphertext, tag or `aad` changed
  */
 export function aeadDecrypt(
-  key: Uint8Array,
+  key: AeadKey,
   nonce: Uint8Array,
   ciphertext: Uint8Array,
   aad: Uint8Array,

@@ -5,8 +5,9 @@
  * @packageDocumentation
  */
 
+import type { KeyObject } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
-import { cidOf, type Identity, randomNonce } from '../crypto/index.js'
+import { aeadKey, cidStringOf, type Identity, randomNonce } from '../crypto/index.js'
 import {
   ciphertextPreview,
   decodeEnvelope,
@@ -68,6 +69,8 @@ export class GroupMessages {
   /** Messages waiting for their epoch, by id, oldest first. */
   readonly #pendingMessages = new Map<string, { epoch: string; bytes: Uint8Array; ticket: PendingTicket }>()
   #nextSeq = 0
+  /** The cipher key of each message key the keyring handed out, made once: raw bytes cost a key import per message. */
+  readonly #cipherKeys = new WeakMap<Uint8Array, KeyObject>()
 
   constructor(init: GroupMessagesInit) {
     this.#groupId = init.groupId
@@ -136,12 +139,12 @@ export class GroupMessages {
       group: this.#cid,
       epoch: epoch.event.cid,
       seq,
-      key,
+      key: this.#cipherKey(key),
       body: { text, ts },
       nonce: randomNonce(),
     })
     // the id is the envelope's content address; no need to decode (and re-verify) what we just signed
-    const id = cidOf(bytes).toString()
+    const id = cidStringOf(bytes)
     this.markSeen(this.#identity.memberId, seq)
     return { bytes, id, seq, ts, epoch: epoch.event.id }
   }
@@ -197,7 +200,7 @@ export class GroupMessages {
     const key = await this.#keys.messageKey(epoch)
     // a second delivery may have raced through the await above
     this.#checkReplay(envelope)
-    const body = key === null ? undefined : openEnvelope(envelope, key)
+    const body = key === null ? undefined : openEnvelope(envelope, this.#cipherKey(key))
     this.markSeen(envelope.sender, envelope.header.seq)
     const { id, sender, epochId } = envelope
     const seq = envelope.header.seq
@@ -267,6 +270,15 @@ export class GroupMessages {
   /** Next sequence number this identity will use. */
   get nextSeq(): number {
     return this.#nextSeq
+  }
+
+  #cipherKey(key: Uint8Array): KeyObject {
+    let cipherKey = this.#cipherKeys.get(key)
+    if (cipherKey === undefined) {
+      cipherKey = aeadKey(key)
+      this.#cipherKeys.set(key, cipherKey)
+    }
+    return cipherKey
   }
 
   #checkReplay(envelope: Envelope): void {
