@@ -50,8 +50,6 @@ const VERSION = V_ENTRY.subarray(2)
 export const CT_START = 1 + V_ENTRY.length
 const SIG_LENGTH = 64
 const NONCE_LENGTH = 12
-/** An Ed25519 member id: a 6-byte identity-multihash prefix and the 32-byte key. */
-const SENDER_LENGTH = 38
 
 /** Bytes of the shortest CBOR head of an item of major type `major` with argument `n`. */
 export function headLength(n: number): number {
@@ -182,9 +180,9 @@ class CanonicalReader {
 
 /**
  * The fields of an envelope in the canonical DAG-CBOR encoding of `{v: 1, ct, seq, sig, epoch, group,
- * nonce, sender}`, with `seq` a safe integer, a 64-byte `sig`, a 12-byte `nonce`, a 38-byte `sender`
- * and CIDs in canonical form; these are exactly the bytes a full decode and re-encode give back. The
- * signature is not checked here, nor is the sender's key read.
+ * nonce, sender}`, with `seq` a safe integer, a 64-byte `sig`, a 12-byte `nonce` and CIDs in
+ * canonical form. With the sender then checked as an Ed25519 member id (decodeEnvelope does),
+ * these are exactly the bytes a full decode and re-encode give back. The signature is not checked here.
  *
  * @throws {MalformedError} anything else
  */
@@ -209,8 +207,8 @@ export function readEnvelope(bytes: Uint8Array): EnvelopeLayout {
   if (r.head(BYTES, 'nonce') !== NONCE_LENGTH) r.fail('bad nonce')
   const nonce = r.raw(NONCE_LENGTH, 'nonce')
   r.literal(SENDER_KEY, 'fields')
-  if (r.head(BYTES, 'sender') !== SENDER_LENGTH) r.fail('bad sender')
-  const sender = r.raw(SENDER_LENGTH, 'sender')
+  // its length and prefix are checked by reading the key from it, with the same error as before
+  const sender = r.byteString('sender')
   if (!r.done) r.fail('bytes after the envelope')
   return { seqStart, sigStart, sigEnd, ct, seq, sig, epoch, group, nonce, sender }
 }
@@ -283,7 +281,7 @@ const BODY_START = Uint8Array.of(MAP_OF_2, ...BODY_TS_KEY)
 const utf8 = new TextDecoder()
 
 /**
- * A message body in its canonical encoding, `{ts, text}` with a safe-integer `ts`, read in place; or
+ * A message body in its canonical encoding, `{ts, text}` with an integer `ts`, read in place; or
  * `undefined` for any other bytes, which the caller gives to the full decoder (a body comes from a
  * member, authenticated, so an odd one is rare and is judged as before).
  */
@@ -297,7 +295,8 @@ export function readBody(plaintext: Uint8Array): { ts: number; text: string } | 
     const ts = negative ? -1 - arg : arg
     r.literal(BODY_TEXT_KEY, 'body')
     const text = r.byteString('text', TEXT)
-    if (!r.done || !Number.isSafeInteger(ts)) return undefined
+    if (!r.done) return undefined
+    // a `ts` of -2^53 is no safe integer: the caller refuses it, as it does the decoder's
     return { ts, text: utf8.decode(text) }
   } catch {
     return undefined
