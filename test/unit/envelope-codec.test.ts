@@ -101,6 +101,12 @@ function seal(init: EnvelopeInit): Uint8Array {
   return sealEnvelope({ ...rest, identity: ids[sender], body: { text, ts } })
 }
 
+/** An envelope by `ids[sender]` under fresh random group and epoch CIDs, as the fixed cases use. */
+function sample(sender: 0 | 1, seq: number, text = 'x'): Uint8Array {
+  const [epoch, group] = [cidOf(randomBytes(8)), cidOf(randomBytes(8))]
+  return seal({ sender, seq, text, ts: 1, epoch, group, nonce: new Uint8Array(12), key: new Uint8Array(32) })
+}
+
 /** A CBOR item of any kind, with sizes near the ones the envelope's fields must have. */
 const itemArb: fc.Arbitrary<Item> = fc.oneof(
   fc.oneof(fc.constantFrom(0, 1, 2, 24, 2 ** 32, Number.MAX_SAFE_INTEGER), fc.maxSafeNat()).map((n) => ({
@@ -356,16 +362,7 @@ describe('envelope codec: each canonical-form check refuses what the full decode
 
   for (const [label, change] of cases) {
     it(`${label}: MalformedError, as before`, async () => {
-      const sealed = seal({
-        sender: 0,
-        seq: 300,
-        text: 'canonical',
-        ts: 1,
-        epoch: cidOf(randomBytes(8)),
-        group: cidOf(randomBytes(8)),
-        nonce: new Uint8Array(12),
-        key: new Uint8Array(32),
-      })
+      const sealed = sample(0, 300, 'canonical')
       const changed = change(entriesOf(sealed))
       const bytes = Array.isArray(changed)
         ? writeEnvelope(changed, ids[0])
@@ -376,31 +373,13 @@ describe('envelope codec: each canonical-form check refuses what the full decode
   }
 
   it('trailing bytes after a valid envelope and a truncated one: MalformedError, as before', () => {
-    const sealed = seal({
-      sender: 1,
-      seq: 7,
-      text: 'x',
-      ts: 1,
-      epoch: cidOf(randomBytes(8)),
-      group: cidOf(randomBytes(8)),
-      nonce: new Uint8Array(12),
-      key: new Uint8Array(32),
-    })
+    const sealed = sample(1, 7, 'x')
     expect(agree(Uint8Array.of(...sealed, 0))).toEqual({ error: 'MalformedError' })
     expect(agree(sealed.subarray(0, sealed.length - 1))).toEqual({ error: 'MalformedError' })
   })
 
   it('a sender of 38 bytes that is no Ed25519 peer id: MalformedError, as before', () => {
-    const sealed = seal({
-      sender: 0,
-      seq: 1,
-      text: 'x',
-      ts: 1,
-      epoch: cidOf(randomBytes(8)),
-      group: cidOf(randomBytes(8)),
-      nonce: new Uint8Array(12),
-      key: new Uint8Array(32),
-    })
+    const sealed = sample(0, 1, 'x')
     const bytes = new Uint8Array(sealed)
     // the multihash's length byte: 0x24 → 0x25 keeps every size, and spoils only the prefix
     const at = Buffer.from(bytes).indexOf(Buffer.from(ids[0].memberIdBytes))
@@ -409,32 +388,14 @@ describe('envelope codec: each canonical-form check refuses what the full decode
   })
 
   it('a non-canonical envelope with a bad signature is an InvalidSignatureError, as before', () => {
-    const sealed = seal({
-      sender: 0,
-      seq: 1,
-      text: 'x',
-      ts: 1,
-      epoch: cidOf(randomBytes(8)),
-      group: cidOf(randomBytes(8)),
-      nonce: new Uint8Array(12),
-      key: new Uint8Array(32),
-    })
+    const sealed = sample(0, 1, 'x')
     // the seq head one size longer, not signed again
     const bytes = writeEnvelope(entriesOf(sealed), undefined, { widen: 6 })
     expect(agree(bytes)).toEqual({ error: 'InvalidSignatureError' })
   })
 
   it('a forged canonical envelope is an InvalidSignatureError, as before', () => {
-    const sealed = seal({
-      sender: 0,
-      seq: 1,
-      text: 'x',
-      ts: 1,
-      epoch: cidOf(randomBytes(8)),
-      group: cidOf(randomBytes(8)),
-      nonce: new Uint8Array(12),
-      key: new Uint8Array(32),
-    })
+    const sealed = sample(0, 1, 'x')
     const forged = new Uint8Array(sealed)
     forged.set(ids[1].memberIdBytes, Buffer.from(sealed).indexOf(Buffer.from(ids[0].memberIdBytes)))
     expect(agree(forged)).toEqual({ error: 'InvalidSignatureError' })
