@@ -13,7 +13,8 @@ import { DecryptionError } from './errors.js'
 /** Length in bytes of a group key, of an AEAD key and of an AEAD nonce. */
 export const KEY_LENGTH = 32
 export const NONCE_LENGTH = 12
-const TAG_LENGTH = 16
+/** Length in bytes of an AEAD tag, appended to every ciphertext. */
+export const TAG_LENGTH = 16
 const ALGORITHM: AeadAlgorithm = 'chacha20-poly1305'
 
 /** A fresh random 256-bit key. */
@@ -66,15 +67,29 @@ export function aeadSeal(
   plaintext: Uint8Array,
   aad: Uint8Array,
 ): Uint8Array {
+  const out = new Uint8Array(plaintext.length + TAG_LENGTH)
+  sealInto(algorithm, key, nonce, plaintext, aad, out, 0)
+  return out
+}
+
+/** {@link aeadSeal} writing ciphertext and tag into `out` from `at` on (`plaintext.length` + 16 bytes). */
+function sealInto(
+  algorithm: AeadAlgorithm,
+  key: AeadKey,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): void {
   // one overload per AEAD family in @types/node, and both take the same options
   const cipher = createCipheriv(algorithm as CipherGCMTypes, key, nonce, { authTagLength: TAG_LENGTH })
   cipher.setAAD(aad, { plaintextLength: plaintext.length })
   const body = cipher.update(plaintext)
-  cipher.final()
-  const out = new Uint8Array(body.length + TAG_LENGTH)
-  out.set(body)
-  out.set(cipher.getAuthTag(), body.length)
-  return out
+  out.set(body, at)
+  // a stream cipher: nothing is held back for final()
+  out.set(cipher.final(), at + body.length)
+  out.set(cipher.getAuthTag(), at + plaintext.length)
 }
 
 /**
@@ -110,6 +125,21 @@ export function aeadEncrypt(
   aad: Uint8Array,
 ): Uint8Array {
   return aeadSeal(ALGORITHM, key, nonce, plaintext, aad)
+}
+
+/**
+ * {@link aeadEncrypt} writing ciphertext and tag straight into `out` from `at` on (`plaintext.length` +
+ * {@link TAG_LENGTH} bytes), for a caller that frames them: one buffer and one copy fewer per message.
+ */
+export function aeadEncryptInto(
+  key: AeadKey,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): void {
+  sealInto(ALGORITHM, key, nonce, plaintext, aad, out, at)
 }
 
 /**

@@ -10,12 +10,14 @@ export type { AeadKey } from './aead.js'
 export {
   aeadDecrypt,
   aeadEncrypt,
+  aeadEncryptInto,
   aeadKey,
   hkdf,
   KEY_LENGTH,
   NONCE_LENGTH,
   randomKey,
   randomNonce,
+  TAG_LENGTH,
 } from './aead.js'
 export { DecryptionError, InvalidKeyError, InvalidMemberIdError, InvalidSignatureError } from './errors.js'
 export { cidOf, cidStringOf, sha256 } from './hash.js'

@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 
+import { LRUCache } from 'lru-cache'
 import { CID } from 'multiformats/cid'
 import { ed25519KeyOfMemberId, verifySignature } from '../crypto/index.js'
 import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
@@ -78,6 +79,13 @@ export function writeHead(out: Uint8Array, at: number, major: number, n: number)
 
 /** The smallest argument each head size may carry in canonical CBOR: one byte from 24 up, and so on. */
 const SMALLEST = [24, 0x100, 0x10000, 2 ** 32]
+
+/**
+ * The CIDs read last, by the exact bytes they were read from (0x00 included): every message of a group
+ * names the same group and a few epochs, so each is decoded and checked once. Only bytes that passed
+ * the checks are kept, so a hit is an answer those checks already gave.
+ */
+const acceptedCids = new LRUCache<string, CID>({ max: 1024 })
 
 /** A canonical envelope's fields, as views into its bytes, and where its entries are. */
 export interface EnvelopeLayout {
@@ -165,6 +173,9 @@ class CanonicalReader {
   /** The byte string of a CID after its tag: 0x00, then a CID whose own encoding is these bytes. */
   cid(what: string): CID {
     const bytes = this.byteString(what)
+    const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+    const seen = acceptedCids.get(key)
+    if (seen !== undefined) return seen
     if (bytes[0] !== 0x00) this.fail(`${what} lacks the 0x00 prefix of a CID`)
     let cid: CID
     try {
@@ -174,6 +185,7 @@ class CanonicalReader {
     }
     // a CID decodes from some spellings it does not encode to (e.g. a longer varint)
     if (!sameBytes(cid.bytes, bytes.subarray(1))) this.fail(`${what} is not a CID in canonical form`)
+    acceptedCids.set(key, cid)
     return cid
   }
 }

@@ -4,11 +4,12 @@ import type { CID } from 'multiformats/cid'
 import {
   type AeadKey,
   aeadDecrypt,
-  aeadEncrypt,
+  aeadEncryptInto,
   cidStringOf,
   ed25519KeyOfMemberId,
   type Identity,
   isEd25519MemberId,
+  TAG_LENGTH,
   verifySignature,
 } from '../crypto/index.js'
 import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
@@ -111,7 +112,8 @@ function encodeBody(body: MessageBody): Uint8Array {
   const negative = body.ts < 0
   const ts = negative ? -1 - body.ts : body.ts
   const textLength = Buffer.byteLength(body.text)
-  const out = new Uint8Array(
+  // only encrypted and dropped: a slice of Buffer's pool, every byte of it written below
+  const out = Buffer.allocUnsafe(
     1 + BODY_TS_KEY.length + headLength(ts) + BODY_TEXT_KEY.length + headLength(textLength) + textLength,
   )
   out[0] = MAP_OF_2
@@ -163,8 +165,9 @@ export function sealEnvelope(init: SealInit): Uint8Array {
     entryLength(GROUP_KEY, init.group.bytes.length + 1) +
     entryLength(NONCE_KEY, init.nonce.length) +
     entryLength(SENDER_KEY, sender.length)
-  // the header, {v, seq, epoch, group, nonce, sender}: the AEAD's associated data
-  const aad = new Uint8Array(CT_START + seqLength + tailLength)
+  // the header, {v, seq, epoch, group, nonce, sender}: the AEAD's associated data (only read here, so a
+  // slice of Buffer's pool; every byte of it is written)
+  const aad = Buffer.allocUnsafe(CT_START + seqLength + tailLength)
   aad[0] = MAP_OF_6
   aad.set(V_ENTRY, 1)
   aad.set(SEQ_KEY, CT_START)
@@ -174,12 +177,15 @@ export function sealEnvelope(init: SealInit): Uint8Array {
   at = writeBytesEntry(aad, at, NONCE_KEY, init.nonce)
   writeBytesEntry(aad, at, SENDER_KEY, sender)
 
-  const ct = aeadEncrypt(init.key, init.nonce, plaintext, aad)
-  // the envelope: the header with `ct` after `v` and `sig` after `seq`
-  const out = new Uint8Array(aad.length + entryLength(CT_KEY, ct.length) + SIG_ENTRY_HEAD.length + SIG_LENGTH)
+  // the envelope: the header with `ct` after `v` and `sig` after `seq`; the cipher writes `ct` in place
+  const ctLength = plaintext.length + TAG_LENGTH
+  const out = new Uint8Array(aad.length + entryLength(CT_KEY, ctLength) + SIG_ENTRY_HEAD.length + SIG_LENGTH)
   out[0] = MAP_OF_8
   out.set(V_ENTRY, 1)
-  at = writeBytesEntry(out, CT_START, CT_KEY, ct)
+  out.set(CT_KEY, CT_START)
+  at = writeHead(out, CT_START + CT_KEY.length, BYTES, ctLength)
+  aeadEncryptInto(init.key, init.nonce, plaintext, aad, out, at)
+  at += ctLength
   out.set(aad.subarray(CT_START, tailStart), at)
   const sigStart = at + seqLength
   out.set(SIG_ENTRY_HEAD, sigStart)

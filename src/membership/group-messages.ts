@@ -31,6 +31,7 @@ import type { SignedEvent } from './event.js'
 import type { OpenedMessage, ReceiveOptions, SealedMessage } from './group-types.js'
 import type { MembershipLog } from './log.js'
 import { PENDING_ITEM_OVERHEAD, type PendingBudget, type PendingTicket } from './pending.js'
+import type { LogEntry } from './resolution.js'
 
 /** What {@link GroupMessages} works with: its group's identity, log and keys, and its limits. */
 export interface GroupMessagesInit {
@@ -69,8 +70,11 @@ export class GroupMessages {
   /** Messages waiting for their epoch, by id, oldest first. */
   readonly #pendingMessages = new Map<string, { epoch: string; bytes: Uint8Array; ticket: PendingTicket }>()
   #nextSeq = 0
-  /** The cipher key of each message key the keyring handed out, made once: raw bytes cost a key import per message. */
-  readonly #cipherKeys = new WeakMap<Uint8Array, KeyObject>()
+  /**
+   * Epoch id → its message key as a cipher key (null: none for this identity), once the keyring answered:
+   * made once, since raw bytes cost a key import per message, and read without an await after that.
+   */
+  readonly #cipherKeys = new Map<string, KeyObject | null>()
 
   constructor(init: GroupMessagesInit) {
     this.#groupId = init.groupId
@@ -124,7 +128,8 @@ export class GroupMessages {
     if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw new TooLargeError('message text is over 64 KiB')
     const epoch = this.#log.currentEpoch()
     if (epoch === undefined) throw new NoCurrentEpochError()
-    const key = await this.#keys.messageKey(epoch)
+    const known = this.#cipherKeyOf(epoch)
+    const key = known instanceof Promise ? await known : known
     if (key === null) {
       const bad = this.#keys.problem(epoch.event.id)
       throw new NoCurrentEpochError(
@@ -139,7 +144,7 @@ export class GroupMessages {
       group: this.#cid,
       epoch: epoch.event.cid,
       seq,
-      key: this.#cipherKey(key),
+      key,
       body: { text, ts },
       nonce: randomNonce(),
     })
@@ -197,10 +202,11 @@ export class GroupMessages {
     }
     // A current member may post under an older epoch (a message written offline, sealed before it
     // learned of a change): it holds the current key anyway, so accepting it reveals nothing.
-    const key = await this.#keys.messageKey(epoch)
+    const known = this.#cipherKeyOf(epoch)
+    const key = known instanceof Promise ? await known : known
     // a second delivery may have raced through the await above
     this.#checkReplay(envelope)
-    const body = key === null ? undefined : openEnvelope(envelope, this.#cipherKey(key))
+    const body = key === null ? undefined : openEnvelope(envelope, key)
     this.markSeen(envelope.sender, envelope.header.seq)
     const { id, sender, epochId } = envelope
     const seq = envelope.header.seq
@@ -272,13 +278,15 @@ export class GroupMessages {
     return this.#nextSeq
   }
 
-  #cipherKey(key: Uint8Array): KeyObject {
-    let cipherKey = this.#cipherKeys.get(key)
-    if (cipherKey === undefined) {
-      cipherKey = aeadKey(key)
-      this.#cipherKeys.set(key, cipherKey)
-    }
-    return cipherKey
+  /** The cipher key of `epoch`'s message key: at once when known, else once the keyring opened it. */
+  #cipherKeyOf(epoch: LogEntry): KeyObject | null | Promise<KeyObject | null> {
+    const known = this.#cipherKeys.get(epoch.event.id)
+    if (known !== undefined) return known
+    return this.#keys.messageKey(epoch).then((key) => {
+      const cipherKey = key === null ? null : aeadKey(key)
+      this.#cipherKeys.set(epoch.event.id, cipherKey)
+      return cipherKey
+    })
   }
 
   #checkReplay(envelope: Envelope): void {
