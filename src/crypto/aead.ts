@@ -15,7 +15,8 @@ export const KEY_LENGTH = 32
 export const NONCE_LENGTH = 12
 /** Length in bytes of an AEAD tag, appended to every ciphertext. */
 export const TAG_LENGTH = 16
-const ALGORITHM: AeadAlgorithm = 'chacha20-poly1305'
+/** The AEAD of message bodies (aeadEncrypt, aeadDecrypt). */
+export const MESSAGE_AEAD: AeadAlgorithm = 'chacha20-poly1305'
 
 /** A fresh random 256-bit key. */
 export function randomKey(): Uint8Array {
@@ -68,12 +69,15 @@ export function aeadSeal(
   aad: Uint8Array,
 ): Uint8Array {
   const out = new Uint8Array(plaintext.length + TAG_LENGTH)
-  sealInto(algorithm, key, nonce, plaintext, aad, out, 0)
+  aeadSealInto(algorithm, key, nonce, plaintext, aad, out, 0)
   return out
 }
 
-/** {@link aeadSeal} writing ciphertext and tag into `out` from `at` on (`plaintext.length` + 16 bytes). */
-function sealInto(
+/**
+ * {@link aeadSeal} writing ciphertext and tag straight into `out` from `at` on (`plaintext.length` +
+ * {@link TAG_LENGTH} bytes), for a caller that frames them: one buffer and one copy fewer per message.
+ */
+export function aeadSealInto(
   algorithm: AeadAlgorithm,
   key: AeadKey,
   nonce: Uint8Array,
@@ -124,22 +128,7 @@ export function aeadEncrypt(
   plaintext: Uint8Array,
   aad: Uint8Array,
 ): Uint8Array {
-  return aeadSeal(ALGORITHM, key, nonce, plaintext, aad)
-}
-
-/**
- * {@link aeadEncrypt} writing ciphertext and tag straight into `out` from `at` on (`plaintext.length` +
- * {@link TAG_LENGTH} bytes), for a caller that frames them: one buffer and one copy fewer per message.
- */
-export function aeadEncryptInto(
-  key: AeadKey,
-  nonce: Uint8Array,
-  plaintext: Uint8Array,
-  aad: Uint8Array,
-  out: Uint8Array,
-  at: number,
-): void {
-  sealInto(ALGORITHM, key, nonce, plaintext, aad, out, at)
+  return aeadSeal(MESSAGE_AEAD, key, nonce, plaintext, aad)
 }
 
 /**
@@ -153,5 +142,5 @@ export function aeadDecrypt(
   ciphertext: Uint8Array,
   aad: Uint8Array,
 ): Uint8Array {
-  return aeadOpen(ALGORITHM, key, nonce, ciphertext, aad)
+  return aeadOpen(MESSAGE_AEAD, key, nonce, ciphertext, aad)
 }

@@ -10,10 +10,11 @@ export type { AeadKey } from './aead.js'
 export {
   aeadDecrypt,
   aeadEncrypt,
-  aeadEncryptInto,
   aeadKey,
+  aeadSealInto,
   hkdf,
   KEY_LENGTH,
+  MESSAGE_AEAD,
   NONCE_LENGTH,
   randomKey,
   randomNonce,

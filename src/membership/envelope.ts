@@ -4,11 +4,12 @@ import type { CID } from 'multiformats/cid'
 import {
   type AeadKey,
   aeadDecrypt,
-  aeadEncryptInto,
+  aeadSealInto,
   cidStringOf,
   ed25519KeyOfMemberId,
   type Identity,
   isEd25519MemberId,
+  MESSAGE_AEAD,
   TAG_LENGTH,
   verifySignature,
 } from '../crypto/index.js'
@@ -184,7 +185,7 @@ export function sealEnvelope(init: SealInit): Uint8Array {
   out.set(V_ENTRY, 1)
   out.set(CT_KEY, CT_START)
   at = writeHead(out, CT_START + CT_KEY.length, BYTES, ctLength)
-  aeadEncryptInto(init.key, init.nonce, plaintext, aad, out, at)
+  aeadSealInto(MESSAGE_AEAD, init.key, init.nonce, plaintext, aad, out, at)
   at += ctLength
   out.set(aad.subarray(CT_START, tailStart), at)
   const sigStart = at + seqLength
