@@ -41,11 +41,25 @@ function domainPrefix(domain: SignatureDomain): Uint8Array {
   return prefix
 }
 
-function signedBytes(domain: SignatureDomain, message: Uint8Array): Uint8Array {
+/**
+ * What is signed: a message, or the parts it is made of in order. Parts are joined into the one
+ * buffer that also takes the domain prefix, so a message cut from other bytes is copied once.
+ */
+export type SignedMessage = Uint8Array | readonly Uint8Array[]
+
+function signedBytes(domain: SignatureDomain, message: SignedMessage): Uint8Array {
   const prefix = domainPrefix(domain)
-  const out = new Uint8Array(prefix.length + message.length)
+  const parts = message instanceof Uint8Array ? [message] : message
+  let length = prefix.length
+  for (const part of parts) length += part.length
+  // only handed to node:crypto and dropped: a slice of Buffer's pool spares an allocation of its own
+  const out = Buffer.allocUnsafe(length)
   out.set(prefix, 0)
-  out.set(message, prefix.length)
+  let at = prefix.length
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.length
+  }
   return out
 }
 
@@ -112,7 +126,7 @@ const verifyKeyFor = perMember(
 )
 
 /**
- * Verifies an Ed25519 signature by `memberId` over `message` in `domain`.
+ * Verifies an Ed25519 signature by `memberId` over `message` (or its parts, in order) in `domain`.
  *
  * @throws {InvalidSignatureError} when it does not verify
  * @throws {InvalidMemberIdError} when `memberId` is not an Ed25519 peer id in its canonical spelling
@@ -120,7 +134,7 @@ const verifyKeyFor = perMember(
 export function verifySignature(
   memberId: Uint8Array,
   domain: SignatureDomain,
-  message: Uint8Array,
+  message: SignedMessage,
   signature: Uint8Array,
 ): void {
   if (signature.length !== 64) throw new InvalidSignatureError('signature must be 64 bytes')
@@ -197,7 +211,10 @@ export class Identity {
   }
 
   /** Signs `message` for `domain` (see {@link SignatureDomain}). */
-  sign(domain: SignatureDomain, message: Uint8Array): Uint8Array {
-    return new Uint8Array(sign(null, signedBytes(domain, message), this.#signingKey))
+  sign(domain: SignatureDomain, message: SignedMessage): Uint8Array {
+    const sig = sign(null, signedBytes(domain, message), this.#signingKey)
+    // node returns the signature in a buffer of its own: take it without a copy (copy one from a pool)
+    if (sig.byteLength !== sig.buffer.byteLength) return new Uint8Array(sig)
+    return new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength)
   }
 }

@@ -6,12 +6,25 @@
  *
  * @packageDocumentation
  */
-export { aeadDecrypt, aeadEncrypt, hkdf, KEY_LENGTH, NONCE_LENGTH, randomKey, randomNonce } from './aead.js'
+export type { AeadKey } from './aead.js'
+export {
+  aeadDecrypt,
+  aeadEncrypt,
+  aeadKey,
+  aeadSealInto,
+  hkdf,
+  KEY_LENGTH,
+  MESSAGE_AEAD,
+  NONCE_LENGTH,
+  randomKey,
+  randomNonce,
+  TAG_LENGTH,
+} from './aead.js'
 export { DecryptionError, InvalidKeyError, InvalidMemberIdError, InvalidSignatureError } from './errors.js'
-export { cidOf, sha256 } from './hash.js'
+export { cidOf, cidStringOf, sha256 } from './hash.js'
 export type { SealedKey, SealKeyOptions } from './hpke.js'
 export { openKey, sealKey } from './hpke.js'
-export type { SignatureDomain } from './identity.js'
+export type { SignatureDomain, SignedMessage } from './identity.js'
 export {
   ed25519KeyOfMemberId,
   Identity,

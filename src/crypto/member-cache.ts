@@ -15,5 +15,9 @@ export function perMember<V extends object>(
     max: MAX_CACHED_MEMBERS,
     memoMethod: (_key, _stale, { context }) => derive(context),
   })
-  return (memberId) => cache.memo(Buffer.from(memberId).toString('base64'), { context: memberId })
+  // the bytes as a string key, read in place: one lookup per signature checked
+  return (memberId) =>
+    cache.memo(Buffer.from(memberId.buffer, memberId.byteOffset, memberId.byteLength).toString('latin1'), {
+      context: memberId,
+    })
 }

@@ -1,23 +1,51 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { base58btc } from 'multiformats/bases/base58'
-import { CID } from 'multiformats/cid'
+import type { CID } from 'multiformats/cid'
 import {
+  type AeadKey,
   aeadDecrypt,
-  aeadEncrypt,
-  cidOf,
+  aeadSealInto,
+  cidStringOf,
   ed25519KeyOfMemberId,
   type Identity,
   isEd25519MemberId,
-  NONCE_LENGTH,
+  MESSAGE_AEAD,
+  TAG_LENGTH,
   verifySignature,
 } from '../crypto/index.js'
 import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
+import {
+  BODY_TEXT_KEY,
+  BODY_TS_KEY,
+  BYTES,
+  CT_KEY,
+  CT_START,
+  checkAnyForm,
+  ENVELOPE_VERSION,
+  type EnvelopeLayout,
+  EPOCH_KEY,
+  GROUP_KEY,
+  headLength,
+  MAP_OF_2,
+  MAP_OF_6,
+  MAP_OF_7,
+  MAP_OF_8,
+  NEGATIVE_INT,
+  NONCE_KEY,
+  readBody,
+  readEnvelope,
+  SENDER_KEY,
+  SEQ_KEY,
+  SIG_ENTRY_HEAD,
+  TEXT,
+  UINT,
+  V_ENTRY,
+  writeHead,
+} from './envelope-read.js'
 import { MalformedError, TooLargeError } from './errors.js'
-import { compareBytes } from './event.js'
 import { cidString, ed25519MemberIdString } from './id-strings.js'
 
-/** Envelope wire format version. */
-export const ENVELOPE_VERSION = 1
+export { ENVELOPE_VERSION }
 /** Largest message text, in UTF-8 bytes. */
 export const MAX_TEXT_BYTES = 64 * 1024
 /** Largest encoded envelope: the text plus header, timestamp, tag and signature. */
@@ -64,147 +92,116 @@ function fail(reason: string): never {
   throw new MalformedError(`malformed envelope: ${reason}`)
 }
 
-/** `"ct"` and `"sig"` as DAG-CBOR text, and the head of a 64-byte byte string. */
-const CT_KEY_BYTES = Uint8Array.of(0x62, 0x63, 0x74)
-const SIG_ENTRY_HEAD = Uint8Array.of(0x63, 0x73, 0x69, 0x67, 0x58, 0x40)
-/** Length of the `v` entry (`"v"`, then the version as a one-byte uint) after the map head. */
-const V_ENTRY_END = 1 + 3
-/** Length of the `"seq"` key. */
-const SEQ_KEY_LENGTH = 4
-
-/** Bytes of the shortest CBOR head of major type `major` with argument `n` (n < 2^32). */
-function cborHead(major: number, n: number): Uint8Array {
-  const m = major << 5
-  if (n < 24) return Uint8Array.of(m | n)
-  if (n < 0x100) return Uint8Array.of(m | 24, n)
-  if (n < 0x10000) return Uint8Array.of(m | 25, n >> 8, n & 0xff)
-  return Uint8Array.of(m | 26, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
-}
-
-/** Length of the shortest CBOR encoding of the unsigned integer `n`. */
-function uintLength(n: number): number {
-  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 2 ** 32 ? 5 : 9
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}
-
 /** Everything needed to seal one message. */
 export interface SealInit {
   identity: Identity
   group: CID
   epoch: CID
   seq: number
-  /** The epoch's message key. */
-  key: Uint8Array
+  /** The epoch's message key (made once with `aeadKey` where many messages use it). */
+  key: AeadKey
   body: MessageBody
   nonce: Uint8Array
 }
 
-/** Encrypts and signs a message; returns the envelope bytes. */
+const utf8 = new TextEncoder()
+
+/** The canonical DAG-CBOR of a message body, `{ts, text}` in key order, written straight into its bytes. */
+function encodeBody(body: MessageBody): Uint8Array {
+  // a timestamp that is no safe integer is a float in DAG-CBOR (and refused when opened): the codec's job
+  if (!Number.isSafeInteger(body.ts)) return dagCbor.encode({ text: body.text, ts: body.ts })
+  const negative = body.ts < 0
+  const ts = negative ? -1 - body.ts : body.ts
+  const textLength = Buffer.byteLength(body.text)
+  // only encrypted and dropped: a slice of Buffer's pool, every byte of it written below
+  const out = Buffer.allocUnsafe(
+    1 + BODY_TS_KEY.length + headLength(ts) + BODY_TEXT_KEY.length + headLength(textLength) + textLength,
+  )
+  out[0] = MAP_OF_2
+  out.set(BODY_TS_KEY, 1)
+  let at = writeHead(out, 1 + BODY_TS_KEY.length, negative ? NEGATIVE_INT : UINT, ts)
+  out.set(BODY_TEXT_KEY, at)
+  at = writeHead(out, at + BODY_TEXT_KEY.length, TEXT, textLength)
+  utf8.encodeInto(body.text, out.subarray(at))
+  return out
+}
+
+/** Writes the `epoch` or `group` entry: its key, then the CID as DAG-CBOR writes one (tag 42, 0x00, its bytes). */
+function writeCidEntry(out: Uint8Array, at: number, key: Uint8Array, cid: CID): number {
+  out.set(key, at)
+  const next = writeHead(out, at + key.length, BYTES, cid.bytes.length + 1)
+  out[next] = 0x00
+  out.set(cid.bytes, next + 1)
+  return next + 1 + cid.bytes.length
+}
+
+/** Writes a byte-string entry: its key, the head, the bytes. */
+function writeBytesEntry(out: Uint8Array, at: number, key: Uint8Array, value: Uint8Array): number {
+  out.set(key, at)
+  const next = writeHead(out, at + key.length, BYTES, value.length)
+  out.set(value, next)
+  return next + value.length
+}
+
+/** Bytes of the entry {@link writeCidEntry} or {@link writeBytesEntry} writes for a value of `length` bytes. */
+function entryLength(key: Uint8Array, length: number): number {
+  return key.length + headLength(length) + length
+}
+
+const SIG_LENGTH = 64
+const MAP_OF_7_BYTE = Uint8Array.of(MAP_OF_7)
+
+/**
+ * Encrypts and signs a message; returns the envelope bytes. Everything is written in its canonical
+ * DAG-CBOR form directly (the codec took more time than the cipher): the header once, as the AEAD's
+ * associated data, and the envelope once. In DAG-CBOR's key order the envelope is {v, ct, seq, sig,
+ * epoch, group, nonce, sender}; what its sender signs is those bytes less the `sig` entry.
+ */
 export function sealEnvelope(init: SealInit): Uint8Array {
-  const header: EnvelopeHeader = {
-    v: ENVELOPE_VERSION,
-    group: init.group,
-    epoch: init.epoch,
-    sender: init.identity.memberIdBytes,
-    seq: init.seq,
-    nonce: init.nonce,
-  }
-  const plaintext = dagCbor.encode({ text: init.body.text, ts: init.body.ts })
-  // The header is encoded once. In DAG-CBOR's key order (shorter keys first) the envelope is
-  // {v, ct, seq, sig, epoch, group, nonce, sender}: what is signed is the header with `ct` spliced in
-  // after `v`, and the envelope is that with `sig` spliced in after `seq`.
-  const aad = dagCbor.encode(header)
-  const ct = aeadEncrypt(init.key, init.nonce, plaintext, aad)
-  const ctEntry = concat([CT_KEY_BYTES, cborHead(2, ct.length), ct])
-  const seqEnd = V_ENTRY_END + SEQ_KEY_LENGTH + uintLength(init.seq)
-  const v = aad.subarray(1, V_ENTRY_END)
-  const seq = aad.subarray(V_ENTRY_END, seqEnd)
-  const rest = aad.subarray(seqEnd)
-  const sig = init.identity.sign('envelope', concat([Uint8Array.of(MAP_OF_7), v, ctEntry, seq, rest]))
-  return concat([Uint8Array.of(MAP_OF_8), v, ctEntry, seq, SIG_ENTRY_HEAD, sig, rest])
-}
+  const plaintext = encodeBody(init.body)
+  const sender = init.identity.memberIdBytes
+  const seqLength = SEQ_KEY.length + headLength(init.seq)
+  const tailLength =
+    entryLength(EPOCH_KEY, init.epoch.bytes.length + 1) +
+    entryLength(GROUP_KEY, init.group.bytes.length + 1) +
+    entryLength(NONCE_KEY, init.nonce.length) +
+    entryLength(SENDER_KEY, sender.length)
+  // the header, {v, seq, epoch, group, nonce, sender}: the AEAD's associated data (only read here, so a
+  // slice of Buffer's pool; every byte of it is written)
+  const aad = Buffer.allocUnsafe(CT_START + seqLength + tailLength)
+  aad[0] = MAP_OF_6
+  aad.set(V_ENTRY, 1)
+  aad.set(SEQ_KEY, CT_START)
+  const tailStart = writeHead(aad, CT_START + SEQ_KEY.length, UINT, init.seq)
+  let at = writeCidEntry(aad, tailStart, EPOCH_KEY, init.epoch)
+  at = writeCidEntry(aad, at, GROUP_KEY, init.group)
+  at = writeBytesEntry(aad, at, NONCE_KEY, init.nonce)
+  writeBytesEntry(aad, at, SENDER_KEY, sender)
 
-const FIELDS = ['ct', 'epoch', 'group', 'nonce', 'sender', 'seq', 'sig', 'v']
-const SIG_KEY = keyBytes('sig')
-const SENDER_KEY = keyBytes('sender')
-/** Head of a DAG-CBOR map of 8 entries (the envelope) and of 7 (what its sender signed: all but `sig`). */
-const MAP_OF_8 = 0xa8
-const MAP_OF_7 = 0xa7
-const MAP_OF_6 = 0xa6
-const CT_KEY = keyBytes('ct')
-
-/** Where one entry of the envelope's map runs in its bytes. */
-interface EntryRange {
-  start: number
-  end: number
-}
-
-/** `bytes` (a map) without the entries `cut` (in order), under a new map head `head`. */
-function withoutEntries(bytes: Uint8Array, head: number, cut: readonly EntryRange[]): Uint8Array {
-  const out = new Uint8Array(bytes.length - cut.reduce((n, r) => n + r.end - r.start, 0))
-  out[0] = head
-  let from = 1
-  let at = 1
-  for (const range of cut) {
-    out.set(bytes.subarray(from, range.start), at)
-    at += range.start - from
-    from = range.end
-  }
-  out.set(bytes.subarray(from), at)
+  // the envelope: the header with `ct` after `v` and `sig` after `seq`; the cipher writes `ct` in place
+  const ctLength = plaintext.length + TAG_LENGTH
+  const out = new Uint8Array(aad.length + entryLength(CT_KEY, ctLength) + SIG_ENTRY_HEAD.length + SIG_LENGTH)
+  out[0] = MAP_OF_8
+  out.set(V_ENTRY, 1)
+  out.set(CT_KEY, CT_START)
+  at = writeHead(out, CT_START + CT_KEY.length, BYTES, ctLength)
+  aeadSealInto(MESSAGE_AEAD, init.key, init.nonce, plaintext, aad, out, at)
+  at += ctLength
+  out.set(aad.subarray(CT_START, tailStart), at)
+  const sigStart = at + seqLength
+  out.set(SIG_ENTRY_HEAD, sigStart)
+  const sigEnd = sigStart + SIG_ENTRY_HEAD.length + SIG_LENGTH
+  out.set(aad.subarray(tailStart), sigEnd)
+  const signed = [MAP_OF_7_BYTE, out.subarray(1, sigStart), out.subarray(sigEnd)]
+  out.set(init.identity.sign('envelope', signed), sigEnd - SIG_LENGTH)
   return out
 }
 
 /**
- * The sender's signature over an envelope, checked before anything else is parsed. The sender signed the
- * canonical encoding of every field but `sig`, and in a canonical envelope those are its own bytes with
- * the `sig` entry cut out, so the signed bytes are taken from the input as they are: one pass over its
- * top-level map, and the sender's key read straight from its bytes. A non-canonical envelope fails here
- * or at the canonical check after.
- *
- * @throws {MalformedError | InvalidSignatureError}
- */
-function verifyRawEnvelope(bytes: Uint8Array): Uint8Array {
-  const scan = new CborScanner(bytes, 'envelope')
-  if (bytes[0] !== MAP_OF_8 || scan.readMapHeader() !== FIELDS.length) fail('unexpected fields')
-  let sig: (EntryRange & { value: Uint8Array }) | undefined
-  let ct: EntryRange | undefined
-  let sender: Uint8Array | undefined
-  for (let i = 0; i < FIELDS.length; i++) {
-    const start = scan.position
-    const key = scan.readTextBytes()
-    if (sameBytes(key, SIG_KEY)) sig = { start, value: scan.readBytes(), end: scan.position }
-    else if (sameBytes(key, SENDER_KEY)) sender = scan.readBytes()
-    else {
-      scan.skip()
-      if (sameBytes(key, CT_KEY)) ct = { start, end: scan.position }
-    }
-  }
-  if (!scan.done) fail('bytes after the envelope')
-  if (sig === undefined || sig.value.length !== 64 || ct === undefined) fail('bad ct or sig')
-  if (sender === undefined) fail('bad sender')
-  try {
-    ed25519KeyOfMemberId(sender)
-  } catch {
-    fail('sender is not an Ed25519 peer id')
-  }
-  verifySignature(sender, 'envelope', withoutEntries(bytes, MAP_OF_7, [sig]), sig.value)
-  // the header alone, for the AEAD; it is the canonical encoding of the header once the envelope is
-  const cut = ct.start < sig.start ? [ct, sig] : [sig, ct]
-  return withoutEntries(bytes, MAP_OF_6, cut)
-}
-
-/**
- * Decodes an envelope, cheap checks first: size, then the sender's signature over header and ciphertext
- * (read from the raw bytes), then strict canonical DAG-CBOR and the exact fields.
+ * Decodes an envelope, cheap checks first: size, then its canonical layout read in place (no decode and
+ * no re-encode: its bytes are checked against the one encoding its fields have), then the sender's
+ * signature over those bytes less `sig`. A non-canonical input is refused after the checks it had
+ * before the canonical reading existed ({@link checkAnyForm}), so it gets the same error as then.
  *
  * @throws {TooLargeError | MalformedError | InvalidSignatureError}
  */
@@ -212,44 +209,43 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   if (bytes.length > MAX_ENVELOPE_BYTES) {
     throw new TooLargeError(`envelope is ${bytes.length} bytes; the limit is ${MAX_ENVELOPE_BYTES}`)
   }
-  const aad = verifyRawEnvelope(bytes)
-  let value: unknown
+  let e: EnvelopeLayout
   try {
-    value = dagCbor.decode(bytes)
+    e = readEnvelope(bytes)
   } catch (err) {
-    fail(`not DAG-CBOR (${(err as Error).message})`)
+    checkAnyForm(bytes)
+    throw err
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('not a map')
-  const e = value as Record<string, unknown>
-  const keys = Object.keys(e).sort()
-  if (keys.length !== FIELDS.length || keys.some((k, i) => k !== FIELDS[i])) fail('unexpected fields')
-  if (e.v !== ENVELOPE_VERSION) fail(`unsupported version ${String(e.v)}`)
-  const group = CID.asCID(e.group)
-  const epoch = CID.asCID(e.epoch)
-  if (group === null || epoch === null) fail('group or epoch is not a CID')
-  if (!(e.sender instanceof Uint8Array) || e.sender.length > 64) fail('bad sender')
+  try {
+    ed25519KeyOfMemberId(e.sender)
+  } catch {
+    fail('sender is not an Ed25519 peer id')
+  }
+  const signed = [MAP_OF_7_BYTE, bytes.subarray(1, e.sigStart), bytes.subarray(e.sigEnd)]
+  verifySignature(e.sender, 'envelope', signed, e.sig)
+  // the one parse of the sender attack 8's test counts: after the signature (its key was read above)
   if (!isEd25519MemberId(e.sender)) fail('sender is not an Ed25519 peer id')
-  if (typeof e.seq !== 'number' || !Number.isSafeInteger(e.seq) || e.seq < 0) fail('bad seq')
-  if (!(e.nonce instanceof Uint8Array) || e.nonce.length !== NONCE_LENGTH) fail('bad nonce')
-  if (!(e.ct instanceof Uint8Array) || !(e.sig instanceof Uint8Array) || e.sig.length !== 64)
-    fail('bad ct or sig')
+  // the header alone, for the AEAD: the envelope less its `ct` and `sig` entries
+  const aad = new Uint8Array(bytes.length - (e.seqStart - CT_START) - (e.sigEnd - e.sigStart))
+  aad[0] = MAP_OF_6
+  aad.set(bytes.subarray(1, CT_START), 1)
+  aad.set(bytes.subarray(e.seqStart, e.sigStart), CT_START)
+  aad.set(bytes.subarray(e.sigEnd), CT_START + e.sigStart - e.seqStart)
   const header: EnvelopeHeader = {
     v: ENVELOPE_VERSION,
-    group,
-    epoch,
+    group: e.group,
+    epoch: e.epoch,
     sender: e.sender,
     seq: e.seq,
     nonce: e.nonce,
   }
-  // the signature was checked over these bytes less `sig`; canonical form makes that the signed encoding
-  if (compareBytes(dagCbor.encode({ ...header, ct: e.ct, sig: e.sig }), bytes) !== 0) fail('not canonical')
   return {
     header,
     ct: e.ct,
-    id: cidOf(bytes).toString(),
+    id: cidStringOf(bytes),
     sender: ed25519MemberIdString(e.sender),
-    groupId: cidString(group),
-    epochId: cidString(epoch),
+    groupId: cidString(e.group),
+    epochId: cidString(e.epoch),
     bytes,
     aad,
   }
@@ -261,8 +257,17 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
  * @throws {DecryptionError} wrong key or altered bytes
  * @throws {MalformedError} the plaintext is not a well-formed message body
  */
-export function openEnvelope(envelope: Envelope, key: Uint8Array): MessageBody {
+export function openEnvelope(envelope: Envelope, key: AeadKey): MessageBody {
   const plaintext = aeadDecrypt(key, envelope.header.nonce, envelope.ct, envelope.aad)
+  const b = readBody(plaintext) ?? decodeBody(plaintext)
+  if (Object.keys(b).length !== 2 || typeof b.text !== 'string' || typeof b.ts !== 'number') fail('bad body')
+  if (Buffer.byteLength(b.text) > MAX_TEXT_BYTES) throw new TooLargeError('message text is over 64 KiB')
+  if (!Number.isSafeInteger(b.ts)) fail('bad timestamp')
+  return { text: b.text, ts: b.ts }
+}
+
+/** A body in any encoding the DAG-CBOR decoder takes, as a plain object to check. */
+function decodeBody(plaintext: Uint8Array): Record<string, unknown> {
   let body: unknown
   try {
     body = dagCbor.decode(plaintext)
@@ -270,17 +275,15 @@ export function openEnvelope(envelope: Envelope, key: Uint8Array): MessageBody {
     fail('body is not DAG-CBOR')
   }
   if (typeof body !== 'object' || body === null) fail('body is not a map')
-  const b = body as Record<string, unknown>
-  if (Object.keys(b).length !== 2 || typeof b.text !== 'string' || typeof b.ts !== 'number') fail('bad body')
-  if (Buffer.byteLength(b.text) > MAX_TEXT_BYTES) throw new TooLargeError('message text is over 64 KiB')
-  if (!Number.isSafeInteger(b.ts)) fail('bad timestamp')
-  return { text: b.text, ts: b.ts }
+  return body as Record<string, unknown>
 }
 
 /** What a notice of an envelope it cannot read shows of it: the first 8 bytes of its ciphertext, in hex. */
 export function ciphertextPreview(ct: Uint8Array): string {
   return Buffer.from(ct.subarray(0, 8)).toString('hex')
 }
+
+const SENDER_KEY_TEXT = keyBytes('sender')
 
 /**
  * The member id an envelope names as its sender, unverified; `undefined` if its top level is no map.
@@ -294,7 +297,7 @@ export function claimedSender(bytes: Uint8Array): string | undefined {
     const entries = scan.readMapHeader()
     for (let i = 0; i < entries; i++) {
       const key = scan.readTextBytes()
-      if (sameBytes(key, SENDER_KEY)) return base58btc.baseEncode(scan.readBytes())
+      if (sameBytes(key, SENDER_KEY_TEXT)) return base58btc.baseEncode(scan.readBytes())
       scan.skip()
     }
   } catch {

@@ -5,8 +5,9 @@
  * @packageDocumentation
  */
 
+import type { KeyObject } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
-import { cidOf, type Identity, randomNonce } from '../crypto/index.js'
+import { aeadKey, cidStringOf, type Identity, randomNonce } from '../crypto/index.js'
 import {
   ciphertextPreview,
   decodeEnvelope,
@@ -30,6 +31,7 @@ import type { SignedEvent } from './event.js'
 import type { OpenedMessage, ReceiveOptions, SealedMessage } from './group-types.js'
 import type { MembershipLog } from './log.js'
 import { PENDING_ITEM_OVERHEAD, type PendingBudget, type PendingTicket } from './pending.js'
+import type { LogEntry } from './resolution.js'
 
 /** What {@link GroupMessages} works with: its group's identity, log and keys, and its limits. */
 export interface GroupMessagesInit {
@@ -68,6 +70,11 @@ export class GroupMessages {
   /** Messages waiting for their epoch, by id, oldest first. */
   readonly #pendingMessages = new Map<string, { epoch: string; bytes: Uint8Array; ticket: PendingTicket }>()
   #nextSeq = 0
+  /**
+   * Epoch id → its message key as a cipher key (null: none for this identity), once the keyring answered:
+   * made once, since raw bytes cost a key import per message, and read without an await after that.
+   */
+  readonly #cipherKeys = new Map<string, KeyObject | null>()
 
   constructor(init: GroupMessagesInit) {
     this.#groupId = init.groupId
@@ -121,7 +128,8 @@ export class GroupMessages {
     if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw new TooLargeError('message text is over 64 KiB')
     const epoch = this.#log.currentEpoch()
     if (epoch === undefined) throw new NoCurrentEpochError()
-    const key = await this.#keys.messageKey(epoch)
+    const known = this.#cipherKeyOf(epoch)
+    const key = known instanceof Promise ? await known : known
     if (key === null) {
       const bad = this.#keys.problem(epoch.event.id)
       throw new NoCurrentEpochError(
@@ -141,7 +149,7 @@ export class GroupMessages {
       nonce: randomNonce(),
     })
     // the id is the envelope's content address; no need to decode (and re-verify) what we just signed
-    const id = cidOf(bytes).toString()
+    const id = cidStringOf(bytes)
     this.markSeen(this.#identity.memberId, seq)
     return { bytes, id, seq, ts, epoch: epoch.event.id }
   }
@@ -194,7 +202,8 @@ export class GroupMessages {
     }
     // A current member may post under an older epoch (a message written offline, sealed before it
     // learned of a change): it holds the current key anyway, so accepting it reveals nothing.
-    const key = await this.#keys.messageKey(epoch)
+    const known = this.#cipherKeyOf(epoch)
+    const key = known instanceof Promise ? await known : known
     // a second delivery may have raced through the await above
     this.#checkReplay(envelope)
     const body = key === null ? undefined : openEnvelope(envelope, key)
@@ -267,6 +276,17 @@ export class GroupMessages {
   /** Next sequence number this identity will use. */
   get nextSeq(): number {
     return this.#nextSeq
+  }
+
+  /** The cipher key of `epoch`'s message key: at once when known, else once the keyring opened it. */
+  #cipherKeyOf(epoch: LogEntry): KeyObject | null | Promise<KeyObject | null> {
+    const known = this.#cipherKeys.get(epoch.event.id)
+    if (known !== undefined) return known
+    return this.#keys.messageKey(epoch).then((key) => {
+      const cipherKey = key === null ? null : aeadKey(key)
+      this.#cipherKeys.set(epoch.event.id, cipherKey)
+      return cipherKey
+    })
   }
 
   #checkReplay(envelope: Envelope): void {
