@@ -35,6 +35,12 @@ export interface PeerRef {
   name: string
 }
 
+/** A peer with the best name known: `unverified` when no group's signed events give it that name. */
+export interface ClaimedPeerRef extends PeerRef {
+  /** The name is only claimed: in a join request, an invite, or the peers table (a request of earlier). */
+  unverified?: true
+}
+
 /** A decrypted message, own ones included. */
 export interface ChatMessage {
   group: string
@@ -109,8 +115,8 @@ export interface InviteForgedNotice {
  */
 export interface ReachabilityChange {
   reachable: boolean
-  /** The peer that came back; null when none is reachable. */
-  peer: PeerRef | null
+  /** The peer that came back, with the best name known (see `ClaimedPeerRef`); null when none is reachable. */
+  peer: ClaimedPeerRef | null
   /** How many known peers and relays are dialled again while unreachable (0: none is known). */
   retrying: number
 }

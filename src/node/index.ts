@@ -9,6 +9,7 @@ export type {
   ChatNodeEvents,
   ChatNodeInit,
   ChatStatus,
+  ClaimedPeerRef,
   EncryptedNotice,
   GroupStanding,
   GroupStatus,

@@ -14,6 +14,7 @@ import {
   shortId,
 } from '../../src/cli/format.js'
 import {
+  forgetRelayNotice,
   formatBadEpochKey,
   formatForgedInvite,
   formatGroupList,
@@ -491,5 +492,24 @@ describe('formatReachability', () => {
     expect(
       formatReachability({ reachable: true, peer: { peerId: bob, name: 'b\u001b[2Job' }, retrying: 1 }, o),
     ).toBe('* connected again: bob is reachable')
+    // a name only claimed (a join request's, an invite's) is marked so, with the fingerprint
+    expect(
+      formatReachability(
+        { reachable: true, peer: { peerId: bob, name: 'bob', unverified: true }, retrying: 1 },
+        o,
+      ),
+    ).toBe('* connected again: bob (…XzAa, name not verified) is reachable')
+  })
+})
+
+describe('forgetRelayNotice', () => {
+  it('names what --forget-relay did not find, with the relays remembered, and says nothing when all matched', () => {
+    expect(forgetRelayNotice([], ['/ip4/127.0.0.1/tcp/1'])).toBeUndefined()
+    expect(forgetRelayNotice(['nobody'], [])).toBe(
+      '--forget-relay: no remembered relay is nobody; relays remembered: none',
+    )
+    expect(forgetRelayNotice(['a\u001b[2J', 'b'], ['/ip4/127.0.0.1/tcp/1'])).toBe(
+      '--forget-relay: no remembered relay is a, b; relays remembered: /ip4/127.0.0.1/tcp/1',
+    )
   })
 })
