@@ -1,0 +1,61 @@
+/**
+ * System lines for the notifications that need no state of the page but the group on screen: a join
+ * request whose invite admitted nobody, and whether any peer is reachable. Pure; worded as the terminal
+ * words them (`src/cli/interactive-notices.ts`), with the page's buttons for the terminal's commands.
+ */
+import type { InviteRefusedNotice, ReachabilityChange } from '../../node/chat-events.js'
+import { shortId } from './dom.js'
+
+/** Why an invite presented in a join request admitted nobody, as the page says it. */
+const REFUSALS: Record<InviteRefusedNotice['reason'], string> = {
+  forged: 'presented an invite that does not check out (forged, or taken from someone else)',
+  expired: 'presented an expired invite: admit them by hand, or send a new invite',
+  used: 'presented an invite that already admitted someone: admit them by hand, or send a new invite',
+  void: 'presented an invite from someone no longer a member: admit them by hand, or send a new invite',
+}
+
+/** A line for the conversation of `group`. */
+export interface SystemLine {
+  group: string
+  text: string
+}
+
+/**
+ * The system line for notification `method`, if it is one of those this module words: `inviteRefused`
+ * in its group's conversation, `reachability` (which concerns no group) in the one on screen.
+ *
+ * @param selected - the group on screen, if any
+ */
+export function systemLine(
+  method: string,
+  params: Record<string, unknown>,
+  selected: string | undefined,
+): SystemLine | undefined {
+  if (method === 'inviteRefused') {
+    const n = params as unknown as InviteRefusedNotice
+    const why = REFUSALS[n.reason] ?? 'presented an invite that admitted nobody'
+    return { group: n.group, text: `* ${n.name} (${shortId(n.peerId)}) ${why}` }
+  }
+  if (method === 'reachability' && selected !== undefined) {
+    return { group: selected, text: reachabilityText(params as unknown as ReachabilityChange) }
+  }
+  return undefined
+}
+
+function reachabilityText(n: ReachabilityChange): string {
+  if (n.reachable) {
+    const p = n.peer
+    const peer =
+      p === null
+        ? 'a peer'
+        : p.name === ''
+          ? shortId(p.peerId)
+          : `${p.name} (${shortId(p.peerId)}${p.unverified === true ? ', name not verified' : ''})`
+    return `* connected again: ${peer} is reachable`
+  }
+  if (n.retrying === 0) {
+    return '* no peer is reachable, and none is known to try again: connect to a peer, or give someone an invite. What you send waits here.'
+  }
+  const known = `${n.retrying} known ${n.retrying === 1 ? 'peer' : 'peers'}`
+  return `* no peer is reachable now; trying ${known} again. What you send waits here, and goes when one connects.`
+}
