@@ -232,3 +232,23 @@ export function forgetRelayNotice(
   const known = remembered.length === 0 ? 'none' : remembered.map((addr) => sanitizeText(addr)).join(', ')
   return `--forget-relay: no remembered relay is ${names}; relays remembered: ${known}`
 }
+
+/**
+ * The line when this peer's join request has reached the group for a while and nobody added it: `* nobody
+ * has admitted you yet (1 min since your request reached the group): your invite may have expired or been
+ * used. Ask alice (…VHng) for a new invite, or a member to /add <your peer id>`.
+ */
+export function formatJoinUnanswered(
+  notice: { waitedMs: number; admits: boolean; inviter: { peerId: string; name: string } | null },
+  selfId: string,
+): string {
+  const minutes = Math.max(1, Math.round(notice.waitedMs / 60_000))
+  const waited = `${minutes} min since your request reached the group`
+  const who = notice.inviter === null ? 'a member' : nameWithId(notice.inviter)
+  const add = `/add ${sanitizeText(selfId)}`
+  if (!notice.admits) {
+    const asked = notice.inviter === null ? who : `${who} or another member`
+    return `* nobody has added you yet (${waited}): ask ${asked} to ${add}`
+  }
+  return `* nobody has admitted you yet (${waited}): your invite may have expired or been used. Ask ${who} for a new invite, or a member to ${add}`
+}

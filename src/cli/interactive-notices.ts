@@ -11,6 +11,7 @@ import { formatEncryptedLine, sanitizeName, shortId } from './format.js'
 import {
   formatBadEpochKey,
   formatForgedInvite,
+  formatJoinUnanswered,
   formatMembershipChange,
   formatReachability,
   formatUnreadNotice,
@@ -144,6 +145,9 @@ export function attachNotices(
     show({
       render: () => `${where(detail.group)}* ${sanitizeName(detail.name)} (${shortId(detail.peerId)}) ${why}`,
     })
+  })
+  node.addEventListener('join:unanswered', ({ detail }) => {
+    show({ render: () => `${where(detail.group)}${formatJoinUnanswered(detail, node.peerId)}` })
   })
   node.addEventListener('join:request', ({ detail }) => {
     show({

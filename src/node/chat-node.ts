@@ -112,7 +112,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
           syncConnected: (groupId) => this.#wired?.scheduler.syncConnected(groupId),
         },
       },
-      { graceMs: init.graceMs, rekeyDelayMs: init.rekeyDelayMs },
+      { graceMs: init.graceMs, rekeyDelayMs: init.rekeyDelayMs, joinUnansweredMs: init.joinUnansweredMs },
     )
     this.#replica = new ChatReplica({
       ...components,

@@ -17,6 +17,7 @@ export type {
   InviteForgedNotice,
   InviteRefusedNotice,
   JoinRequestNotice,
+  JoinUnansweredNotice,
   MembershipNotice,
   PeerRef,
   ReachabilityChange,

@@ -226,7 +226,7 @@ export function startPage(root: HTMLElement): void {
         break
       }
       default: {
-        const line = systemLine(method, params, state.selected)
+        const line = systemLine(method, params, { selected: state.selected, me: state.me?.peerId })
         if (line !== undefined) addSystem(line.group, line.text)
       }
     }

@@ -1,9 +1,10 @@
 /**
- * System lines for the notifications that need no state of the page but the group on screen: a join
- * request whose invite admitted nobody, and whether any peer is reachable. Pure; worded as the terminal
+ * System lines for the notifications that need no state of the page but the group on screen and who "you"
+ * are: a join request whose invite admitted nobody, a join request of yours nobody answered, and whether
+ * any peer is reachable. Pure; worded as the terminal
  * words them (`src/cli/interactive-notices.ts`), with the page's buttons for the terminal's commands.
  */
-import type { InviteRefusedNotice, ReachabilityChange } from '../../node/chat-events.js'
+import type { InviteRefusedNotice, JoinUnansweredNotice, ReachabilityChange } from '../../node/chat-events.js'
 import { shortId } from './dom.js'
 
 /** Why an invite presented in a join request admitted nobody, as the page says it. */
@@ -22,15 +23,26 @@ export interface SystemLine {
 
 /**
  * The system line for notification `method`, if it is one of those this module words: `inviteRefused`
- * in its group's conversation, `reachability` (which concerns no group) in the one on screen.
+ * and `joinUnanswered` in their group's conversation, `reachability` (which concerns no group) in the one
+ * on screen.
  *
- * @param selected - the group on screen, if any
+ * @param page - the group on screen, if any, and this node's peer id
  */
 export function systemLine(
   method: string,
   params: Record<string, unknown>,
-  selected: string | undefined,
+  page: { selected: string | undefined; me: string | undefined },
 ): SystemLine | undefined {
+  const { selected } = page
+  if (method === 'joinUnanswered') {
+    const n = params as unknown as JoinUnansweredNotice
+    const who = n.inviter === null ? 'a member' : `${n.inviter.name} (${shortId(n.inviter.peerId)})`
+    const add = `to add you by your peer id, ${page.me ?? 'shown at the top'}`
+    const text = n.admits
+      ? `* nobody has admitted you yet: your invite may have expired or been used. Ask ${who} for a new invite, or a member ${add}`
+      : `* nobody has added you yet: ask ${n.inviter === null ? who : `${who} or another member`} ${add}`
+    return { group: n.group, text }
+  }
   if (method === 'inviteRefused') {
     const n = params as unknown as InviteRefusedNotice
     const why = REFUSALS[n.reason] ?? 'presented an invite that admitted nobody'
