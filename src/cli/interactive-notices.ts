@@ -1,7 +1,8 @@
 /**
  * The terminal's lines for what the node reports: messages (here or, as a one-line notice, in another
- * group), ciphertext, membership changes, a bad epoch key, a forged invite, join requests, and when no
- * peer is reachable or one is again.
+ * group), ciphertext, membership changes, a bad epoch key, a forged invite, join requests (and invites
+ * that admitted nobody), this peer's own join request nobody answered, and when no peer is reachable or
+ * one is again.
  *
  * @packageDocumentation
  */
