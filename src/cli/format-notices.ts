@@ -6,7 +6,15 @@
  * @packageDocumentation
  */
 
-import { type FormatOptions, formatWhen, type PeerRef, peerLabel, sanitizeName, shortId } from './format.js'
+import {
+  type FormatOptions,
+  formatWhen,
+  type PeerRef,
+  peerLabel,
+  sanitizeName,
+  sanitizeText,
+  shortId,
+} from './format.js'
 
 /** A membership event, as {@link formatMembershipChange} shows it. */
 export type MembershipChange =
@@ -178,21 +186,27 @@ export function formatUnreadNotice(
 /** A change of reachability, as {@link formatReachability} shows it. */
 export interface ReachabilityLine {
   reachable: boolean
-  /** The peer that came back; null when none is reachable. */
-  peer: { peerId: string; name: string } | null
+  /** The peer that came back; null when none is reachable. `unverified`: its name is only claimed. */
+  peer: { peerId: string; name: string; unverified?: boolean } | null
   /** Known peers and relays being dialled again. */
   retrying: number
 }
 
 /**
  * The line when no peer at all is reachable any more, and when one is again: `* no peer is reachable
- * now; ...`, `* connected again: bob is reachable`. A peer without a name (a relay) shows its short id.
+ * now; ...`, `* connected again: bob is reachable`. A peer without a name (a relay) shows its short id; a
+ * name only claimed (a joiner's, an inviter's before the log is here) shows with it and a mark, as a join
+ * request does: `* connected again: bob (…CfXZ, name not verified) is reachable`.
  */
 export function formatReachability(line: ReachabilityLine, options: FormatOptions = {}): string {
   if (line.reachable) {
     const peer = line.peer
     const who =
-      peer === null ? 'a peer' : peerLabel({ peerId: peer.peerId, name: peer.name || undefined }, options)
+      peer === null
+        ? 'a peer'
+        : peer.unverified === true && peer.name !== ''
+          ? `${sanitizeName(peer.name)} (${shortId(peer.peerId)}, name not verified)`
+          : peerLabel({ peerId: peer.peerId, name: peer.name || undefined }, options)
     return `* connected again: ${who} is reachable`
   }
   if (line.retrying === 0) {
@@ -200,4 +214,41 @@ export function formatReachability(line: ReachabilityLine, options: FormatOption
   }
   const known = `${line.retrying} known ${line.retrying === 1 ? 'peer' : 'peers'}`
   return `* no peer is reachable now; trying ${known} again. What you send waits here, and goes when one connects.`
+}
+
+/**
+ * What `--forget-relay` did not forget, as one line at start: `--forget-relay: no remembered relay is
+ * nobody; relays remembered: /ip4/…` (as `/forget-relay` says it). `undefined` when every name matched.
+ *
+ * @param unmatched - the names given that matched no remembered relay
+ * @param remembered - the relays remembered now
+ */
+export function forgetRelayNotice(
+  unmatched: readonly string[],
+  remembered: readonly string[],
+): string | undefined {
+  if (unmatched.length === 0) return undefined
+  const names = unmatched.map((ref) => sanitizeText(ref)).join(', ')
+  const known = remembered.length === 0 ? 'none' : remembered.map((addr) => sanitizeText(addr)).join(', ')
+  return `--forget-relay: no remembered relay is ${names}; relays remembered: ${known}`
+}
+
+/**
+ * The line when this peer's join request has reached the group for a while and nobody added it: `* nobody
+ * has admitted you yet (1 min since your request reached the group): your invite may have expired or been
+ * used. Ask alice (…VHng) for a new invite, or a member to /add <your peer id>`.
+ */
+export function formatJoinUnanswered(
+  notice: { waitedMs: number; admits: boolean; inviter: { peerId: string; name: string } | null },
+  selfId: string,
+): string {
+  const minutes = Math.max(1, Math.round(notice.waitedMs / 60_000))
+  const waited = `${minutes} min since your request reached the group`
+  const who = notice.inviter === null ? 'a member' : nameWithId(notice.inviter)
+  const add = `/add ${sanitizeText(selfId)}`
+  if (!notice.admits) {
+    const asked = notice.inviter === null ? who : `${who} or another member`
+    return `* nobody has added you yet (${waited}): ask ${asked} to ${add}`
+  }
+  return `* nobody has admitted you yet (${waited}): your invite may have expired or been used. Ask ${who} for a new invite, or a member to ${add}`
 }

@@ -109,6 +109,13 @@ async function runStart(command: StartCommand, io: CliIO): Promise<number> {
     { ...command, dataDir: command.dataDir ?? defaultDataDir(command.name) },
     (opened) => mode.attach(opened),
   )
+  const { forgetRelayNotice } = await import('./format-notices.js')
+  const notice = forgetRelayNotice(
+    session.node.connections.unmatchedForgets(),
+    session.node.connections.relays(),
+  )
+  // on stderr, before the mode takes the terminal: stdout may carry JSON-RPC
+  if (notice !== undefined) io.stderr(`p2pchat: ${notice}\n`)
   return mode.run(session)
 }
 

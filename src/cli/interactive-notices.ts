@@ -1,7 +1,8 @@
 /**
  * The terminal's lines for what the node reports: messages (here or, as a one-line notice, in another
- * group), ciphertext, membership changes, a bad epoch key, a forged invite, join requests, and when no
- * peer is reachable or one is again.
+ * group), ciphertext, membership changes, a bad epoch key, a forged invite, join requests (and invites
+ * that admitted nobody), this peer's own join request nobody answered, and when no peer is reachable or
+ * one is again.
  *
  * @packageDocumentation
  */
@@ -11,6 +12,7 @@ import { formatEncryptedLine, sanitizeName, shortId } from './format.js'
 import {
   formatBadEpochKey,
   formatForgedInvite,
+  formatJoinUnanswered,
   formatMembershipChange,
   formatReachability,
   formatUnreadNotice,
@@ -144,6 +146,9 @@ export function attachNotices(
     show({
       render: () => `${where(detail.group)}* ${sanitizeName(detail.name)} (${shortId(detail.peerId)}) ${why}`,
     })
+  })
+  node.addEventListener('join:unanswered', ({ detail }) => {
+    show({ render: () => `${where(detail.group)}${formatJoinUnanswered(detail, node.peerId)}` })
   })
   node.addEventListener('join:request', ({ detail }) => {
     show({

@@ -99,7 +99,8 @@ export function jsonRpcMethods(session: ChatSession, quit: () => void): JsonRpcM
 
 /**
  * Sends the node's events as the JSON-RPC notifications of the API (`message`, `encrypted`,
- * `membership`, `joinRequest`, `inviteForged`, `inviteRefused`, `badEpochKey`, `reachability`), for `--json` and the web interface alike.
+ * `membership`, `joinRequest`, `inviteForged`, `inviteRefused`, `joinUnanswered`, `badEpochKey`,
+ * `reachability`), for `--json` and the web interface alike.
  */
 export function forwardNotifications(node: ChatNode, notify: (method: string, params: object) => void): void {
   node.addEventListener('message:receive', ({ detail }) => notify('message', detail))
@@ -111,6 +112,7 @@ export function forwardNotifications(node: ChatNode, notify: (method: string, pa
   node.addEventListener('join:request', ({ detail }) => notify('joinRequest', detail))
   node.addEventListener('invite:forged', ({ detail }) => notify('inviteForged', detail))
   node.addEventListener('invite:refused', ({ detail }) => notify('inviteRefused', detail))
+  node.addEventListener('join:unanswered', ({ detail }) => notify('joinUnanswered', detail))
   node.addEventListener('epoch:bad-key', ({ detail }) => notify('badEpochKey', detail))
   node.addEventListener('reachability:change', ({ detail }) => notify('reachability', detail))
 }

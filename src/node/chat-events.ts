@@ -21,6 +21,8 @@ export interface ChatNodeInit {
   graceMs?: number
   /** Delay per rank before a member that is not first in line issues a due rekey, in ms. Default 3000. */
   rekeyDelayMs?: number
+  /** How long a joiner's request is out, unanswered, before `join:unanswered` says so, in ms. Default 60000. */
+  joinUnansweredMs?: number
   /** Period of anti-entropy sync with a random connected peer, in ms. Default 30000. */
   syncIntervalMs?: number
   /** How long no peer at all must be connected before `reachability:change` says so, in ms. Default 10000. */
@@ -33,6 +35,12 @@ export interface ChatNodeInit {
 export interface PeerRef {
   peerId: string
   name: string
+}
+
+/** A peer with the best name known: `unverified` when no group's signed events give it that name. */
+export interface ClaimedPeerRef extends PeerRef {
+  /** The name is only claimed: in a join request, an invite, or the peers table (a request of earlier). */
+  unverified?: true
 }
 
 /** A decrypted message, own ones included. */
@@ -109,8 +117,8 @@ export interface InviteForgedNotice {
  */
 export interface ReachabilityChange {
   reachable: boolean
-  /** The peer that came back; null when none is reachable. */
-  peer: PeerRef | null
+  /** The peer that came back, with the best name known (see `ClaimedPeerRef`); null when none is reachable. */
+  peer: ClaimedPeerRef | null
   /** How many known peers and relays are dialled again while unreachable (0: none is known). */
   retrying: number
 }
@@ -124,6 +132,21 @@ export interface InviteRefusedNotice {
   reason: 'forged' | 'expired' | 'used' | 'void'
 }
 
+/**
+ * This peer's join request has reached the group for a while (`JOIN_UNANSWERED_MS`, 60 s) and nobody
+ * added it. Said once per group and run. Members do not answer a refused invite, so this is all a joiner
+ * hears: its invite may have expired or been used, or nobody who may admit it is online.
+ */
+export interface JoinUnansweredNotice {
+  group: string
+  /** How long the request has been out, in ms. */
+  waitedMs: number
+  /** Whether the invite joined with admits on its own (carries a token); false for `--ask` or a rejoin. */
+  admits: boolean
+  /** Who made that invite, if this peer joined by one. */
+  inviter: PeerRef | null
+}
+
 /** Events of a {@link ChatNode}. */
 export interface ChatNodeEvents {
   'message:receive': CustomEvent<ChatMessage>
@@ -132,6 +155,7 @@ export interface ChatNodeEvents {
   'join:request': CustomEvent<JoinRequestNotice>
   'invite:forged': CustomEvent<InviteForgedNotice>
   'invite:refused': CustomEvent<InviteRefusedNotice>
+  'join:unanswered': CustomEvent<JoinUnansweredNotice>
   'epoch:bad-key': CustomEvent<BadEpochKeyNotice>
   'peer:connect': CustomEvent<string>
   'peer:disconnect': CustomEvent<string>

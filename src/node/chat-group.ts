@@ -62,6 +62,8 @@ export interface ChatGroupInit {
   invite?: Invite
   /** Delay per rank before a member not first in line issues a due rekey, in ms. Default 3000. */
   rekeyDelayMs?: number
+  /** See `JoinAnnouncerInit.unansweredMs`. */
+  joinUnansweredMs?: number
 }
 
 /**
@@ -96,7 +98,12 @@ export class ChatGroup implements GroupTopicHooks {
     const invite = () => inviteUseFor(components.identity, this.invite)
     this.#announcer = new JoinAnnouncer(
       { ...components, topic: this.topic },
-      { name: components.self.name, invite },
+      {
+        name: components.self.name,
+        invite,
+        onUnanswered: (waitedMs) => this.#unanswered(waitedMs),
+        ...(init.joinUnansweredMs === undefined ? {} : { unansweredMs: init.joinUnansweredMs }),
+      },
     )
     const parts = { ...components, group: init.group, log: this.#log }
     this.#admission = new InviteAdmission({ ...parts, topic: this.topic, commit: (e) => this.#commit(e) })
@@ -107,6 +114,14 @@ export class ChatGroup implements GroupTopicHooks {
       { ...parts, commit: (event, renamed) => this.#commit(event, renamed) },
       init.rekeyDelayMs === undefined ? {} : { rekeyDelayMs: init.rekeyDelayMs },
     )
+  }
+
+  #unanswered(waitedMs: number): void {
+    const { invite } = this
+    const detail = { group: this.group.id, waitedMs, admits: invite?.admits !== undefined }
+    this.#c.events.safeDispatchEvent('join:unanswered', {
+      detail: { ...detail, inviter: invite?.inviter ?? null },
+    })
   }
 
   /** Subscribes to the topic and announces the join request (if this peer is no member). */

@@ -23,13 +23,7 @@ import type { InviteOptions } from './invite-check.js'
 import { Lifecycle, openNode } from './lifecycle.js'
 import type { DataDirLock } from './lock.js'
 import { type WiredNode, wireNode } from './node-wiring.js'
-import {
-  isWorthKeeping,
-  rememberListenPort,
-  rememberRelays,
-  stableListen,
-  worthRedialling,
-} from './peer-addresses.js'
+import { isWorthKeeping, rememberListenPort, stableListen, worthRedialling } from './peer-addresses.js'
 import { PeerDirectory } from './peer-directory.js'
 import { groupStatus, saveStatusSnapshots } from './status-snapshot.js'
 import { type ChatStore, persist } from './store.js'
@@ -85,13 +79,20 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
     this.#components = components
     this.#log = components.logger.forComponent('p2pchat:node')
     this.#lock = lock
-    this.#bootstrap = rememberRelays(components.store, init.bootstrap ?? [], init.forgetRelays)
+    this.connections = new Connections({
+      store: components.store,
+      log: this.#log,
+      running: () => (this.#life.stopping ? undefined : this.#libp2p),
+      keeper: () => this.#wired?.keeper,
+      shutdown: this.#abort.signal,
+      ref: (peerId) => this.#directory.ref(peerId),
+    })
+    this.#bootstrap = this.connections.startRelays(init.bootstrap ?? [], init.forgetRelays)
     const self = { peerId: this.peerId, name: this.name }
     this.#directory = new PeerDirectory({
       self,
       store: components.store,
-      groups: () => [...this.#groups.byId.values()].map((g) => g.group),
-      requesters: () => [...this.#groups.byId.values()].flatMap((g) => [...g.joins.requesters()]),
+      chatGroups: () => this.#groups.byId.values(),
     })
     this.#groups = new GroupRegistry(
       {
@@ -111,7 +112,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
           syncConnected: (groupId) => this.#wired?.scheduler.syncConnected(groupId),
         },
       },
-      { graceMs: init.graceMs, rekeyDelayMs: init.rekeyDelayMs },
+      { graceMs: init.graceMs, rekeyDelayMs: init.rekeyDelayMs, joinUnansweredMs: init.joinUnansweredMs },
     )
     this.#replica = new ChatReplica({
       ...components,
@@ -122,14 +123,6 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
       shutdown: this.#abort.signal,
     })
     this.#groups.load()
-    this.connections = new Connections({
-      store: components.store,
-      log: this.#log,
-      running: () => (this.#life.stopping ? undefined : this.#libp2p),
-      keeper: () => this.#wired?.keeper,
-      shutdown: this.#abort.signal,
-      ref: (peerId) => this.#directory.ref(peerId),
-    })
   }
 
   /** This peer's id. */
@@ -190,7 +183,7 @@ export class ChatNode extends TypedEventEmitter<ChatNodeEvents> {
       bootstrap,
       remembered: () => worthRedialling(store, this.#groups.byId.values(), this.peerId),
       wanted: (peerId) => isWorthKeeping(this.#groups.byId.values(), this.peerId, peerId),
-      ref: (peerId) => this.#directory.ref(peerId),
+      ref: (peerId) => this.#directory.claimedRef(peerId),
       intervalMs: init.syncIntervalMs,
       limits: init.syncLimits,
       reachabilityGraceMs: init.reachabilityGraceMs,

@@ -9,7 +9,13 @@ import type { PeerRef } from './chat-events.js'
 import { dialSignal } from './components.js'
 import { NodeStoppedError } from './errors.js'
 import type { Invite } from './invite.js'
-import { dialAndRemember, forgetRelays, rememberAddrs, rememberedRelays } from './peer-addresses.js'
+import {
+  dialAndRemember,
+  forgetRelays,
+  rememberAddrs,
+  rememberedRelays,
+  rememberRelays,
+} from './peer-addresses.js'
 import type { PeerKeeper } from './peer-keeper.js'
 import { type ChatStore, persist } from './store.js'
 import type { TransportNode } from './transport.js'
@@ -29,6 +35,8 @@ export interface ConnectionsComponents {
 /** Dialling by hand and the remembered relays, as `ChatNode.connections`. */
 export class Connections {
   readonly #c: ConnectionsComponents
+  /** The names of this start's `forgetRelays` that matched no remembered relay. */
+  #unmatched: string[] = []
 
   constructor(components: ConnectionsComponents) {
     this.#c = components
@@ -56,6 +64,21 @@ export class Connections {
       rememberAddrs(this.#c.store, invite.inviter.peerId, invite.addrs),
     )
     if (this.#c.running() !== undefined) this.#c.keeper()?.keepAddrs(invite.addrs)
+  }
+
+  /**
+   * The bootstrap list of this start (see `rememberRelays`): the relays remembered from earlier runs, less
+   * those `forget` names, and `given`, remembered from now on. The names in `forget` that match no
+   * remembered relay are kept for {@link Connections.unmatchedForgets}.
+   */
+  startRelays(given: readonly string[], forget: readonly string[] = []): string[] {
+    this.#unmatched = forget.filter((ref) => forgetRelays(this.#c.store, ref).length === 0)
+    return rememberRelays(this.#c.store, given)
+  }
+
+  /** The names given to forget at start ({@link Connections.startRelays}) that named no remembered relay. */
+  unmatchedForgets(): string[] {
+    return [...this.#unmatched]
   }
 
   /** The relays remembered from `--bootstrap`: dialled at every start, and kept connected. */

@@ -32,6 +32,7 @@ export interface GroupRegistryComponents {
 export interface GroupRegistryInit {
   graceMs?: number | undefined
   rekeyDelayMs?: number | undefined
+  joinUnansweredMs?: number | undefined
 }
 
 /**
@@ -72,6 +73,7 @@ export class GroupRegistry {
       group,
       ...(invite === undefined ? {} : { invite }),
       rekeyDelayMs: this.#init.rekeyDelayMs,
+      joinUnansweredMs: this.#init.joinUnansweredMs,
     })
     this.#groups.set(group.id, chatGroup)
     return chatGroup

@@ -113,7 +113,21 @@ export interface JoinAnnouncerInit {
   retryMs?: number
   /** An announcement to new subscribers is repeated once after this long. Default 2.5 s. */
   followUpMs?: number
+  /**
+   * How long after the request first reached a subscriber {@link JoinAnnouncerInit.onUnanswered} is called
+   * if this peer is still no member. Default {@link JOIN_UNANSWERED_MS}.
+   */
+  unansweredMs?: number
+  /**
+   * Called once, when the request has reached the group's topic for `unansweredMs` and nobody added this
+   * peer: its invite may have been refused (members tell a joiner nothing, so nothing a stranger sends
+   * can make it stop waiting), or nobody who may admit it is online.
+   */
+  onUnanswered?: (waitedMs: number) => void
 }
+
+/** How long a joiner waits, once its request reached the group, before it tells the user nobody admitted it. */
+export const JOIN_UNANSWERED_MS = 60_000
 
 /**
  * A non-member's join request, announced on its group's topic so that members can add it by name: at
@@ -134,6 +148,10 @@ export class JoinAnnouncer {
   #announcedTo = new Set<string>()
   #retry: ReturnType<typeof setTimeout> | undefined
   #stopped = false
+  readonly #unansweredMs: number
+  readonly #onUnanswered: ((waitedMs: number) => void) | undefined
+  /** Armed when the request first reached a subscriber; `null` once it fired or was dropped. */
+  #unanswered: ReturnType<typeof setTimeout> | null | undefined
 
   constructor(
     components: {
@@ -153,6 +171,8 @@ export class JoinAnnouncer {
     this.#intervalMs = init.intervalMs ?? 10_000
     this.#retryMs = init.retryMs ?? 250
     this.#followUpMs = init.followUpMs ?? 2500
+    this.#unansweredMs = init.unansweredMs ?? JOIN_UNANSWERED_MS
+    this.#onUnanswered = init.onUnanswered
   }
 
   /**
@@ -179,6 +199,7 @@ export class JoinAnnouncer {
       return
     }
     if (this.#stopped) return
+    if (recipients > 0 && this.#unanswered === undefined) this.#armUnanswered()
     if (recipients === 0) {
       // a subscriber we have just seen may not have its gossipsub stream open yet, so the request went
       // nowhere; nothing else would trigger another announcement, so try again shortly
@@ -200,6 +221,17 @@ export class JoinAnnouncer {
     this.#stopped = true
     clearTimeout(this.#retry)
     this.#retry = undefined
+    clearTimeout(this.#unanswered ?? undefined)
+    this.#unanswered = null
+  }
+
+  /** Calls `onUnanswered` once `unansweredMs` from now, unless this peer is a member by then. */
+  #armUnanswered(): void {
+    this.#unanswered = setTimeout(() => {
+      this.#unanswered = null
+      if (!this.#stopped && !this.#topic.group.isMember()) this.#onUnanswered?.(this.#unansweredMs)
+    }, this.#unansweredMs)
+    this.#unanswered.unref?.()
   }
 
   /** Announces again after `delay`, instead of any announcement already due. */

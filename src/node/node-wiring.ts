@@ -9,7 +9,7 @@
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { TypedEventEmitter } from 'main-event'
 import type { PendingBudget } from '../membership/index.js'
-import type { ChatNodeEvents, PeerRef } from './chat-events.js'
+import type { ChatNodeEvents, ClaimedPeerRef } from './chat-events.js'
 import type { ChatGroup } from './chat-group.js'
 import { rememberAddrs } from './peer-addresses.js'
 import { PeerKeeper } from './peer-keeper.js'
@@ -36,8 +36,8 @@ export interface NodeWiring {
   remembered: () => readonly string[]
   /** Whether a peer is worth reaching again (a member, an inviter): kept connected once met. */
   wanted: (peerId: string) => boolean
-  /** A peer as the chat shows it. */
-  ref: (peerId: string) => PeerRef
+  /** A peer as the chat shows it, with a name only claimed (marked) when no signed event gives one. */
+  ref: (peerId: string) => ClaimedPeerRef
   intervalMs?: number | undefined
   limits?: SyncLimits | undefined
   /** See `Reachability`. */

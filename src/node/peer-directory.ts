@@ -1,7 +1,8 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Group, MemberInfo } from '../membership/index.js'
-import type { PeerRef } from './chat-events.js'
+import type { ClaimedPeerRef, PeerRef } from './chat-events.js'
 import { AmbiguousMemberError, UnknownMemberError, UnverifiedNameError } from './errors.js'
+import type { InvitePeer } from './invite.js'
 import type { ChatStore } from './store.js'
 
 /** What a {@link PeerDirectory} reads from. */
@@ -10,10 +11,17 @@ export interface PeerDirectoryComponents {
   self: PeerRef
   /** The peers table: names stored from join requests. */
   store: Pick<ChatStore, 'isOpen' | 'peers' | 'peerName'>
-  /** Every group this node takes part in. */
-  groups: () => Iterable<Group>
-  /** Every join requester remembered, over all groups, with the name it asked under. */
-  requesters: () => Iterable<[string, { name: string }]>
+  /** Every group this node takes part in, with the claims made in it about who is who. */
+  chatGroups: () => Iterable<DirectoryGroup>
+}
+
+/** What a {@link PeerDirectory} reads of one chat group. */
+export interface DirectoryGroup {
+  group: Group
+  /** The join requesters remembered, with the name each asked under. */
+  joins: { requesters(): Iterable<[string, { name: string }]> }
+  /** The invite this peer joined the group with, if any: the inviter and founder as it names them. */
+  invite?: { inviter: InvitePeer; founder: InvitePeer } | undefined
 }
 
 /**
@@ -33,7 +41,7 @@ export class PeerDirectory {
     if (peerId === self.peerId) return self.name
     const fromGroup = group?.nameOf(peerId)
     if (fromGroup !== undefined) return fromGroup
-    for (const other of this.#c.groups()) {
+    for (const { group: other } of this.#c.chatGroups()) {
       const name = other.nameOf(peerId)
       if (name !== undefined) return name
     }
@@ -43,6 +51,32 @@ export class PeerDirectory {
   /** `peerId` with its name ('' if none is known), as the chat shows a peer. */
   ref(peerId: string, group?: Group): PeerRef {
     return { peerId, name: this.nameOf(peerId, group) ?? '' }
+  }
+
+  /**
+   * `peerId` with the best name known, for a line about a peer that need not be a member of any group (one
+   * back after no peer was reachable): the name a group's signed events give it, else a name only claimed
+   * (by a join request, by the invite this peer joined with, or in the peers table), marked `unverified`;
+   * '' if none is known.
+   */
+  claimedRef(peerId: string): ClaimedPeerRef {
+    const verified = this.nameOf(peerId, undefined, false)
+    if (verified !== undefined) return { peerId, name: verified }
+    const claimed = this.#claimedName(peerId)
+    return claimed === undefined ? { peerId, name: '' } : { peerId, name: claimed, unverified: true }
+  }
+
+  #claimedName(peerId: string): string | undefined {
+    for (const [id, request] of this.#requesters()) if (id === peerId) return request.name
+    for (const { invite } of this.#c.chatGroups()) {
+      for (const peer of [invite?.inviter, invite?.founder]) if (peer?.peerId === peerId) return peer.name
+    }
+    const { store } = this.#c
+    return store.isOpen ? store.peerName(peerId) : undefined
+  }
+
+  *#requesters(): Iterable<[string, { name: string }]> {
+    for (const { joins } of this.#c.chatGroups()) yield* joins.requesters()
   }
 
   /**
@@ -91,7 +125,7 @@ export class PeerDirectory {
     const claimed = new Set<string>()
     // the peers table is read once; requesters carry the name they asked with
     for (const peer of this.#c.store.peers()) if (peer.name === ref) claimed.add(peer.peerId)
-    for (const [peerId, request] of this.#c.requesters()) {
+    for (const [peerId, request] of this.#requesters()) {
       if (request.name === ref && (this.nameOf(peerId, group, false) ?? ref) === ref) claimed.add(peerId)
     }
     for (const peerId of verified) claimed.delete(peerId)

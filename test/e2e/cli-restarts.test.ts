@@ -7,6 +7,7 @@
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type CliGroup, type CliProcess, createCliGroup, loopbackStartArgs } from '../fixtures/cli.js'
+import { waitFor } from '../fixtures/wait-for.js'
 
 interface Ready {
   peerId: string
@@ -150,8 +151,8 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
     })
     expect(back.params).toEqual({
       reachable: true,
-      // a joiner not added yet holds no log to name alice by
-      peer: { peerId: aliceReady.peerId, name: expect.any(String) },
+      // a joiner not added yet holds no log to name alice by: the invite's name for her, marked as a claim
+      peer: { peerId: aliceReady.peerId, name: 'alice', unverified: true },
       retrying: 1,
     })
     // once per change: one line each way, none at start
@@ -182,9 +183,18 @@ describe.sequential('p2pchat start: restarts need no flags', () => {
     expect(await erin.request('relays')).toEqual({ relays: [relayAddr] })
     await quit(erin)
     // the flag forgets it before the start, so this run does not dial it
-    erin = cli.spawn({ args: loopbackStartArgs('erin', erinDir, ['--forget-relay', relayAddr]) })
+    erin = cli.spawn({
+      args: loopbackStartArgs('erin', erinDir, ['--forget-relay', relayAddr, '--forget-relay', 'nobody']),
+    })
     await started(erin, 'erin to start with --forget-relay')
     expect(await erin.request('relays')).toEqual({ relays: [] })
+    // a name that matched no remembered relay is said once, on stderr (stdout carries JSON-RPC), not fatal
+    const said = (): string[] => erin.stderr.split('\n').filter((line) => line.includes('--forget-relay'))
+    await waitFor(() => said().length > 0, { message: 'erin to say that no remembered relay is "nobody"' })
+    const unmatched = said()
+    expect(unmatched).toEqual([
+      'p2pchat: --forget-relay: no remembered relay is nobody; relays remembered: none',
+    ])
     await quit(erin)
   }, 60_000)
 })

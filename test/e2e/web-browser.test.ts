@@ -268,6 +268,38 @@ describe('the web interface in a browser', () => {
     expect(problems).toEqual([])
   })
 
+  it('shows an invite that admitted nobody, and that no peer is reachable, as system lines', async () => {
+    // carol presents an invite that expired before she could use it: alice's node refuses it
+    const groupId = alice.session.groupId as string
+    const invite = alice.session.node.invite(groupId, { validForMs: 1 })
+    const carol = await startWebChat({
+      name: 'carol',
+      dataDir: await tempDir('web-carol', cleanups),
+      group: { kind: 'join', invite },
+      assetsDir: ASSETS,
+    })
+    cleanups.push(() => carol.stop())
+    const line = (text: string) =>
+      [...document.querySelectorAll('li.system')].some((el) => el.textContent?.includes(text) === true)
+    await pageWaitFor(
+      alicePage,
+      "alice's page to say carol's invite expired",
+      line,
+      'presented an expired invite',
+    )
+    // every peer gone: after the grace period, alice's page says none is reachable
+    await carol.stop()
+    await bob.stop()
+    // the grace period is 10 s: longer than pageWaitFor's deadline
+    await alicePage
+      .waitForFunction(line, { timeout: 30_000, polling: 'mutation' }, '* no peer is reachable')
+      .catch((err: Error) => {
+        throw new Error(`timed out waiting for alice's page to say no peer is reachable: ${err.message}`)
+      })
+    await screenshot(alicePage, '8-refused-unreachable')
+    expect(problems).toEqual([])
+  }, 60_000)
+
   it('renders hostile message bodies as inert text', async () => {
     const payloads = [
       `<img src=x onerror="window.__pwned='img'">`,
@@ -296,7 +328,7 @@ describe('the web interface in a browser', () => {
       bidi: /[\u202A-\u202E\u2066-\u2069]/.test(document.body.textContent ?? ''),
     }))
     expect(dom).toEqual({ pwned: undefined, elements: 0, overflow: 0, isolated: 'isolate', bidi: false })
-    await screenshot(alicePage, '8-hostile-bodies')
+    await screenshot(alicePage, '9-hostile-bodies')
     expect(problems).toEqual([])
   })
 })

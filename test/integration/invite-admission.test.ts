@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { inviteTokenOf } from '../../src/membership/index.js'
-import type { ChatNode, InviteRefusedNotice } from '../../src/node/index.js'
+import type { ChatNode, InviteRefusedNotice, JoinUnansweredNotice } from '../../src/node/index.js'
 import { decodeInvite } from '../../src/node/invite.js'
 import { type ChatNodes, createChatNodes, NETWORK_TIMEOUT, waitForMembers } from '../fixtures/chat.js'
 import { waitFor } from '../fixtures/wait-for.js'
@@ -22,7 +22,8 @@ describe('invites that admit on their own', () => {
   beforeAll(async () => {
     net = await createChatNodes(6, {
       names: ['alice', 'bob', 'carol', 'dan', 'erin', 'frank'],
-      init: { syncIntervalMs: 1000, listenViaRelay: false },
+      // a joiner nobody added says so after 2 s, not the 60 s a user waits
+      init: { syncIntervalMs: 1000, listenViaRelay: false, joinUnansweredMs: 2000 },
     })
     for (const i of [BOB, CAROL]) {
       node(i).addEventListener('invite:refused', ({ detail }) => refusals.push(detail))
@@ -79,9 +80,24 @@ describe('invites that admit on their own', () => {
     const invite = node(CAROL).invite(groupId, { validForMs: 1 })
     const expires = decodeInvite(invite).admits?.token.expiresAt as number
     await waitFor(() => Date.now() > expires, { timeout: 1000, message: 'the invite to expire' })
+    const unanswered: JoinUnansweredNotice[] = []
+    node(FRANK).addEventListener('join:unanswered', ({ detail }) => unanswered.push(detail))
     await node(FRANK).joinGroup(invite)
     await refused(FRANK, 'expired')
     expect(isMemberAt(BOB, FRANK) || isMemberAt(CAROL, FRANK)).toBe(false)
+    // no member tells frank (what a member sends a joiner, a stranger could send too): his own node does
+    await waitFor(() => unanswered.length > 0, {
+      timeout: NETWORK_TIMEOUT,
+      message: 'frank to be told that nobody admitted him',
+    })
+    expect(unanswered).toEqual([
+      {
+        group: groupId,
+        waitedMs: 2000,
+        admits: true,
+        inviter: { peerId: node(CAROL).peerId, name: 'carol' },
+      },
+    ])
     await node(BOB).add(groupId, node(FRANK).peerId)
     await waitFor(() => isMemberAt(FRANK, FRANK), {
       timeout: NETWORK_TIMEOUT,

@@ -14,10 +14,12 @@ import {
   shortId,
 } from '../../src/cli/format.js'
 import {
+  forgetRelayNotice,
   formatBadEpochKey,
   formatForgedInvite,
   formatGroupList,
   formatInvitedBy,
+  formatJoinUnanswered,
   formatMembershipChange,
   formatReachability,
   formatRemoval,
@@ -491,5 +493,37 @@ describe('formatReachability', () => {
     expect(
       formatReachability({ reachable: true, peer: { peerId: bob, name: 'b\u001b[2Job' }, retrying: 1 }, o),
     ).toBe('* connected again: bob is reachable')
+    // a name only claimed (a join request's, an invite's) is marked so, with the fingerprint
+    expect(
+      formatReachability(
+        { reachable: true, peer: { peerId: bob, name: 'bob', unverified: true }, retrying: 1 },
+        o,
+      ),
+    ).toBe('* connected again: bob (…XzAa, name not verified) is reachable')
+  })
+})
+
+describe('forgetRelayNotice', () => {
+  it('names what --forget-relay did not find, with the relays remembered, and says nothing when all matched', () => {
+    expect(forgetRelayNotice([], ['/ip4/127.0.0.1/tcp/1'])).toBeUndefined()
+    expect(forgetRelayNotice(['nobody'], [])).toBe(
+      '--forget-relay: no remembered relay is nobody; relays remembered: none',
+    )
+    expect(forgetRelayNotice(['a\u001b[2J', 'b'], ['/ip4/127.0.0.1/tcp/1'])).toBe(
+      '--forget-relay: no remembered relay is a, b; relays remembered: /ip4/127.0.0.1/tcp/1',
+    )
+  })
+})
+
+describe('formatJoinUnanswered', () => {
+  const me = '12D3KooWGRUVh8Fm6vW1L6y4xT6s7m2p6cA1GmYbHqN5TmbbXzAa'
+  const alice = { peerId: '12D3KooWAliceAliceAliceAliceAliceAliceAliceVHng', name: 'alice' }
+  it('says nobody admitted this peer, what may be wrong and what to do', () => {
+    expect(formatJoinUnanswered({ waitedMs: 60_000, admits: true, inviter: alice }, me)).toBe(
+      `* nobody has admitted you yet (1 min since your request reached the group): your invite may have expired or been used. Ask alice (…VHng) for a new invite, or a member to /add ${me}`,
+    )
+    expect(formatJoinUnanswered({ waitedMs: 60_000, admits: false, inviter: null }, me)).toBe(
+      `* nobody has added you yet (1 min since your request reached the group): ask a member to /add ${me}`,
+    )
   })
 })

@@ -84,7 +84,7 @@ describe('JoinInbox', () => {
 })
 
 describe('JoinAnnouncer', () => {
-  async function setup(recipients: () => number) {
+  async function setup(recipients: () => number, onUnanswered?: (waitedMs: number) => void) {
     const identity = await Identity.generate()
     let member = false
     const subscribers = ['a']
@@ -99,7 +99,14 @@ describe('JoinAnnouncer', () => {
     }
     const announcer = new JoinAnnouncer(
       { topic, identity, clock, logger: defaultLogger() },
-      { name: 'bob', intervalMs: 10_000, retryMs: 250, followUpMs: 2500 },
+      {
+        name: 'bob',
+        intervalMs: 10_000,
+        retryMs: 250,
+        followUpMs: 2500,
+        unansweredMs: 60_000,
+        ...(onUnanswered === undefined ? {} : { onUnanswered }),
+      },
     )
     return {
       announcer,
@@ -160,5 +167,49 @@ describe('JoinAnnouncer', () => {
     await announcer.announce()
     expect(published).toHaveLength(3)
     announcer.stop()
+  })
+
+  it('tells once when nobody added this peer 60 s after its request first reached the group', async () => {
+    let reached = 0
+    const calls: number[] = []
+    const { announcer } = await setup(
+      () => reached,
+      (waited) => calls.push(waited),
+    )
+    // reaching nobody starts no clock: there is nobody to answer yet
+    await announcer.announce()
+    await vi.advanceTimersByTimeAsync(120_000)
+    expect(calls).toEqual([])
+    reached = 1
+    await vi.advanceTimersByTimeAsync(250)
+    await vi.advanceTimersByTimeAsync(59_000)
+    expect(calls).toEqual([])
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(calls).toEqual([60_000])
+    // once: the announcements go on, the line is not repeated
+    await vi.advanceTimersByTimeAsync(600_000)
+    expect(calls).toEqual([60_000])
+    announcer.stop()
+  })
+
+  it('says nothing when added, or stopped, before the time is up', async () => {
+    const calls: number[] = []
+    const added = await setup(
+      () => 1,
+      (waited) => calls.push(waited),
+    )
+    await added.announcer.announce()
+    await vi.advanceTimersByTimeAsync(30_000)
+    added.becomeMember()
+    await vi.advanceTimersByTimeAsync(60_000)
+    const stopped = await setup(
+      () => 1,
+      (waited) => calls.push(waited),
+    )
+    await stopped.announcer.announce()
+    stopped.announcer.stop()
+    await vi.advanceTimersByTimeAsync(120_000)
+    expect(calls).toEqual([])
+    added.announcer.stop()
   })
 })

@@ -21,6 +21,7 @@ import {
   requestItems,
   who,
 } from './items.js'
+import { systemLine } from './notices.js'
 import { connectRpc, METHOD_NOT_FOUND, type Rpc, RpcError } from './rpc.js'
 
 /** One group's conversation, kept while another is on screen. */
@@ -223,6 +224,10 @@ export function startPage(root: HTMLElement): void {
           'warning',
         )
         break
+      }
+      default: {
+        const line = systemLine(method, params, { selected: state.selected, me: state.me?.peerId })
+        if (line !== undefined) addSystem(line.group, line.text)
       }
     }
   }
