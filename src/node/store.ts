@@ -4,8 +4,10 @@ import type { Logger } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Group } from '../membership/index.js'
 import { makeDataDir, makePrivateFile } from './data-dir.js'
-import { inRanges, type SeqRanges } from './seq-ranges.js'
+import { inRanges, runsOf, type SeqRanges } from './seq-ranges.js'
 import {
+  holdsOldMessagesTable,
+  MIGRATE_MESSAGES,
   type Row,
   SCHEMA,
   type StoredEnvelope,
@@ -61,8 +63,13 @@ export class ChatStore {
     }
     const db = new DatabaseSync(path)
     db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
+    const store = new ChatStore(db)
+    if (holdsOldMessagesTable(db)) {
+      log('moving the messages into the table unique by sender and seq')
+      store.#transaction(() => db.exec(MIGRATE_MESSAGES))
+    }
     db.exec(SCHEMA)
-    return new ChatStore(db)
+    return store
   }
 
   #statement(sql: string): StatementSync {
@@ -196,7 +203,7 @@ export class ChatStore {
     return this.#bytesOf('events', groupId)
   }
 
-  /** Stores a message; false when it was already stored (or the store is closed). */
+  /** Stores a message; false when its sender's seq was stored already (or the store is closed). */
   addMessage(message: StoredMessage): boolean {
     if (!this.#writable('a message')) return false
     const result = this.#statement(
@@ -284,23 +291,24 @@ export class ChatStore {
    */
   seqRanges(groupId: string, maxPerSender = MAX_RANGES_PER_SENDER): Record<string, SeqRanges> {
     const out: Record<string, SeqRanges> = {}
-    let sender: string | undefined
-    let ranges: SeqRanges = []
-    for (const row of this.#statement(
-      'SELECT sender, seq FROM messages WHERE group_id = ? ORDER BY sender, seq',
-    ).iterate(groupId) as Iterable<Row>) {
-      const from = row.sender as string
-      const seq = Number(row.seq)
-      if (from !== sender) {
-        sender = from
-        ranges = []
-        out[from] = ranges
-      }
-      const last = ranges.at(-1)
-      if (last !== undefined && seq <= last[1] + 1) last[1] = Math.max(last[1], seq)
-      else if (ranges.length < maxPerSender) ranges.push([seq, seq])
+    for (const [sender, from, to] of this.#seqRuns(groupId)) {
+      const ranges = out[sender] ?? []
+      out[sender] = ranges
+      if (ranges.length < maxPerSender) ranges.push([from, to])
     }
     return out
+  }
+
+  /**
+   * {@link runsOf} the group's stored seqs, read from their index as arrays, not a row object per message:
+   * a restart and every sync ask read them all.
+   */
+  #seqRuns(groupId: string): Iterable<[string, number, number]> {
+    const statement = this.#statement(
+      'SELECT sender, seq FROM messages WHERE group_id = ? ORDER BY sender, seq',
+    )
+    statement.setReturnArrays(true)
+    return runsOf(statement.iterate(groupId) as Iterable<[string, number]>)
   }
 
   /**
@@ -400,10 +408,8 @@ export class ChatStore {
     // the grace windows count from when this replica learned of a change, not from this restart
     group.expireGraceWindows()
     // sequence numbers only: the envelopes stay on disk
-    for (const row of this.#statement(
-      'SELECT sender, seq FROM messages WHERE group_id = ? ORDER BY sender, seq',
-    ).iterate(group.id) as Iterable<Row>) {
-      group.markSeen(row.sender as string, Number(row.seq))
+    for (const [sender, from, to] of this.#seqRuns(group.id)) {
+      for (let seq = from; seq <= to; seq++) group.markSeen(sender, seq)
     }
     return this.messageBytes(group.id)
   }
