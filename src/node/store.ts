@@ -28,10 +28,14 @@ const log = logger('p2pchat:node:store')
 export const MAX_RANGES_PER_SENDER = 256
 
 /**
- * Rows {@link ChatStore.envelopesAfter} selects from per query. Only their small columns are read; the
- * envelope bytes are read one at a time, as the caller takes them.
+ * Rows {@link ChatStore.envelopesAfter} selects from per query, with the bytes of those up to
+ * {@link INLINE_ENVELOPE_BYTES} (a text of a few lines): a page holds at most 256 KiB of them. Larger
+ * envelopes are read one at a time, as the caller takes them.
  */
-const ENVELOPE_PAGE_ROWS = 256
+const ENVELOPE_PAGE_ROWS = 128
+const INLINE_ENVELOPE_BYTES = 2048
+/** A page row of {@link ChatStore.envelopesAfter}: n, id, sender, seq, epoch, and the bytes if inline. */
+type EnvelopeRow = [number, string, string, number, string, Uint8Array | null]
 
 /**
  * The node's database: one SQLite file per data directory, in WAL mode. Every write is committed
@@ -314,9 +318,9 @@ export class ChatStore {
   /**
    * The envelopes a peer lacks, in acceptance order: those above its watermark for their sender and
    * outside the ranges it reported having, limited to `epochs` when given. Read as the caller iterates,
-   * a page of small columns at a time and each envelope's bytes when it is taken, so memory stays at one
-   * envelope however many match, and no read is left open between two steps (other syncs, and writes,
-   * go on meanwhile; an envelope deleted meanwhile is skipped).
+   * a page at a time (see {@link ENVELOPE_PAGE_ROWS}), as arrays, so memory stays bounded however many
+   * match, and no read is left open between two steps (other syncs, and writes, go on meanwhile; an
+   * envelope deleted meanwhile is skipped unless its page was read before).
    */
   *envelopesAfter(
     groupId: string,
@@ -325,29 +329,22 @@ export class ChatStore {
     have: Readonly<Record<string, SeqRanges>> = {},
   ): Generator<StoredEnvelope, void, undefined> {
     const page = this.#statement(
-      'SELECT n, id, sender, seq, epoch FROM messages WHERE group_id = ? AND n > ? ORDER BY n LIMIT ?',
+      `SELECT n, id, sender, seq, epoch, CASE WHEN length(bytes) <= ${INLINE_ENVELOPE_BYTES} THEN bytes END
+       FROM messages WHERE group_id = ? AND n > ? ORDER BY n LIMIT ?`,
     )
+    page.setReturnArrays(true)
     const body = this.#statement('SELECT bytes FROM messages WHERE n = ?')
-    let after = 0
-    for (;;) {
-      const wanted: Array<Omit<StoredEnvelope, 'bytes'> & { n: number }> = []
-      let rows = 0
-      for (const row of page.iterate(groupId, after, ENVELOPE_PAGE_ROWS) as Iterable<Row>) {
-        rows++
-        after = Number(row.n)
-        const sender = row.sender as string
-        const seq = Number(row.seq)
-        const epoch = row.epoch as string
+    for (let after = 0; ; ) {
+      const rows = page.all(groupId, after, ENVELOPE_PAGE_ROWS) as unknown as EnvelopeRow[]
+      for (const [n, id, sender, seq, epoch, inline] of rows) {
+        after = n
         if (seq <= ((Object.hasOwn(watermarks, sender) ? watermarks[sender] : undefined) ?? -1)) continue
         if (epochs !== null && !epochs.has(epoch)) continue
         if (inRanges(Object.hasOwn(have, sender) ? have[sender] : undefined, seq)) continue
-        wanted.push({ n: after, id: row.id as string, sender, seq, epoch })
+        const bytes = inline ?? ((body.get(n) as Row | undefined)?.bytes as Uint8Array | undefined)
+        if (bytes !== undefined) yield { id, sender, seq, epoch, bytes }
       }
-      for (const { n, ...envelope } of wanted) {
-        const row = body.get(n) as Row | undefined
-        if (row !== undefined) yield { ...envelope, bytes: row.bytes as Uint8Array }
-      }
-      if (rows < ENVELOPE_PAGE_ROWS) return
+      if (rows.length < ENVELOPE_PAGE_ROWS) return
     }
   }
 

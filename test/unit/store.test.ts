@@ -84,6 +84,30 @@ describe('ChatStore: what a sync peer is told', () => {
     expect(seqs(store.messagesAfter(GROUP, { alice: 6 }, null, 2, have))).toEqual(['alice/7', 'alice/9'])
   })
 
+  it('sends every envelope lacked across pages, large ones too, in the order they were accepted', () => {
+    const large = (seq: number): StoredMessage => ({
+      ...message('bob', seq),
+      bytes: new Uint8Array(40_000).fill(seq),
+    })
+    const store = storeWith([
+      ...Array.from({ length: 300 }, (_, seq) => message('alice', seq)),
+      large(0),
+      message('alice', 300),
+      large(1),
+    ])
+    const sent = store.messagesAfter(GROUP, { alice: 9 }, null, 1000)
+    expect(sent.map((m) => `${m.sender}/${m.seq}`)).toEqual([
+      ...Array.from({ length: 290 }, (_, k) => `alice/${k + 10}`),
+      'bob/0',
+      'alice/300',
+      'bob/1',
+    ])
+    expect(sent.filter((m) => m.sender === 'bob').map((m) => [m.bytes.length, m.bytes[0]])).toEqual([
+      [40_000, 0],
+      [40_000, 1],
+    ])
+  })
+
   it('finds a seq in sorted ranges', () => {
     const ranges: Array<[number, number]> = [
       [0, 2],
