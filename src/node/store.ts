@@ -390,10 +390,10 @@ export class ChatStore {
 
   /**
    * Feeds a group's stored events and accepted messages back into `group` after a restart, so replays
-   * of old messages are refused and own sequence numbers continue. Returns the stored envelope bytes.
-   * An event that no longer applies is reported to `onError` and skipped.
+   * of old messages are refused and own sequence numbers continue (a relay counts the envelopes' bytes
+   * itself: summing them reads every row). An event that no longer applies is reported to `onError`.
    */
-  restoreGroup(group: Group, onError: (err: Error) => void): number {
+  restoreGroup(group: Group, onError: (err: Error) => void): void {
     for (const bytes of this.events(group.id)) {
       try {
         // only events that applied are written, to this 0600 file: their signatures are not checked again
@@ -408,7 +408,6 @@ export class ChatStore {
     for (const [sender, from, to] of this.#seqRuns(group.id)) {
       for (let seq = from; seq <= to; seq++) group.markSeen(sender, seq)
     }
-    return this.messageBytes(group.id)
   }
 
   upsertPeer(peer: { peerId: string; name?: string | null; addrs?: string[] }, now = Date.now()): void {
