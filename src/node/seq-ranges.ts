@@ -34,3 +34,21 @@ export function inRanges(ranges: SeqRanges | undefined, seq: number): boolean {
   }
   return false
 }
+
+/**
+ * The runs of consecutive seqs in `seqs` (pairs of sender and seq, sorted by sender, then seq), as
+ * `[sender, first, last]`, in order.
+ */
+export function* runsOf(
+  seqs: Iterable<[string, number]>,
+): Generator<[string, number, number], void, undefined> {
+  let run: [string, number, number] | undefined
+  for (const [sender, seq] of seqs) {
+    if (run !== undefined && run[0] === sender && seq === run[2] + 1) run[2] = seq
+    else {
+      if (run !== undefined) yield run
+      run = [sender, seq, seq]
+    }
+  }
+  if (run !== undefined) yield run
+}

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 
-import type { SQLInputValue } from 'node:sqlite'
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite'
 
 /** A message envelope as stored: the ciphertext always, the decrypted text only on a member's own disk. */
 export interface StoredMessage {
@@ -51,6 +51,42 @@ export interface StoredPeer {
   lastSeen: number
 }
 
+/**
+ * The messages table. A message is stored once per sender and sequence number: the core refuses a seq
+ * it has seen (a replay), so that is the one key a message needs, and its index grows at the end as a
+ * sender's messages come. The message id (a hash) is kept but not indexed: a unique index on it took
+ * writes all over its pages, which were two thirds of the cost of a sync frame's commit. The other
+ * index serves the reads by group in acceptance order (`n`); the seq index also serves what sync and
+ * a restart read (seqs per sender, in order).
+ */
+const MESSAGES_TABLE = `CREATE TABLE IF NOT EXISTS messages (
+  n INTEGER PRIMARY KEY AUTOINCREMENT,
+  group_id TEXT NOT NULL, id TEXT NOT NULL, sender TEXT NOT NULL, seq INTEGER NOT NULL,
+  epoch TEXT NOT NULL, received_at INTEGER NOT NULL, bytes BLOB NOT NULL, text TEXT, ts INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_seq ON messages (group_id, sender, seq);`
+
+/**
+ * Moves the messages of a database written before {@link MESSAGES_TABLE} (unique by id, three more
+ * indexes) into it, in one transaction, keeping each row's `n` and so the order they were accepted in.
+ * Run when the old table is found (an index SQLite made for a UNIQUE clause), before {@link SCHEMA}.
+ */
+export const MIGRATE_MESSAGES = `
+ALTER TABLE messages RENAME TO messages_v0;
+${MESSAGES_TABLE}
+INSERT OR IGNORE INTO messages (n, group_id, id, sender, seq, epoch, received_at, bytes, text, ts)
+  SELECT n, group_id, id, sender, seq, epoch, received_at, bytes, text, ts FROM messages_v0 ORDER BY n;
+UPDATE sqlite_sequence SET seq = (SELECT max(seq) FROM sqlite_sequence WHERE name IN ('messages', 'messages_v0'))
+  WHERE name = 'messages';
+DROP TABLE messages_v0;
+`
+
+/** Whether `db` holds the messages table of an older p2pchat (unique by id), which {@link MIGRATE_MESSAGES} moves. */
+export function holdsOldMessagesTable(db: DatabaseSync): boolean {
+  // the index SQLite made for that table's UNIQUE clause; the current table has none
+  return db.prepare("SELECT 1 FROM pragma_index_list('messages') WHERE origin = 'u'").get() !== undefined
+}
+
 /** The tables, created when missing. */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,14 +98,7 @@ CREATE TABLE IF NOT EXISTS events (
   group_id TEXT NOT NULL, id TEXT NOT NULL, bytes BLOB NOT NULL,
   UNIQUE (group_id, id)
 );
-CREATE TABLE IF NOT EXISTS messages (
-  n INTEGER PRIMARY KEY AUTOINCREMENT,
-  group_id TEXT NOT NULL, id TEXT NOT NULL, sender TEXT NOT NULL, seq INTEGER NOT NULL,
-  epoch TEXT NOT NULL, received_at INTEGER NOT NULL, bytes BLOB NOT NULL, text TEXT, ts INTEGER,
-  UNIQUE (group_id, id)
-);
-CREATE INDEX IF NOT EXISTS messages_by_sender ON messages (group_id, sender, seq);
-CREATE INDEX IF NOT EXISTS messages_by_time ON messages (group_id, received_at);
+${MESSAGES_TABLE}
 CREATE INDEX IF NOT EXISTS messages_by_group ON messages (group_id);
 CREATE TABLE IF NOT EXISTS peers (
   peer_id TEXT PRIMARY KEY, name TEXT, addrs TEXT NOT NULL, last_seen INTEGER NOT NULL

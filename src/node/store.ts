@@ -4,8 +4,10 @@ import type { Logger } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Group } from '../membership/index.js'
 import { makeDataDir, makePrivateFile } from './data-dir.js'
-import { inRanges, type SeqRanges } from './seq-ranges.js'
+import { inRanges, runsOf, type SeqRanges } from './seq-ranges.js'
 import {
+  holdsOldMessagesTable,
+  MIGRATE_MESSAGES,
   type Row,
   SCHEMA,
   type StoredEnvelope,
@@ -26,10 +28,14 @@ const log = logger('p2pchat:node:store')
 export const MAX_RANGES_PER_SENDER = 256
 
 /**
- * Rows {@link ChatStore.envelopesAfter} selects from per query. Only their small columns are read; the
- * envelope bytes are read one at a time, as the caller takes them.
+ * Rows {@link ChatStore.envelopesAfter} selects from per query, with the bytes of those up to
+ * {@link INLINE_ENVELOPE_BYTES} (a text of a few lines): a page holds at most 256 KiB of them. Larger
+ * envelopes are read one at a time, as the caller takes them.
  */
-const ENVELOPE_PAGE_ROWS = 256
+const ENVELOPE_PAGE_ROWS = 128
+const INLINE_ENVELOPE_BYTES = 2048
+/** A page row of {@link ChatStore.envelopesAfter}: n, id, sender, seq, epoch, and the bytes if inline. */
+type EnvelopeRow = [number, string, string, number, string, Uint8Array | null]
 
 /**
  * The node's database: one SQLite file per data directory, in WAL mode. Every write is committed
@@ -61,8 +67,13 @@ export class ChatStore {
     }
     const db = new DatabaseSync(path)
     db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
+    const store = new ChatStore(db)
+    if (holdsOldMessagesTable(db)) {
+      log('moving the messages into the table unique by sender and seq')
+      store.#transaction(() => db.exec(MIGRATE_MESSAGES))
+    }
     db.exec(SCHEMA)
-    return new ChatStore(db)
+    return store
   }
 
   #statement(sql: string): StatementSync {
@@ -196,7 +207,7 @@ export class ChatStore {
     return this.#bytesOf('events', groupId)
   }
 
-  /** Stores a message; false when it was already stored (or the store is closed). */
+  /** Stores a message; false when its sender's seq was stored already (or the store is closed). */
   addMessage(message: StoredMessage): boolean {
     if (!this.#writable('a message')) return false
     const result = this.#statement(
@@ -284,31 +295,32 @@ export class ChatStore {
    */
   seqRanges(groupId: string, maxPerSender = MAX_RANGES_PER_SENDER): Record<string, SeqRanges> {
     const out: Record<string, SeqRanges> = {}
-    let sender: string | undefined
-    let ranges: SeqRanges = []
-    for (const row of this.#statement(
-      'SELECT sender, seq FROM messages WHERE group_id = ? ORDER BY sender, seq',
-    ).iterate(groupId) as Iterable<Row>) {
-      const from = row.sender as string
-      const seq = Number(row.seq)
-      if (from !== sender) {
-        sender = from
-        ranges = []
-        out[from] = ranges
-      }
-      const last = ranges.at(-1)
-      if (last !== undefined && seq <= last[1] + 1) last[1] = Math.max(last[1], seq)
-      else if (ranges.length < maxPerSender) ranges.push([seq, seq])
+    for (const [sender, from, to] of this.#seqRuns(groupId)) {
+      const ranges = out[sender] ?? []
+      out[sender] = ranges
+      if (ranges.length < maxPerSender) ranges.push([from, to])
     }
     return out
   }
 
   /**
+   * {@link runsOf} the group's stored seqs, read from their index as arrays, not a row object per message:
+   * a restart and every sync ask read them all.
+   */
+  #seqRuns(groupId: string): Iterable<[string, number, number]> {
+    const statement = this.#statement(
+      'SELECT sender, seq FROM messages WHERE group_id = ? ORDER BY sender, seq',
+    )
+    statement.setReturnArrays(true)
+    return runsOf(statement.iterate(groupId) as Iterable<[string, number]>)
+  }
+
+  /**
    * The envelopes a peer lacks, in acceptance order: those above its watermark for their sender and
    * outside the ranges it reported having, limited to `epochs` when given. Read as the caller iterates,
-   * a page of small columns at a time and each envelope's bytes when it is taken, so memory stays at one
-   * envelope however many match, and no read is left open between two steps (other syncs, and writes,
-   * go on meanwhile; an envelope deleted meanwhile is skipped).
+   * a page at a time (see {@link ENVELOPE_PAGE_ROWS}), as arrays, so memory stays bounded however many
+   * match, and no read is left open between two steps (other syncs, and writes, go on meanwhile; an
+   * envelope deleted meanwhile is skipped unless its page was read before).
    */
   *envelopesAfter(
     groupId: string,
@@ -317,29 +329,22 @@ export class ChatStore {
     have: Readonly<Record<string, SeqRanges>> = {},
   ): Generator<StoredEnvelope, void, undefined> {
     const page = this.#statement(
-      'SELECT n, id, sender, seq, epoch FROM messages WHERE group_id = ? AND n > ? ORDER BY n LIMIT ?',
+      `SELECT n, id, sender, seq, epoch, CASE WHEN length(bytes) <= ${INLINE_ENVELOPE_BYTES} THEN bytes END
+       FROM messages WHERE group_id = ? AND n > ? ORDER BY n LIMIT ?`,
     )
+    page.setReturnArrays(true)
     const body = this.#statement('SELECT bytes FROM messages WHERE n = ?')
-    let after = 0
-    for (;;) {
-      const wanted: Array<Omit<StoredEnvelope, 'bytes'> & { n: number }> = []
-      let rows = 0
-      for (const row of page.iterate(groupId, after, ENVELOPE_PAGE_ROWS) as Iterable<Row>) {
-        rows++
-        after = Number(row.n)
-        const sender = row.sender as string
-        const seq = Number(row.seq)
-        const epoch = row.epoch as string
+    for (let after = 0; ; ) {
+      const rows = page.all(groupId, after, ENVELOPE_PAGE_ROWS) as unknown as EnvelopeRow[]
+      for (const [n, id, sender, seq, epoch, inline] of rows) {
+        after = n
         if (seq <= ((Object.hasOwn(watermarks, sender) ? watermarks[sender] : undefined) ?? -1)) continue
         if (epochs !== null && !epochs.has(epoch)) continue
         if (inRanges(Object.hasOwn(have, sender) ? have[sender] : undefined, seq)) continue
-        wanted.push({ n: after, id: row.id as string, sender, seq, epoch })
+        const bytes = inline ?? ((body.get(n) as Row | undefined)?.bytes as Uint8Array | undefined)
+        if (bytes !== undefined) yield { id, sender, seq, epoch, bytes }
       }
-      for (const { n, ...envelope } of wanted) {
-        const row = body.get(n) as Row | undefined
-        if (row !== undefined) yield { ...envelope, bytes: row.bytes as Uint8Array }
-      }
-      if (rows < ENVELOPE_PAGE_ROWS) return
+      if (rows.length < ENVELOPE_PAGE_ROWS) return
     }
   }
 
@@ -385,10 +390,10 @@ export class ChatStore {
 
   /**
    * Feeds a group's stored events and accepted messages back into `group` after a restart, so replays
-   * of old messages are refused and own sequence numbers continue. Returns the stored envelope bytes.
-   * An event that no longer applies is reported to `onError` and skipped.
+   * of old messages are refused and own sequence numbers continue (a relay counts the envelopes' bytes
+   * itself: summing them reads every row). An event that no longer applies is reported to `onError`.
    */
-  restoreGroup(group: Group, onError: (err: Error) => void): number {
+  restoreGroup(group: Group, onError: (err: Error) => void): void {
     for (const bytes of this.events(group.id)) {
       try {
         // only events that applied are written, to this 0600 file: their signatures are not checked again
@@ -400,12 +405,9 @@ export class ChatStore {
     // the grace windows count from when this replica learned of a change, not from this restart
     group.expireGraceWindows()
     // sequence numbers only: the envelopes stay on disk
-    for (const row of this.#statement(
-      'SELECT sender, seq FROM messages WHERE group_id = ? ORDER BY sender, seq',
-    ).iterate(group.id) as Iterable<Row>) {
-      group.markSeen(row.sender as string, Number(row.seq))
+    for (const [sender, from, to] of this.#seqRuns(group.id)) {
+      for (let seq = from; seq <= to; seq++) group.markSeen(sender, seq)
     }
-    return this.messageBytes(group.id)
   }
 
   upsertPeer(peer: { peerId: string; name?: string | null; addrs?: string[] }, now = Date.now()): void {

@@ -180,7 +180,7 @@ export class RelayGroups {
     const { store } = this.#c
     const relayGroup = this.#newRelayGroup(id)
     const { group } = relayGroup
-    const messageBytes = store.restoreGroup(group, (err) =>
+    store.restoreGroup(group, (err) =>
       this.#log.error('stored event of %s does not apply: %s', id, err.message),
     )
     const founder = group.founder
@@ -207,7 +207,7 @@ export class RelayGroups {
         since,
         lastActive: Math.max(since, ...senders.values()),
         active: new Set([...group.events().map((e) => e.author), ...senders.keys()]),
-        storedBytes: messageBytes + eventBytes,
+        storedBytes: store.messageBytes(id) + eventBytes,
         eventBytes,
       },
     }

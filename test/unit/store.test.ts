@@ -2,7 +2,12 @@
  * The node's store on its own (SQLite in memory): what it reports to sync about the messages it has, the
  * order history comes back in, and how it behaves once closed while network input is still arriving.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { describe, expect, it } from 'vitest'
+import { runsOf } from '../../src/node/seq-ranges.js'
 import { ChatStore, inRanges, type StoredMessage } from '../../src/node/store.js'
 
 const GROUP = 'group-a'
@@ -77,6 +82,30 @@ describe('ChatStore: what a sync peer is told', () => {
     ])
     // watermarks still count; the limit is on what is sent
     expect(seqs(store.messagesAfter(GROUP, { alice: 6 }, null, 2, have))).toEqual(['alice/7', 'alice/9'])
+  })
+
+  it('sends every envelope lacked across pages, large ones too, in the order they were accepted', () => {
+    const large = (seq: number): StoredMessage => ({
+      ...message('bob', seq),
+      bytes: new Uint8Array(40_000).fill(seq),
+    })
+    const store = storeWith([
+      ...Array.from({ length: 300 }, (_, seq) => message('alice', seq)),
+      large(0),
+      message('alice', 300),
+      large(1),
+    ])
+    const sent = store.messagesAfter(GROUP, { alice: 9 }, null, 1000)
+    expect(sent.map((m) => `${m.sender}/${m.seq}`)).toEqual([
+      ...Array.from({ length: 290 }, (_, k) => `alice/${k + 10}`),
+      'bob/0',
+      'alice/300',
+      'bob/1',
+    ])
+    expect(sent.filter((m) => m.sender === 'bob').map((m) => [m.bytes.length, m.bytes[0]])).toEqual([
+      [40_000, 0],
+      [40_000, 1],
+    ])
   })
 
   it('finds a seq in sorted ranges', () => {
@@ -155,5 +184,88 @@ describe('ChatStore.addMessages: a sync frame in one commit', () => {
     const store = storeWith([])
     store.close()
     expect(store.addMessages([message('alice', 0)], () => {})).toEqual([false])
+  })
+})
+
+describe('ChatStore messages: one per sender and seq', () => {
+  it('stores a second envelope with a seq its sender already used as nothing new', () => {
+    const store = storeWith([message('alice', 0)])
+    // another envelope (another id) claiming the same seq: the core refuses it as a replay too
+    expect(store.addMessage({ ...message('alice', 0), id: 'other', bytes: new Uint8Array([1]) })).toBe(false)
+    expect(store.addMessage(message('alice', 1))).toBe(true)
+    expect(seqs(store.messages(GROUP))).toEqual(['alice/0', 'alice/1'])
+  })
+
+  it('moves the messages of a database an older p2pchat wrote, keeping their order and numbering', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'p2pchat-store-'))
+    try {
+      // the messages table as p2pchat wrote it before: unique by id, and three more indexes
+      const old = new DatabaseSync(join(dir, 'p2pchat.db'))
+      old.exec(`CREATE TABLE messages (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        group_id TEXT NOT NULL, id TEXT NOT NULL, sender TEXT NOT NULL, seq INTEGER NOT NULL,
+        epoch TEXT NOT NULL, received_at INTEGER NOT NULL, bytes BLOB NOT NULL, text TEXT, ts INTEGER,
+        UNIQUE (group_id, id)
+      );
+      CREATE INDEX messages_by_sender ON messages (group_id, sender, seq);
+      CREATE INDEX messages_by_time ON messages (group_id, received_at);
+      CREATE INDEX messages_by_group ON messages (group_id);`)
+      const insert = old.prepare(
+        'INSERT INTO messages (group_id, id, sender, seq, epoch, received_at, bytes, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      for (const m of [message('bob', 1), message('alice', 0), message('bob', 0), message('alice', 7)]) {
+        insert.run(m.groupId, m.id, m.sender, m.seq, m.epoch, m.receivedAt, m.bytes, m.text, m.ts)
+      }
+      // the newest was deleted (retention): its number is not given out again
+      old.exec("DELETE FROM messages WHERE id = 'alice/7'")
+      old.close()
+
+      const store = ChatStore.open(dir)
+      expect(seqs(store.messages(GROUP))).toEqual(['bob/1', 'alice/0', 'bob/0'])
+      expect(store.seqRanges(GROUP)).toEqual({ alice: [[0, 0]], bob: [[0, 1]] })
+      expect(store.addMessage(message('bob', 1))).toBe(false)
+      expect(store.addMessage(message('alice', 1))).toBe(true)
+      expect(seqs(store.messagesAfter(GROUP, {}, null, 10, {}))).toEqual([
+        'bob/1',
+        'alice/0',
+        'bob/0',
+        'alice/1',
+      ])
+      store.close()
+      const db = new DatabaseSync(join(dir, 'p2pchat.db'))
+      const indexes = db
+        .prepare('SELECT name, "unique" FROM pragma_index_list(\'messages\') ORDER BY name')
+        .all()
+      expect(indexes).toEqual([
+        { name: 'messages_by_group', unique: 0 },
+        { name: 'messages_by_seq', unique: 1 },
+      ])
+      // numbered after the one deleted before the move (4), as without it
+      const row = db.prepare("SELECT n FROM messages WHERE id = 'alice/1'").get() as { n: number }
+      expect(row.n).toBeGreaterThan(4)
+      db.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('runsOf', () => {
+  it('cuts sorted seqs into runs per sender', () => {
+    const seqs: Array<[string, number]> = [
+      ['alice', 0],
+      ['alice', 1],
+      ['alice', 3],
+      ['bob', 4],
+      ['bob', 5],
+      ['carol', 0],
+    ]
+    expect([...runsOf(seqs)]).toEqual([
+      ['alice', 0, 1],
+      ['alice', 3, 3],
+      ['bob', 4, 5],
+      ['carol', 0, 0],
+    ])
+    expect([...runsOf([])]).toEqual([])
   })
 })
