@@ -119,17 +119,26 @@ export class GroupMessages {
 
   /**
    * Encrypts `text` under the current epoch and signs it. The caller checked that this identity is a
-   * member.
+   * member. Synchronous once the epoch's cipher key is known (every message after the epoch's first):
+   * the promise is only the API's, already settled, so a message costs no chain of awaits.
    *
    * @throws {NoCurrentEpochError} no epoch key reaches only members; wait for a rekey
    * @throws {TooLargeError} the text is over 64 KiB
    */
-  async seal(text: string, ts: number = this.#now()): Promise<SealedMessage> {
-    if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw new TooLargeError('message text is over 64 KiB')
-    const epoch = this.#log.currentEpoch()
-    if (epoch === undefined) throw new NoCurrentEpochError()
-    const known = this.#cipherKeyOf(epoch)
-    const key = known instanceof Promise ? await known : known
+  seal(text: string, ts: number = this.#now()): Promise<SealedMessage> {
+    try {
+      if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw new TooLargeError('message text is over 64 KiB')
+      const epoch = this.#log.currentEpoch()
+      if (epoch === undefined) throw new NoCurrentEpochError()
+      const known = this.#cipherKeyOf(epoch)
+      if (known instanceof Promise) return known.then((key) => this.#sealUnder(epoch, key, text, ts))
+      return Promise.resolve(this.#sealUnder(epoch, known, text, ts))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  #sealUnder(epoch: LogEntry, key: KeyObject | null, text: string, ts: number): SealedMessage {
     if (key === null) {
       const bad = this.#keys.problem(epoch.event.id)
       throw new NoCurrentEpochError(
@@ -169,7 +178,23 @@ export class GroupMessages {
    *   UnknownEpochError | UnknownAuthorError | NotAMemberError | StaleEpochError | DecryptionError |
    *   PendingLimitError}
    */
-  async open(bytes: Uint8Array, options: ReceiveOptions = {}): Promise<OpenedMessage> {
+  open(bytes: Uint8Array, options: ReceiveOptions = {}): Promise<OpenedMessage> {
+    try {
+      const { envelope, epoch } = this.#admit(bytes, options)
+      const known = this.#cipherKeyOf(epoch)
+      if (!(known instanceof Promise)) return Promise.resolve(this.#openWith(envelope, known))
+      return known.then((key) => {
+        // a second delivery may have raced through the wait for the key
+        this.#checkReplay(envelope)
+        return this.#openWith(envelope, key)
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** The checks of {@link GroupMessages.open} before decryption: the envelope and the epoch it is under. */
+  #admit(bytes: Uint8Array, options: ReceiveOptions): { envelope: Envelope; epoch: LogEntry } {
     const envelope = decodeEnvelope(bytes)
     if (envelope.groupId !== this.#groupId)
       throw new WrongGroupError(`message is for group ${envelope.groupId}`)
@@ -202,10 +227,11 @@ export class GroupMessages {
     }
     // A current member may post under an older epoch (a message written offline, sealed before it
     // learned of a change): it holds the current key anyway, so accepting it reveals nothing.
-    const known = this.#cipherKeyOf(epoch)
-    const key = known instanceof Promise ? await known : known
-    // a second delivery may have raced through the await above
-    this.#checkReplay(envelope)
+    return { envelope, epoch }
+  }
+
+  /** Decrypts an admitted envelope with its epoch's cipher key (null: none for this identity). */
+  #openWith(envelope: Envelope, key: KeyObject | null): OpenedMessage {
     const body = key === null ? undefined : openEnvelope(envelope, key)
     this.markSeen(envelope.sender, envelope.header.seq)
     const { id, sender, epochId } = envelope

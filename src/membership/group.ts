@@ -371,8 +371,13 @@ export class Group {
    * @throws {NoCurrentEpochError} no epoch key reaches only members; wait for a rekey
    * @throws {TooLargeError} the text is over 64 KiB
    */
-  async seal(text: string, ts?: number): Promise<SealedMessage> {
-    this.#requireMember('send messages')
+  seal(text: string, ts?: number): Promise<SealedMessage> {
+    // not async: one settled promise per message, not a chain of them (see GroupMessages.seal)
+    try {
+      this.#requireMember('send messages')
+    } catch (err) {
+      return Promise.reject(err)
+    }
     return this.#messages.seal(text, ts)
   }
 
