@@ -1,9 +1,10 @@
 import {
+  createHmac,
   createPrivateKey,
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
-  hash,
+  hkdfSync,
   type KeyObject,
 } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
@@ -61,89 +62,32 @@ export const HPKE_SUITE_ID = concat(
   i2osp(AEAD_ID, 2),
 )
 
-// ---- HMAC-SHA256 (RFC 2104), HKDF-SHA256 (RFC 5869) and its labeled forms (RFC 9180 §4) ---------
-
-/** SHA-256's block size: HMAC pads its key to it. */
-const BLOCK = 64
-/**
- * Scratch for {@link hmac}: (K ^ ipad) || message, then (K ^ opad) || inner hash. Only read by the
- * synchronous hash calls below, so one pair serves every call; grown for a longer message.
- */
-let inner = Buffer.alloc(BLOCK + 256)
-const outer = Buffer.alloc(BLOCK + N_H)
-
-/**
- * HMAC-SHA256 of `key` over the concatenation of `message`, as RFC 2104 defines it, from two one-shot
- * `crypto.hash` calls: `createHmac` and `hkdfSync` each cost several times that in JavaScript around
- * OpenSSL (a Hmac object, or a KeyObject per call), and a seal derives five keys. The parts are copied
- * straight behind the padded key, so no label or context is concatenated first.
- */
-function hmac(key: Uint8Array, message: readonly Uint8Array[]): Buffer {
-  const k = key.length > BLOCK ? hash('sha256', key, 'buffer') : key
-  let length = BLOCK
-  for (const part of message) length += part.length
-  if (inner.length < length) inner = Buffer.alloc(length)
-  for (let i = 0; i < BLOCK; i++) {
-    const byte = i < k.length ? (k[i] as number) : 0
-    inner[i] = byte ^ 0x36
-    outer[i] = byte ^ 0x5c
-  }
-  let at = BLOCK
-  for (const part of message) {
-    inner.set(part, at)
-    at += part.length
-  }
-  // digests as binary strings: node:crypto's Buffer output costs twice the hash here
-  outer.write(hash('sha256', inner.subarray(0, length), 'binary'), BLOCK, 'latin1')
-  const mac = Buffer.from(hash('sha256', outer, 'binary'), 'latin1')
-  // the scratch held the key and secret input: leave neither behind
-  inner.fill(0, 0, length)
-  outer.fill(0)
-  return mac
-}
+// ---- HKDF-SHA256 (RFC 5869) and its labeled forms (RFC 9180 §4) --------------------------------
 
 /** HKDF-Extract (RFC 5869 §2.2). An empty salt is HashLen zero bytes, which HMAC pads to the same key. */
 export function extract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
-  return new Uint8Array(hmac(salt, [ikm]))
+  return new Uint8Array(createHmac('sha256', salt).update(ikm).digest())
 }
 
-/** HKDF-Expand (RFC 5869 §2.3) with `info` given as parts, in order. */
-function expandParts(prk: Uint8Array, info: readonly Uint8Array[], length: number): Uint8Array {
+/** HKDF-Expand (RFC 5869 §2.3). */
+export function expand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   if (length > 255 * N_H) throw new RangeError('HKDF-Expand: length too large')
   const out = new Uint8Array(length)
   let block: Uint8Array = EMPTY
   for (let i = 1, filled = 0; filled < length; i++) {
-    block = hmac(prk, [block, ...info, COUNTERS[i] as Uint8Array])
+    block = new Uint8Array(createHmac('sha256', prk).update(block).update(info).update(i2osp(i, 1)).digest())
     out.set(block.subarray(0, Math.min(N_H, length - filled)), filled)
     filled += N_H
   }
   return out
 }
 
-/** HKDF-Expand's block counters, 1 to 255, each a byte. */
-const COUNTERS = Array.from({ length: 256 }, (_, i) => Uint8Array.of(i))
-
-/** HKDF-Expand (RFC 5869 §2.3). */
-export function expand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  return expandParts(prk, [info], length)
+function labeledIkm(suiteId: Uint8Array, label: string, ikm: Uint8Array): Uint8Array {
+  return concat(VERSION_LABEL, suiteId, encoder.encode(label), ikm)
 }
 
-/** "HPKE-v1" || suite_id || label, the fixed start of a labeled IKM, kept per suite and label. */
-const labelPrefixes = new Map<string, Uint8Array>()
-
-function labelPrefix(suiteId: Uint8Array, label: string): Uint8Array {
-  const cacheKey = `${Buffer.from(suiteId).toString('latin1')}/${label}`
-  let prefix = labelPrefixes.get(cacheKey)
-  if (prefix === undefined) {
-    prefix = concat(VERSION_LABEL, suiteId, encoder.encode(label))
-    labelPrefixes.set(cacheKey, prefix)
-  }
-  return prefix
-}
-
-/** I2OSP(L, 2) || "HPKE-v1" || suite_id || label: the fixed start of a labeled info. */
-function infoPrefix(suiteId: Uint8Array, label: string, length: number): Uint8Array {
-  return concat(i2osp(length, 2), labelPrefix(suiteId, label))
+function labeledInfo(suiteId: Uint8Array, label: string, info: Uint8Array, length: number): Uint8Array {
+  return concat(i2osp(length, 2), VERSION_LABEL, suiteId, encoder.encode(label), info)
 }
 
 /** LabeledExtract (RFC 9180 §4). */
@@ -153,7 +97,7 @@ export function labeledExtract(
   label: string,
   ikm: Uint8Array,
 ): Uint8Array {
-  return new Uint8Array(hmac(salt, [labelPrefix(suiteId, label), ikm]))
+  return extract(salt, labeledIkm(suiteId, label, ikm))
 }
 
 /** LabeledExpand (RFC 9180 §4). */
@@ -164,7 +108,32 @@ export function labeledExpand(
   info: Uint8Array,
   length: number,
 ): Uint8Array {
-  return expandParts(prk, [infoPrefix(suiteId, label, length), info], length)
+  return expand(prk, labeledInfo(suiteId, label, info, length), length)
+}
+
+/**
+ * LabeledExpand(LabeledExtract(salt, extractLabel, ikm), expandLabel, info, length) in one native call:
+ * node:crypto's `hkdfSync` is exactly RFC 5869 Extract-then-Expand, and the intermediate key is used
+ * nowhere else, so the seal and open paths cross into C once per derivation instead of twice.
+ */
+function labeledExtractAndExpand(
+  suiteId: Uint8Array,
+  salt: Uint8Array,
+  extractLabel: string,
+  ikm: Uint8Array,
+  expandLabel: string,
+  info: Uint8Array,
+  length: number,
+): Uint8Array {
+  return new Uint8Array(
+    hkdfSync(
+      'sha256',
+      labeledIkm(suiteId, extractLabel, ikm),
+      salt,
+      labeledInfo(suiteId, expandLabel, info, length),
+      length,
+    ),
+  )
 }
 
 // ---- DHKEM(X25519, HKDF-SHA256) (RFC 9180 §4.1, §7.1) ------------------------------------------
@@ -212,8 +181,7 @@ function publicKeyBytes(key: KeyObject): Uint8Array {
 
 /** DeriveKeyPair (RFC 9180 §7.1.3): X25519 takes the expanded bytes as they are (it clamps them itself). */
 export function deriveKeyPair(ikm: Uint8Array): X25519KeyPair & { secretKey: Uint8Array } {
-  const dkpPrk = labeledExtract(KEM_SUITE_ID, EMPTY, 'dkp_prk', ikm)
-  const secretKey = labeledExpand(KEM_SUITE_ID, dkpPrk, 'sk', EMPTY, N_SK)
+  const secretKey = labeledExtractAndExpand(KEM_SUITE_ID, EMPTY, 'dkp_prk', ikm, 'sk', EMPTY, N_SK)
   return { ...x25519KeyPair(secretKey), secretKey }
 }
 
@@ -237,14 +205,16 @@ function dh(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
   }
 }
 
-/** The fixed starts of ExtractAndExpand's labeled IKM and info, made once. */
-const EAE_PRK_LABEL = labelPrefix(KEM_SUITE_ID, 'eae_prk')
-const SHARED_SECRET_INFO = infoPrefix(KEM_SUITE_ID, 'shared_secret', N_SECRET)
-
-/** ExtractAndExpand(dh, kem_context) with kem_context = enc || pkRm, given as its two halves. */
-function extractAndExpand(dhResult: Uint8Array, enc: Uint8Array, recipient: Uint8Array): Uint8Array {
-  const eaePrk = hmac(EMPTY, [EAE_PRK_LABEL, dhResult])
-  return expandParts(eaePrk, [SHARED_SECRET_INFO, enc, recipient], N_SECRET)
+function extractAndExpand(dhResult: Uint8Array, kemContext: Uint8Array): Uint8Array {
+  return labeledExtractAndExpand(
+    KEM_SUITE_ID,
+    EMPTY,
+    'eae_prk',
+    dhResult,
+    'shared_secret',
+    kemContext,
+    N_SECRET,
+  )
 }
 
 /** Encap(pkR), with a fresh ephemeral key unless one is given. */
@@ -253,66 +223,53 @@ export function encap(
   ephemeral: X25519KeyPair = generateKeyPair(),
 ): { sharedSecret: Uint8Array; enc: Uint8Array } {
   const enc = ephemeral.publicKey
-  const sharedSecret = extractAndExpand(dh(ephemeral.privateKey, recipient.key), enc, recipient.bytes)
+  const sharedSecret = extractAndExpand(dh(ephemeral.privateKey, recipient.key), concat(enc, recipient.bytes))
   return { sharedSecret, enc }
 }
 
 /** Decap(enc, skR). */
 export function decap(enc: Uint8Array, recipient: X25519KeyPair): Uint8Array {
   const dhResult = dh(recipient.privateKey, x25519PublicKey(enc).key)
-  return extractAndExpand(dhResult, enc, recipient.publicKey)
+  return extractAndExpand(dhResult, concat(enc, recipient.publicKey))
 }
 
 // ---- key schedule (RFC 9180 §5.1), base mode ---------------------------------------------------
 
-/**
- * What the key schedule needs of one `info`: its key_schedule_context, and the whole labeled infos that
- * derive the key and the base nonce from it (I2OSP(L, 2) || "HPKE-v1" || suite_id || label || context).
- */
-interface ScheduleOfInfo {
-  context: Uint8Array
-  keyInfo: Uint8Array
-  nonceInfo: Uint8Array
-}
+const contexts = new Map<string, Uint8Array>()
 
-/** Per `info` (its bytes as a latin1 string): there are only a few, so each is made once. */
-const schedules = new Map<string, ScheduleOfInfo>()
-
-function scheduleOf(info: Uint8Array): ScheduleOfInfo {
-  const cacheKey = Buffer.from(info.buffer, info.byteOffset, info.byteLength).toString('latin1')
-  let schedule = schedules.get(cacheKey)
-  if (schedule === undefined) {
+/** key_schedule_context for base mode (default psk and psk_id); there are only a few `info`s, so cached. */
+export function keyScheduleContext(info: Uint8Array): Uint8Array {
+  const cacheKey = Buffer.from(info).toString('base64')
+  let context = contexts.get(cacheKey)
+  if (context === undefined) {
     const pskIdHash = labeledExtract(HPKE_SUITE_ID, EMPTY, 'psk_id_hash', EMPTY)
     const infoHash = labeledExtract(HPKE_SUITE_ID, EMPTY, 'info_hash', info)
-    const context = concat(i2osp(MODE_BASE, 1), pskIdHash, infoHash)
-    schedule = {
-      context,
-      keyInfo: concat(infoPrefix(HPKE_SUITE_ID, 'key', N_K), context),
-      nonceInfo: concat(infoPrefix(HPKE_SUITE_ID, 'base_nonce', N_N), context),
-    }
-    if (schedules.size >= 64) schedules.clear()
-    schedules.set(cacheKey, schedule)
+    context = concat(i2osp(MODE_BASE, 1), pskIdHash, infoHash)
+    if (contexts.size >= 64) contexts.clear()
+    contexts.set(cacheKey, context)
   }
-  return schedule
+  return context
 }
-
-/** key_schedule_context for base mode (default psk and psk_id). */
-export function keyScheduleContext(info: Uint8Array): Uint8Array {
-  return scheduleOf(info).context
-}
-
-/** LabeledExtract's IKM for `secret` in base mode: the label and an empty psk. */
-const SECRET_LABEL = labelPrefix(HPKE_SUITE_ID, 'secret')
 
 /** KeySchedule<Role>(mode_base, shared_secret, info): the AEAD key and base nonce. */
 export function keySchedule(
   sharedSecret: Uint8Array,
   info: Uint8Array,
 ): { key: Uint8Array; baseNonce: Uint8Array } {
-  const { keyInfo, nonceInfo } = scheduleOf(info)
-  // secret = LabeledExtract(shared_secret, "secret", psk = ""), extracted once for both outputs
-  const secret = hmac(sharedSecret, [SECRET_LABEL])
-  return { key: expandParts(secret, [keyInfo], N_K), baseNonce: expandParts(secret, [nonceInfo], N_N) }
+  const context = keyScheduleContext(info)
+  // secret = LabeledExtract(shared_secret, "secret", psk = ""); each output is one Extract-then-Expand.
+  return {
+    key: labeledExtractAndExpand(HPKE_SUITE_ID, sharedSecret, 'secret', EMPTY, 'key', context, N_K),
+    baseNonce: labeledExtractAndExpand(
+      HPKE_SUITE_ID,
+      sharedSecret,
+      'secret',
+      EMPTY,
+      'base_nonce',
+      context,
+      N_N,
+    ),
+  }
 }
 
 // ---- single-shot base mode (RFC 9180 §6.1) -----------------------------------------------------
