@@ -52,7 +52,6 @@ export class PeerKeeper {
   readonly #init: PeerKeeperInit
   /** The bootstrap peers, then the remembered ones, then those met during the run. */
   readonly #kept = new Map<string, Kept>()
-  #remembered: Kept[] = []
   #met = 0
   readonly #reachability: Reachability
   readonly #abort = new AbortController()
@@ -79,11 +78,12 @@ export class PeerKeeper {
    * and starts watching whether any peer is reachable.
    */
   start(): void {
-    const remembered = byPeer(this.#init.remembered?.() ?? [])
-    this.#remembered = remembered.filter((k) => !this.#kept.has(k.peer.toString()))
-    for (const kept of this.#remembered) this.#kept.set(kept.peer.toString(), kept)
+    const remembered = byPeer(this.#init.remembered?.() ?? []).filter(
+      (k) => !this.#kept.has(k.peer.toString()),
+    )
+    for (const kept of remembered) this.#kept.set(kept.peer.toString(), kept)
     for (const kept of this.#kept.values()) this.#keepAlive(kept)
-    for (const kept of this.#remembered) this.#dial(kept)
+    for (const kept of remembered) this.#dial(kept)
     this.#libp2p.addEventListener('peer:connect', this.#onConnect)
     this.#libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
     this.#reachability.start()

@@ -36,6 +36,15 @@ export function inRanges(ranges: SeqRanges | undefined, seq: number): boolean {
 }
 
 /**
+ * The watermark `ranges` give: the seq up to which every message from 0 is there, -1 when seq 0 is not
+ * (`ranges` sorted by start, as {@link mergeRanges} and `ChatStore.seqRanges` make them).
+ */
+export function watermarkOf(ranges: SeqRanges): number {
+  const first = ranges[0]
+  return first !== undefined && first[0] === 0 ? first[1] : -1
+}
+
+/**
  * The runs of consecutive seqs in `seqs` (pairs of sender and seq, sorted by sender, then seq), as
  * `[sender, first, last]`, in order.
  */

@@ -55,7 +55,7 @@ export function saveStatusSnapshots(groups: GroupRegistry, store: ChatStore, log
  * (no event was stored since). A node drops its snapshots once it replays the logs
  * ({@link dropStatusSnapshots}), so after a crash there is none, and the caller replays.
  */
-export function readStatusSnapshot(store: ChatStore, groupId: string): GroupStatusPart | undefined {
+function readStatusSnapshot(store: ChatStore, groupId: string): GroupStatusPart | undefined {
   const text = store.getMeta(snapshotKey(groupId))
   if (text === undefined) return undefined
   try {

@@ -4,7 +4,7 @@ import type { Logger } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { Group } from '../membership/index.js'
 import { makeDataDir, makePrivateFile } from './data-dir.js'
-import { inRanges, runsOf, type SeqRanges } from './seq-ranges.js'
+import { inRanges, runsOf, type SeqRanges, watermarkOf } from './seq-ranges.js'
 import {
   holdsOldMessagesTable,
   MIGRATE_MESSAGES,
@@ -281,10 +281,8 @@ export class ChatStore {
    */
   watermarks(groupId: string): Record<string, number> {
     const marks: Record<string, number> = {}
-    for (const [sender, ranges] of Object.entries(this.seqRanges(groupId, 1))) {
-      const first = ranges[0]
-      marks[sender] = first !== undefined && first[0] === 0 ? first[1] : -1
-    }
+    for (const [sender, ranges] of Object.entries(this.seqRanges(groupId, 1)))
+      marks[sender] = watermarkOf(ranges)
     return marks
   }
 

@@ -7,7 +7,7 @@
 
 import { logger } from '@libp2p/logger'
 import type { Group } from '../membership/index.js'
-import type { SeqRanges } from './seq-ranges.js'
+import { type SeqRanges, watermarkOf } from './seq-ranges.js'
 import { getsLog, hintsToDial, isTrusted, type SyncAccess, servedEpochs } from './sync-access.js'
 import {
   type FrameChannel,
@@ -146,8 +146,7 @@ function haveOf(
   let ranges = 0
   let bytes = 0
   for (const [sender, have] of Object.entries(all)) {
-    const first = have[0]
-    const mark = first !== undefined && first[0] === 0 ? first[1] : -1
+    const mark = watermarkOf(have)
     const kept = have.slice(0, Math.min(MAX_WANT_RANGES_PER_SENDER, MAX_WANT_RANGES - ranges))
     const cost = 2 * (sender.length + 3) + 9 + 3 + kept.length * RANGE_BYTES
     if (senders >= MAX_WANT_SENDERS || bytes + cost > WANT_BUDGET) break

@@ -81,7 +81,7 @@ function isBytesArray(value: unknown): value is Uint8Array[] {
  *
  * @throws {MalformedFrameError} if it is not one, or is over a limit
  */
-export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
+function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
   let v: Record<string, unknown>
   try {
     v = dagCbor.decode(bytes) as Record<string, unknown>
