@@ -8,7 +8,7 @@
 import { InvalidArgumentError } from '../membership/index.js'
 import { UnverifiedNameError } from '../node/index.js'
 import { sanitizeName, sanitizeText, shortId } from './format.js'
-import { formatGroupList } from './format-notices.js'
+import { formatGroupList, nameWithId } from './format-notices.js'
 import { INTERACTIVE_HELP, parseInput, unknownCommand } from './interactive-input.js'
 import type { ChatSession } from './session.js'
 import { showGroup, type TerminalView } from './terminal-view.js'
@@ -109,7 +109,7 @@ export function lineHandler(
       const name = sanitizeName(displayName)
       const [only] = candidates
       if (only === undefined || candidates.length > 1) {
-        const list = candidates.map((c) => `  ${sanitizeName(c.name)} (${shortId(c.peerId)}) ${c.peerId}`)
+        const list = candidates.map((c) => `  ${nameWithId(c)} ${c.peerId}`)
         print(
           `${candidates.length} peers asked to join as ${name}, and anyone can claim a name: ask them which peer id is theirs, then /add <peer id>\n${list.join('\n')}`,
         )
@@ -182,7 +182,7 @@ export function lineHandler(
         print(
           `Members: ${node
             .members(session.group())
-            .map((m) => `${sanitizeName(m.name)} (${shortId(m.peerId)})`)
+            .map((m) => nameWithId(m))
             .join(', ')}`,
         )
         break

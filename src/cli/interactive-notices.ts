@@ -8,7 +8,7 @@
  */
 
 import type { InviteRefusedNotice, MembershipNotice, PeerRef } from '../node/index.js'
-import { formatEncryptedLine, sanitizeName, shortId } from './format.js'
+import { formatEncryptedLine, sanitizeName } from './format.js'
 import {
   formatBadEpochKey,
   formatForgedInvite,
@@ -16,6 +16,7 @@ import {
   formatMembershipChange,
   formatReachability,
   formatUnreadNotice,
+  nameWithId,
 } from './format-notices.js'
 import type { ChatSession } from './session.js'
 import type { TerminalView } from './terminal-view.js'
@@ -144,7 +145,7 @@ export function attachNotices(
   node.addEventListener('invite:refused', ({ detail }) => {
     const why = INVITE_REFUSALS[detail.reason]
     show({
-      render: () => `${where(detail.group)}* ${sanitizeName(detail.name)} (${shortId(detail.peerId)}) ${why}`,
+      render: () => `${where(detail.group)}* ${nameWithId(detail)} ${why}`,
     })
   })
   node.addEventListener('join:unanswered', ({ detail }) => {
@@ -153,7 +154,7 @@ export function attachNotices(
   node.addEventListener('join:request', ({ detail }) => {
     show({
       render: () => {
-        const asks = `${sanitizeName(detail.name)} (${shortId(detail.peerId)}) asks to join`
+        const asks = `${nameWithId(detail)} asks to join`
         if (view.inActiveGroup(detail.group)) return `* ${asks}: /add ${detail.peerId}`
         const group = sanitizeName(view.groupNameOf(detail.group))
         return `* [${group}] ${asks}: /switch ${group}, then /add ${detail.peerId}`
