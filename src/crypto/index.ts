@@ -33,3 +33,4 @@ export {
   publicKeyOfMember,
   verifySignature,
 } from './identity.js'
+export { bytesKey } from './member-cache.js'

@@ -1,5 +1,13 @@
 import { LRUCache } from 'lru-cache'
 
+/**
+ * A Map key for `bytes` (a member id, a CID): latin1 maps each byte to one character, read in place with
+ * no encoding work.
+ */
+export function bytesKey(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+}
+
 /** Member ids whose derived key is kept. */
 const MAX_CACHED_MEMBERS = 4096
 
@@ -16,8 +24,5 @@ export function perMember<V extends object>(
     memoMethod: (_key, _stale, { context }) => derive(context),
   })
   // the bytes as a string key, read in place: one lookup per signature checked
-  return (memberId) =>
-    cache.memo(Buffer.from(memberId.buffer, memberId.byteOffset, memberId.byteLength).toString('latin1'), {
-      context: memberId,
-    })
+  return (memberId) => cache.memo(bytesKey(memberId), { context: memberId })
 }

@@ -8,7 +8,7 @@
 
 import { LRUCache } from 'lru-cache'
 import { CID } from 'multiformats/cid'
-import { ed25519KeyOfMemberId, verifySignature } from '../crypto/index.js'
+import { bytesKey, ed25519KeyOfMemberId, verifySignature } from '../crypto/index.js'
 import { CborScanner, keyBytes, sameBytes } from './cbor-scan.js'
 import { MalformedError } from './errors.js'
 
@@ -173,7 +173,7 @@ class CanonicalReader {
   /** The byte string of a CID after its tag: 0x00, then a CID whose own encoding is these bytes. */
   cid(what: string): CID {
     const bytes = this.byteString(what)
-    const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+    const key = bytesKey(bytes)
     const seen = acceptedCids.get(key)
     if (seen !== undefined) return seen
     if (bytes[0] !== 0x00) this.fail(`${what} lacks the 0x00 prefix of a CID`)

@@ -18,6 +18,7 @@
 
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
+import { bytesKey } from '../crypto/index.js'
 import { InvalidEpochError } from './errors.js'
 import { type EventPayload, MAX_MEMBERS, type SignedEvent } from './event.js'
 import { isEpoch, type LogEntry, type MemberMap } from './resolution.js'
@@ -94,11 +95,6 @@ export function keyBaseOf(
   return entry
 }
 
-/** A Map key for member id bytes: latin1 maps each byte to one character, with no encoding work. */
-export function idKey(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
-}
-
 /**
  * Checks that a fresh key goes to exactly `members`, comparing member id bytes: each recipient's id is
  * looked up among the ids adds have named (anyone else is no member), without converting it to a peer id.
@@ -124,7 +120,7 @@ export function checkRecipients(
   }
   // keys are sorted and unique (checked by the decoder), so equal sizes plus inclusion means equality
   for (const key of keys) {
-    const id = idOfBytes.get(idKey(key.to))
+    const id = idOfBytes.get(bytesKey(key.to))
     if (id === undefined || !members.has(id)) {
       throw new InvalidEpochError(`epoch ${event.id} seals a key to a non-member`)
     }

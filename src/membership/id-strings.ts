@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { base58btc } from 'multiformats/bases/base58'
 import type { CID } from 'multiformats/cid'
+import { bytesKey } from '../crypto/index.js'
 
 /**
  * Strings of the member ids and CIDs seen last. Every event names its author and parents, every envelope
@@ -11,7 +12,7 @@ const idStrings = new LRUCache<string, string>({ max: 4096 })
 
 /** `encode()` of `bytes`, remembered by the bytes (CIDs and member ids differ in their first byte). */
 function remembered(bytes: Uint8Array, encode: () => string): string {
-  const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+  const key = bytesKey(bytes)
   let id = idStrings.get(key)
   if (id === undefined) {
     id = encode()

@@ -1,6 +1,7 @@
 import { logger } from '@libp2p/logger'
+import { bytesKey } from '../crypto/index.js'
 import { LogCuts } from './cuts.js'
-import { checkRecipients, idKey, keyBaseOf } from './epoch-derivation.js'
+import { checkRecipients, keyBaseOf } from './epoch-derivation.js'
 import {
   AlreadyMemberError,
   InviteTokenUsedError,
@@ -83,7 +84,7 @@ export class MembershipLog {
   readonly #removalsOf = new Map<string, LogEntry[]>()
   /** Adds that used an invite token, by token. */
   readonly #tokenUses = new InviteTokenUses()
-  /** Peer id of every member id an add (or the genesis) names, keyed by {@link idKey} of its bytes. */
+  /** Peer id of every member id an add (or the genesis) names, keyed by {@link bytesKey} of its bytes. */
   readonly #idOfBytes = new Map<string, string>()
   /** The reverse: member id bytes of every peer id an add (or the genesis) names. */
   readonly #bytesOfId = new Map<string, Uint8Array>()
@@ -359,7 +360,7 @@ export class MembershipLog {
       after = next
     }
     if (type === 'genesis' || type === 'add') {
-      this.#idOfBytes.set(idKey(event.payload.subject as Uint8Array), subject as string)
+      this.#idOfBytes.set(bytesKey(event.payload.subject as Uint8Array), subject as string)
       this.#bytesOfId.set(subject as string, event.payload.subject as Uint8Array)
     }
     checkRecipients(event, after, this.#idOfBytes)
