@@ -52,7 +52,7 @@ export const CT_START = 1 + V_ENTRY.length
 const SIG_LENGTH = 64
 const NONCE_LENGTH = 12
 
-/** Bytes of the shortest CBOR head of an item of major type `major` with argument `n`. */
+/** Bytes of the shortest CBOR head with argument `n` (the same for every major type). */
 export function headLength(n: number): number {
   return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 2 ** 32 ? 5 : 9
 }
